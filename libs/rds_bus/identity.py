@@ -1,0 +1,30 @@
+"""Who an agent copy is: its pool and its unique name.
+
+Config keys (``config.yml`` of each agent service):
+
+* ``AGENT_POOL``: the pool whose commands this copy takes (default ``default``).
+* ``AGENT_NAME``: the host part of the copy's name (default: the host name).
+
+The full name of a copy is ``<AGENT_NAME>/<service>/<pid>``: unique per
+process, so two copies on one host are told apart.
+"""
+import os
+import socket
+
+from rds_bus.topology import check_pool
+
+AGENT_POOL_KEY = "AGENT_POOL"
+AGENT_NAME_KEY = "AGENT_NAME"
+DEFAULT_POOL = "default"
+
+
+def agent_pool(config):
+    return check_pool(config.get(AGENT_POOL_KEY) or DEFAULT_POOL)
+
+
+def agent_host(config):
+    return config.get(AGENT_NAME_KEY) or socket.gethostname()
+
+
+def agent_name(config, service_name):
+    return "%s/%s/%d" % (agent_host(config), service_name, os.getpid())

@@ -1,0 +1,41 @@
+"""The activator boundary: switch ``current`` to a release on every server.
+
+Command ``activate`` → ``task_started``, ``task_log``/``task_step``, then
+``activation_finished`` (with what ``current`` reads on each server) or
+``activation_failed`` (the servers already switched were switched back; each
+server's read-back ``current`` is reported so drift is visible).
+"""
+from pydantic import Field
+
+from rds_contracts.base import (
+    Command, DeployPath, ProjectName, Script, ServerResult, ServerSpec, TaskEvent, Version,
+)
+
+SERVICE_NAME = "activator"
+
+ACTIVATE = "activate"
+
+ACTIVATION_FINISHED = "activation_finished"
+ACTIVATION_FAILED = "activation_failed"
+
+
+class ActivateCommand(Command):
+    project: ProjectName
+    version: Version
+    previous_version: Version | None = None
+    deploy_path: DeployPath
+    servers: list[ServerSpec] = Field(min_length=1, max_length=1000)
+    use_script: Script | None = None
+    post_use_script: Script | None = None
+    concurrency: int = Field(default=16, ge=1, le=256)
+    env: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+
+class ActivationFinished(TaskEvent):
+    servers: list[ServerResult]
+
+
+class ActivationFailed(TaskEvent):
+    reason: str = Field(max_length=8192)
+    rolled_back: bool
+    servers: list[ServerResult] = Field(default_factory=list)

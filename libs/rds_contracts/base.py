@@ -1,0 +1,82 @@
+"""Shared building blocks of every message schema."""
+from datetime import datetime, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from rds_core import names
+
+ProjectName = Annotated[str, AfterValidator(names.check_project_name)]
+Version = Annotated[str, AfterValidator(names.check_version)]
+DeployPath = Annotated[str, AfterValidator(names.check_deploy_path)]
+Host = Annotated[str, AfterValidator(names.check_host)]
+ServerUser = Annotated[str, AfterValidator(names.check_server_user)]
+Port = Annotated[int, AfterValidator(names.check_port)]
+GitRef = Annotated[str, AfterValidator(names.check_git_ref)]
+Repository = Annotated[str, AfterValidator(names.check_repository)]
+StepName = Annotated[str, AfterValidator(names.check_step_name)]
+TaskId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+RunId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+Seq = Annotated[int, Field(ge=1)]
+Script = Annotated[str, Field(max_length=256 * 1024)]
+UserName = Annotated[str, Field(max_length=128)]
+
+#: Largest log chunk one event may carry; agents split longer output.
+MAX_LOG_CHUNK = 64 * 1024
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class Message(BaseModel):
+    """Base of every command and event: strict, immutable, JSON on the wire."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_wire(self):
+        return self.model_dump(mode="json")
+
+
+class ServerSpec(Message):
+    """One application server as the agents see it."""
+
+    id: int
+    host: Host
+    port: Port = 22
+    user: ServerUser
+
+    @property
+    def label(self):
+        return "%s@%s:%d" % (self.user, self.host, self.port)
+
+
+class Command(Message):
+    """A command starts one task on one agent."""
+
+    task_id: TaskId
+    initiator: UserName = "rds"
+
+
+class TaskEvent(Message):
+    """An event about a running task.
+
+    ``run_id`` names one run of the task (a redelivered command starts a new
+    run); ``seq`` increases by one per event within a run. Ingest drops
+    duplicates and events from stale runs, and refuses transitions older than
+    the newest one it applied.
+    """
+
+    task_id: TaskId
+    run_id: RunId
+    seq: Seq
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ServerResult(Message):
+    """What one server reported at the end of a step."""
+
+    server_id: int
+    ok: bool
+    current: str | None = None
+    error: str | None = None

@@ -1,0 +1,80 @@
+"""The builder boundary: build a version once, upload it to every server.
+
+Command ``build`` (routed to the project's agent pool) → events
+``task_started``, ``task_log``/``task_step`` while it runs, ``build_built``
+when the build script succeeded, ``build_installing`` when the upload starts,
+``server_ready`` per server, and one terminal event: ``build_finished``
+(installed everywhere), ``build_failed`` or ``build_cancelled``.
+"""
+from typing import Literal
+
+from pydantic import Field
+
+from rds_contracts.base import (
+    Command, DeployPath, GitRef, Message, ProjectName, Repository, Script, ServerResult,
+    ServerSpec, TaskEvent, Version,
+)
+
+SERVICE_NAME = "builder"
+
+BUILD = "build"
+
+BUILD_BUILT = "build_built"
+BUILD_INSTALLING = "build_installing"
+SERVER_READY = "server_ready"
+BUILD_FINISHED = "build_finished"
+BUILD_FAILED = "build_failed"
+BUILD_CANCELLED = "build_cancelled"
+
+
+class UploadPolicy(Message):
+    """How to fan the upload out: at most ``concurrency`` servers at once,
+    and give up once more than ``max_failures`` servers failed."""
+
+    concurrency: int = Field(default=8, ge=1, le=256)
+    max_failures: int = Field(default=0, ge=0)
+
+
+class BuildCommand(Command):
+    project: ProjectName
+    repository: Repository
+    ref: GitRef
+    version: Version
+    release_line: int = Field(ge=0)
+    build_script: Script = Field(min_length=1)
+    deploy_path: DeployPath
+    servers: list[ServerSpec] = Field(min_length=1, max_length=1000)
+    upload: UploadPolicy = UploadPolicy()
+    env: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+
+class BuildBuilt(TaskEvent):
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    files: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+
+class BuildInstalling(TaskEvent):
+    servers: int = Field(ge=1)
+
+
+class ServerReady(TaskEvent):
+    server_id: int
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    files_sent: int = Field(ge=0)
+    bytes_sent: int = Field(ge=0)
+    seeded_from: str | None = None
+
+
+class BuildFinished(TaskEvent):
+    servers: list[ServerResult]
+
+
+class BuildFailed(TaskEvent):
+    phase: Literal["checkout", "build", "pack", "upload", "internal"]
+    reason: str = Field(max_length=8192)
+    servers: list[ServerResult] = Field(default_factory=list)
+
+
+class BuildCancelled(TaskEvent):
+    reason: str = Field(default="cancelled on request", max_length=8192)

@@ -1,0 +1,77 @@
+"""Every command and event name mapped to its schema, and the parsers.
+
+``parse_command(name, body)`` and ``parse_event(name, body)`` raise
+:class:`InvalidMessage` with a readable reason; consumers dead-letter such
+messages instead of retrying them.
+"""
+from pydantic import ValidationError
+
+from rds_contracts import activator, agents, builder, killer
+
+COMMANDS = {
+    builder.BUILD: builder.BuildCommand,
+    activator.ACTIVATE: activator.ActivateCommand,
+    killer.CANCEL: killer.CancelCommand,
+}
+
+#: Which service consumes each command.
+COMMAND_SERVICE = {
+    builder.BUILD: builder.SERVICE_NAME,
+    activator.ACTIVATE: activator.SERVICE_NAME,
+    killer.CANCEL: killer.SERVICE_NAME,
+}
+
+EVENTS = {
+    agents.AGENT_HEARTBEAT: agents.AgentHeartbeat,
+    agents.TASK_STARTED: agents.TaskStarted,
+    agents.TASK_LOG: agents.TaskLog,
+    agents.TASK_STEP: agents.TaskStep,
+    builder.BUILD_BUILT: builder.BuildBuilt,
+    builder.BUILD_INSTALLING: builder.BuildInstalling,
+    builder.SERVER_READY: builder.ServerReady,
+    builder.BUILD_FINISHED: builder.BuildFinished,
+    builder.BUILD_FAILED: builder.BuildFailed,
+    builder.BUILD_CANCELLED: builder.BuildCancelled,
+    activator.ACTIVATION_FINISHED: activator.ActivationFinished,
+    activator.ACTIVATION_FAILED: activator.ActivationFailed,
+}
+
+#: Name of each event schema, for publishers that hold an instance.
+EVENT_NAMES = {schema: name for name, schema in EVENTS.items()}
+COMMAND_NAMES = {schema: name for name, schema in COMMANDS.items()}
+
+
+class InvalidMessage(ValueError):
+    """A message that does not match its contract; never retried."""
+
+
+def _parse(kind, table, name, body):
+    schema = table.get(name)
+    if schema is None:
+        raise InvalidMessage("unknown %s %r" % (kind, name))
+    if not isinstance(body, dict):
+        raise InvalidMessage("%s %r: body must be a JSON object, got %s"
+                             % (kind, name, type(body).__name__))
+    try:
+        return schema.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            "%s: %s" % (".".join(str(p) for p in err["loc"]) or "<body>", err["msg"])
+            for err in exc.errors())
+        raise InvalidMessage("%s %r is malformed: %s" % (kind, name, problems)) from None
+
+
+def parse_command(name, body):
+    return _parse("command", COMMANDS, name, body)
+
+
+def parse_event(name, body):
+    return _parse("event", EVENTS, name, body)
+
+
+def event_name(event):
+    return EVENT_NAMES[type(event)]
+
+
+def command_name(command):
+    return COMMAND_NAMES[type(command)]

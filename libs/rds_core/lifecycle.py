@@ -1,0 +1,109 @@
+"""The release request and task state machines.
+
+Release request statuses (SPEC §3)::
+
+    new → building → built → installing → installed → using → used → old
+    any of new..installing → failed
+    new..installing → cancelling → cancelled
+
+``installed`` and ``old`` releases can be activated (that is also rollback).
+A failed activation leaves the release where it was (the activator switches
+the servers back itself), so ``using`` returns to the status it came from.
+
+This module only answers questions ("may X happen now?"); the database layer
+applies the answers under row locks.
+"""
+import enum
+
+
+class ReleaseStatus(str, enum.Enum):
+    NEW = "new"
+    BUILDING = "building"
+    BUILT = "built"
+    INSTALLING = "installing"
+    INSTALLED = "installed"
+    USING = "using"
+    USED = "used"
+    OLD = "old"
+    FAILED = "failed"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+    def __str__(self):
+        return self.value
+
+
+S = ReleaseStatus
+
+#: Allowed release transitions: from → set of to.
+RELEASE_TRANSITIONS = {
+    S.NEW: {S.BUILDING, S.BUILT, S.INSTALLING, S.INSTALLED, S.FAILED, S.CANCELLING,
+            S.CANCELLED},
+    S.BUILDING: {S.BUILT, S.INSTALLING, S.INSTALLED, S.FAILED, S.CANCELLING, S.CANCELLED},
+    S.BUILT: {S.INSTALLING, S.INSTALLED, S.FAILED, S.CANCELLING, S.CANCELLED},
+    S.INSTALLING: {S.INSTALLED, S.FAILED, S.CANCELLING, S.CANCELLED},
+    S.INSTALLED: {S.USING, S.NEW},
+    S.USING: {S.USED, S.INSTALLED, S.OLD},
+    S.USED: {S.OLD},
+    S.OLD: {S.USING},
+    S.FAILED: {S.NEW},
+    S.CANCELLING: {S.CANCELLED, S.FAILED},
+    S.CANCELLED: {S.NEW},
+}
+
+#: Statuses in which an agent is (or will soon be) working on the release.
+IN_PROGRESS = frozenset({S.NEW, S.BUILDING, S.BUILT, S.INSTALLING})
+#: Statuses from which the release can be switched live.
+ACTIVATABLE = frozenset({S.INSTALLED, S.OLD})
+#: Statuses that never change again by themselves.
+SETTLED = frozenset({S.INSTALLED, S.USED, S.OLD, S.FAILED, S.CANCELLED})
+#: Statuses a rebuild may start from (the latest release only).
+REBUILDABLE = frozenset({S.INSTALLED, S.FAILED, S.CANCELLED})
+
+#: Progress order of the build pipeline, used to refuse going backwards.
+PIPELINE_ORDER = {S.NEW: 0, S.BUILDING: 1, S.BUILT: 2, S.INSTALLING: 3, S.INSTALLED: 4}
+
+
+def can_transition(current, target):
+    return S(target) in RELEASE_TRANSITIONS.get(S(current), set())
+
+
+def is_forward(current, target):
+    """True when ``target`` is further along the build pipeline than ``current``."""
+    current, target = S(current), S(target)
+    if current not in PIPELINE_ORDER or target not in PIPELINE_ORDER:
+        return can_transition(current, target)
+    return PIPELINE_ORDER[target] > PIPELINE_ORDER[current]
+
+
+class TaskKind(str, enum.Enum):
+    BUILD = "build"          # build + upload to every server (builder)
+    ACTIVATE = "activate"    # switch current on every server (activator)
+    MIGRATE = "migrate"      # run one migration up or down (migrator)
+    REMOVE = "remove"        # remove a release from the servers (gc)
+
+    def __str__(self):
+        return self.value
+
+
+class TaskStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self):
+        return self.value
+
+
+TASK_ACTIVE = frozenset({TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.CANCELLING})
+TASK_FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+#: Deploy lanes: at most one active task per project and lane (enforced by a
+#: partial unique index). Building the next version never blocks a rollback.
+LANE_BY_KIND = {TaskKind.BUILD: "build", TaskKind.ACTIVATE: "activate",
+                TaskKind.MIGRATE: "activate", TaskKind.REMOVE: None}
+
+MAX_AUTOMATIC_ATTEMPTS = 3

@@ -1,0 +1,38 @@
+"""Local config files of a project (e.g. ``.env``) with their full history."""
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rds_db.models.base import Base, Timestamps, utcnow
+
+
+class ConfigFile(Timestamps, Base):
+    __tablename__ = "config_files"
+    __table_args__ = (UniqueConstraint("project_id", "filename"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(128))
+    content: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    deleted_at: Mapped[datetime | None]
+
+
+class ConfigFileVersion(Base):
+    """One saved version of a config file, who saved it, and its upload log."""
+
+    __tablename__ = "config_file_versions"
+    __table_args__ = (UniqueConstraint("config_file_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    config_file_id: Mapped[int] = mapped_column(
+        ForeignKey("config_files.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    #: The project's config revision this version belongs to.
+    project_revision: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    upload_log: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,76 @@
+"""Tasks: one unit of agent work (a build, an activation, ...) and its log.
+
+A build in the sense of SPEC §2 is a task of kind ``build`` (build + upload);
+its build log is the task's log. The partial unique index below is the
+per-project deploy lock: at most one active task per project and lane.
+"""
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from rds_core.lifecycle import TaskKind, TaskStatus
+from rds_db.models.base import Base, utcnow
+
+_KINDS = ", ".join("'%s'" % k.value for k in TaskKind)
+_STATUSES = ", ".join("'%s'" % s.value for s in TaskStatus)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint("kind IN (%s)" % _KINDS, name="kind"),
+        CheckConstraint("status IN (%s)" % _STATUSES, name="status"),
+        Index("uq_tasks_one_active_per_project_lane", "project_id", "lane", unique=True,
+              postgresql_where=text("lane IS NOT NULL AND finished_at IS NULL")),
+    )
+
+    #: uuid4 hex; also the task id on the wire.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    lane: Mapped[str | None] = mapped_column(String(16))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"),
+                                            index=True)
+    release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("release_requests.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.QUEUED.value)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    pool: Mapped[str] = mapped_column(String(63))
+    agent: Mapped[str | None] = mapped_column(String(200))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    #: Highest sequence number of a state-changing event applied for run_id.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: The command as sent, so an operator can re-send it.
+    command: Mapped[dict] = mapped_column(JSONB)
+    #: Step timings: {step: {"started": iso, "finished": iso}}.
+    steps: Mapped[dict] = mapped_column(JSONB, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    #: Last time an event for this task arrived.
+    seen_at: Mapped[datetime | None]
+
+    release: Mapped["ReleaseRequest | None"] = relationship(back_populates="tasks")
+    project: Mapped["Project"] = relationship()
+    logs: Mapped[list["TaskLog"]] = relationship(
+        order_by="TaskLog.run_id, TaskLog.seq", cascade="all, delete-orphan",
+        passive_deletes=True)
+
+
+class TaskLog(Base):
+    """One chunk of a task's output (streamed while its scripts run)."""
+
+    __tablename__ = "task_logs"
+    __table_args__ = (UniqueConstraint("task_id", "run_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,36 @@
+"""Engines and sessions.
+
+``DATABASE_URL`` (env ``RDS_DATABASE_URL``) names the database, e.g.
+``postgresql+psycopg2://postgres@127.0.0.1:5432/rds``. Sessions are short:
+one per HTTP request, one per nameko worker, one per timer run.
+"""
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+DATABASE_URL_KEY = "DATABASE_URL"
+
+
+def make_engine(url, **kwargs):
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+def make_session_factory(engine):
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(session_factory):
+    """A session in a transaction: committed on success, rolled back on error."""
+    session = session_factory()
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()
