@@ -47,7 +47,8 @@ RELEASE_TRANSITIONS = {
     S.USED: {S.OLD},
     S.OLD: {S.USING},
     S.FAILED: {S.NEW},
-    S.CANCELLING: {S.CANCELLED, S.FAILED},
+    # a build that finished before the kill arrived wins over the cancel
+    S.CANCELLING: {S.CANCELLED, S.FAILED, S.INSTALLED},
     S.CANCELLED: {S.NEW},
 }
 

@@ -2,6 +2,7 @@
 from rds_db.models.agents import Agent
 from rds_db.models.audit import AuditEntry
 from rds_db.models.base import Base
+from rds_db.models.changes import Change
 from rds_db.models.configs import ConfigFile, ConfigFileVersion
 from rds_db.models.controls import DeploymentSwitch, ReleaseBan
 from rds_db.models.migrations import Migration
@@ -14,7 +15,7 @@ from rds_db.models.tasks import Task, TaskLog
 from rds_db.models.users import ApiToken, Role, User
 
 __all__ = [
-    "Agent", "ApiToken", "AuditEntry", "Base", "ConfigFile", "ConfigFileVersion",
+    "Agent", "ApiToken", "AuditEntry", "Base", "Change", "ConfigFile", "ConfigFileVersion",
     "DeploymentSwitch", "Migration", "OutboxMessage", "Project", "ProjectLineCounter",
     "ProjectLink", "ProjectScript", "ReleaseBan", "ReleaseLine", "ReleaseRequest",
     "ReleaseTarget", "Role", "Server", "Task", "TaskLog", "User",

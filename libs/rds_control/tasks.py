@@ -1,0 +1,76 @@
+"""Starting and ending tasks (the unit of agent work)."""
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from rds_contracts.base import ServerSpec
+from rds_control import outbox
+from rds_control.changes import record_change
+from rds_control.errors import Conflict
+from rds_core.lifecycle import LANE_BY_KIND, TASK_ACTIVE, TaskKind, TaskStatus
+from rds_db.models import Task
+from rds_db.models.base import utcnow
+
+
+def new_task_id():
+    return uuid.uuid4().hex
+
+
+def server_specs(project):
+    return [ServerSpec(id=s.id, host=s.host, port=s.port, user=s.user) for s in project.servers]
+
+
+def active_task(session, project_id, lane):
+    return session.scalars(
+        select(Task).where(Task.project_id == project_id, Task.lane == lane,
+                           Task.finished_at.is_(None))).first()
+
+
+def start_task(session, kind, project, command, release=None, user=None):
+    """Record a task and queue its command; raise Conflict if the lane is busy.
+
+    The caller holds the project row lock; the partial unique index on
+    (project, lane) is the guard of last resort.
+    """
+    kind = TaskKind(kind)
+    lane = LANE_BY_KIND[kind]
+    if lane is not None:
+        busy = active_task(session, project.id, lane)
+        if busy is not None:
+            raise Conflict(_busy_message(project, busy))
+    task = Task(id=command.task_id, kind=kind.value, lane=lane, project_id=project.id,
+                release_id=release.id if release is not None else None,
+                status=TaskStatus.QUEUED.value, pool=project.agent_pool,
+                user_id=user.id if user is not None else None,
+                command=command.to_wire(), steps={})
+    session.add(task)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict("project %s is busy with another %s" % (project.name, lane)) from None
+    outbox.enqueue(session, command, project.agent_pool)
+    record_change(session, "task", project_id=project.id,
+                  release_id=task.release_id, task_id=task.id)
+    return task
+
+
+def finish_task(session, task, status, error=None):
+    task.status = TaskStatus(status).value
+    task.finished_at = utcnow()
+    if error is not None:
+        task.error = error
+    record_change(session, "task", project_id=task.project_id, release_id=task.release_id,
+                  task_id=task.id)
+
+
+def is_active(task):
+    return TaskStatus(task.status) in TASK_ACTIVE
+
+
+def _busy_message(project, task):
+    what = {"build": "building", "activate": "activating"}.get(task.lane, task.lane)
+    version = task.command.get("version", "?")
+    return ("project %s is already %s version %s (task %s); wait for it to finish or "
+            "cancel it" % (project.name, what, version, task.id))

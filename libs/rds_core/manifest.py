@@ -1,0 +1,154 @@
+"""Release manifests: what a release contains, with content hashes.
+
+A manifest lists every file (SHA-256, size, mode), symlink (target) and
+directory of a built tree. It is written into every release on every server
+(``.rds-manifest.json`` for rds, ``.rds-manifest.sha256`` in ``sha256sum``
+format so the server can verify the files with standard tools), and it is
+how the upload computes what a server is missing.
+"""
+import hashlib
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass
+
+MANIFEST_JSON = ".rds-manifest.json"
+MANIFEST_SHA256 = ".rds-manifest.sha256"
+MANIFEST_FILES = (MANIFEST_JSON, MANIFEST_SHA256)
+FORMAT = 1
+_CHUNK = 1024 * 1024
+
+
+class BadTree(ValueError):
+    """The built tree holds something rds cannot ship safely."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    type: str  # "f" file, "l" symlink, "d" directory
+    mode: int = 0
+    size: int = 0
+    sha256: str | None = None
+    target: str | None = None
+
+    def to_json(self):
+        data = {"path": self.path, "type": self.type, "mode": self.mode}
+        if self.type == "f":
+            data.update(size=self.size, sha256=self.sha256)
+        elif self.type == "l":
+            data["target"] = self.target
+        return data
+
+    def same_content(self, other):
+        return (other is not None and self.type == other.type and self.mode == other.mode
+                and self.sha256 == other.sha256 and self.target == other.target)
+
+
+class Manifest:
+    def __init__(self, entries):
+        self.entries = {e.path: e for e in entries}
+
+    @property
+    def files(self):
+        return [e for e in self.entries.values() if e.type == "f"]
+
+    @property
+    def total_bytes(self):
+        return sum(e.size for e in self.files)
+
+    def to_json(self):
+        """Canonical JSON text (sorted), identical for identical trees."""
+        return json.dumps({"format": FORMAT,
+                           "entries": [self.entries[p].to_json() for p in sorted(self.entries)]},
+                          sort_keys=True, separators=(",", ":"))
+
+    @property
+    def sha256(self):
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    def sha256sum_text(self):
+        """Lines for ``sha256sum -c``: every regular file, relative to the release."""
+        return "".join("%s  ./%s\n" % (e.sha256, e.path)
+                       for e in sorted(self.files, key=lambda e: e.path))
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise BadTree("unsupported manifest format %r" % data.get("format"))
+        return cls(Entry(**entry) for entry in data["entries"])
+
+
+def _check_name(relpath):
+    if "\n" in relpath or "\\" in relpath or "\r" in relpath:
+        raise BadTree("file name %r contains a newline or backslash" % relpath)
+    if relpath in MANIFEST_FILES:
+        raise BadTree("the build output must not contain %s" % relpath)
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+            time.sleep(0)  # let other green threads run while hashing big trees
+    return digest.hexdigest()
+
+
+def scan_tree(root, exclude=(".git",)):
+    """Build the manifest of a directory tree (top-level names in ``exclude`` skipped)."""
+    entries = []
+    root = os.path.abspath(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == ".":
+            dirnames[:] = [d for d in dirnames if d not in exclude]
+            filenames = [f for f in filenames if f not in exclude]
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            relpath = name if rel_dir == "." else rel_dir + "/" + name
+            _check_name(relpath)
+            st = os.lstat(full)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                entries.append(Entry(relpath, "l", mode=0o777, target=os.readlink(full)))
+            elif stat.S_ISDIR(st.st_mode):
+                entries.append(Entry(relpath, "d", mode=mode))
+            elif stat.S_ISREG(st.st_mode):
+                entries.append(Entry(relpath, "f", mode=mode, size=st.st_size,
+                                     sha256=file_sha256(full)))
+            else:
+                raise BadTree("%s is neither a file, a directory nor a symlink" % relpath)
+        # symlinks to directories are listed above and not descended into by os.walk
+    return Manifest(entries)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What to do to a copy of ``old`` (hard-linked) to make it ``new``."""
+
+    send: tuple   # paths (files, symlinks, dirs) to write from the new tree
+    remove: tuple  # paths to delete from the seeded copy first
+
+
+def plan_delta(new, old):
+    """Compare two manifests; ``old`` None means a full upload."""
+    if old is None:
+        return Delta(send=tuple(sorted(new.entries)), remove=())
+    remove = []
+    for path, entry in old.entries.items():
+        now = new.entries.get(path)
+        if now is None or now.type != entry.type or (entry.type != "d" and not
+                                                    now.same_content(entry)):
+            remove.append(path)
+    send = [path for path, entry in new.entries.items()
+            if not entry.same_content(old.entries.get(path))]
+    # remove children before parents; a removed dir's contents go with it
+    remove.sort(key=lambda p: (-p.count("/"), p))
+    return Delta(send=tuple(sorted(send)), remove=tuple(remove))

@@ -1,0 +1,1 @@
+"""Test and demo helpers: real sshd "app servers", databases, vhosts, processes."""

@@ -1,0 +1,58 @@
+"""Throwaway PostgreSQL databases and RabbitMQ vhosts for one test run."""
+import subprocess
+import uuid
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg2
+
+DEFAULT_ADMIN_DB_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def unique_name(prefix):
+    return "%s_%s" % (prefix, uuid.uuid4().hex[:10])
+
+
+def _with_path(url, path):
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def create_database(admin_url=DEFAULT_ADMIN_DB_URL, name=None):
+    """Create an empty database; returns its URL."""
+    name = name or unique_name("rds_test")
+    connection = psycopg2.connect(admin_url)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute('CREATE DATABASE "%s"' % name)
+    finally:
+        connection.close()
+    return _with_path(admin_url, "/" + name)
+
+
+def drop_database(url, admin_url=DEFAULT_ADMIN_DB_URL):
+    name = urlsplit(url).path.lstrip("/")
+    connection = psycopg2.connect(admin_url)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+    finally:
+        connection.close()
+
+
+def create_vhost(base_uri=DEFAULT_AMQP_URI, name=None):
+    """Create a RabbitMQ vhost (with rabbitmqctl) for guest; returns its AMQP URI."""
+    name = name or unique_name("rds_test")
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest",
+                    ".*", ".*", ".*"], check=True, stdout=subprocess.DEVNULL)
+    return _with_path(base_uri, "/" + quote(name, safe=""))
+
+
+def delete_vhost(uri):
+    name = urlsplit(uri).path.lstrip("/")
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
