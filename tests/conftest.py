@@ -1,8 +1,6 @@
-"""Shared test setup.
+"""Shared test setup: fixtures come from the ``rds_testing`` pytest plugin.
 
-nameko's pytest plugin does not monkey-patch; services under test need
-eventlet's patching before anything else is imported.
+Tests that run nameko services in-process live in ``tests/interface`` whose
+conftest monkey-patches with eventlet; the Makefile runs them in their own
+pytest process so the browser tests never run under eventlet.
 """
-import eventlet
-
-eventlet.monkey_patch()
