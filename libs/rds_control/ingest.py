@@ -194,20 +194,26 @@ def _on_build_finished(session, task, event):
 
 
 def _on_build_failed(session, task, event):
+    fail_build(session, task, event.phase, event.reason, "agent:%s" % task.agent,
+               servers=event.servers, at=event.at)
+
+
+def fail_build(session, task, phase, reason, actor, servers=(), at=None):
+    """End a build task as failed; retry it automatically when worth it."""
     release = task.release
-    reason = "%s failed: %s" % (event.phase, event.reason)
+    reason = "%s failed: %s" % (phase, reason)
     finish_task(session, task, TaskStatus.FAILED, error=reason)
-    for result in event.servers:
+    for result in servers:
         target = _target(session, release, result.server_id)
         if target is not None and not result.ok:
-            target.state, target.error, target.updated_at = "failed", result.error, event.at
+            target.state, target.error, target.updated_at = "failed", result.error, at or utcnow()
     release.last_error = reason
     if not _move(session, release, S.FAILED, task):
         return
     audit.record(session, "release.failed", "%s %s failed (attempt %d): %s"
                  % (release.project.name, release.version, release.build_attempts, reason),
-                 actor="agent:%s" % task.agent, release=release)
-    if event.phase in RETRYABLE_PHASES:
+                 actor=actor, release=release)
+    if phase in RETRYABLE_PHASES:
         _retry_build(session, release)
 
 
@@ -225,12 +231,17 @@ def _retry_build(session, release):
 
 
 def _on_build_cancelled(session, task, event):
+    cancel_build(session, task, event.reason, "agent:%s" % task.agent)
+
+
+def cancel_build(session, task, reason, actor):
+    """End a build task as cancelled."""
     release = task.release
-    finish_task(session, task, TaskStatus.CANCELLED, error=event.reason)
+    finish_task(session, task, TaskStatus.CANCELLED, error=reason)
     if _move(session, release, S.CANCELLED, task):
-        audit.record(session, "release.cancelled", "%s %s was cancelled"
-                     % (release.project.name, release.version),
-                     actor="agent:%s" % task.agent, release=release)
+        audit.record(session, "release.cancelled", "%s %s was cancelled (%s)"
+                     % (release.project.name, release.version, reason),
+                     actor=actor, release=release)
 
 
 def _record_current(session, results, at):
@@ -263,17 +274,23 @@ def _on_activation_finished(session, task, event):
 
 
 def _on_activation_failed(session, task, event):
+    fail_activation(session, task, event.reason, event.rolled_back, "agent:%s" % task.agent,
+                    servers=event.servers, at=event.at)
+
+
+def fail_activation(session, task, reason, rolled_back, actor, servers=(), at=None):
+    """End an activation task as failed: the release returns to where it was."""
     release = task.release
-    finish_task(session, task, TaskStatus.FAILED, error=event.reason)
-    _record_current(session, event.servers, event.at)
+    finish_task(session, task, TaskStatus.FAILED, error=reason)
+    _record_current(session, servers, at or utcnow())
     back = S(release.status_before_use or S.INSTALLED.value)
     release.status_before_use = None
-    release.last_error = event.reason
+    release.last_error = reason
     _move(session, release, back, task)
     audit.record(session, "release.activation_failed", "Activation of %s %s failed: %s%s"
-                 % (release.project.name, release.version, event.reason,
-                    "; servers were switched back" if event.rolled_back else ""),
-                 actor="agent:%s" % task.agent, release=release)
+                 % (release.project.name, release.version, reason,
+                    "; servers were switched back" if rolled_back else ""),
+                 actor=actor, release=release)
 
 
 _HANDLERS = {

@@ -238,6 +238,7 @@ def cancel_release(session, release_id, user):
         release.status = S.CANCELLED.value
     else:
         task.status = TaskStatus.CANCELLING.value
+        task.cancel_requested_at = utcnow()
         release.status = S.CANCELLING.value
     audit.record(session, "release.cancelling", "Cancelled %s %s"
                  % (release.project.name, release.version), user=user, release=release)

@@ -4,6 +4,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from rds_contracts import activator, builder
 from rds_contracts.base import ServerSpec
 from rds_control import outbox
 from rds_control.changes import record_change
@@ -11,6 +12,11 @@ from rds_control.errors import Conflict
 from rds_core.lifecycle import LANE_BY_KIND, TASK_ACTIVE, TaskKind, TaskStatus
 from rds_db.models import Task
 from rds_db.models.base import utcnow
+
+
+#: The command that starts each kind of task.
+COMMAND_FOR_KIND = {TaskKind.BUILD.value: builder.BUILD,
+                    TaskKind.ACTIVATE.value: activator.ACTIVATE}
 
 
 def new_task_id():

@@ -54,6 +54,7 @@ class Task(Base):
     finished_at: Mapped[datetime | None]
     #: Last time an event for this task arrived.
     seen_at: Mapped[datetime | None]
+    cancel_requested_at: Mapped[datetime | None]
 
     release: Mapped["ReleaseRequest | None"] = relationship(back_populates="tasks")
     project: Mapped["Project"] = relationship()

@@ -1,0 +1,131 @@
+"""The builder's job: check out, build, pack, upload; report every step.
+
+One call of :func:`run_build` is one run of a build task::
+
+    task_started
+    step checkout  (mirror clone or fetch, resolve the ref, fresh workspace)
+    step build     (the project's build script, output streamed as task_log)
+    step pack      (manifest of the built tree)   → build_built
+    step upload    (every server in parallel)     → build_installing, server_ready…
+    build_finished | build_failed(phase, reason) | build_cancelled
+
+The workspace is removed at the end; the mirror stays for the next build.
+"""
+import logging
+import os
+import shutil
+
+from rds_agent.git import GitError, Mirrors
+from rds_agent.scripts import ScriptFailed, run_script
+from rds_agent.tasks import TaskCancelled
+from rds_contracts.base import ServerResult
+from rds_contracts.builder import (
+    BuildBuilt, BuildCancelled, BuildFailed, BuildFinished, BuildInstalling, ServerReady,
+)
+from rds_core.manifest import BadTree, scan_tree
+from rds_core.scripts import script_env
+
+log = logging.getLogger(__name__)
+
+
+class _Failed(Exception):
+    def __init__(self, phase, reason, servers=()):
+        super().__init__(reason)
+        self.phase, self.reason, self.servers = phase, reason, list(servers)
+
+
+def run_build(command, reporter, settings, task_files, redelivered=False):
+    """Run one build task to its terminal event."""
+    from rds_ssh.upload import upload_release
+
+    task_id = command.task_id
+    workspace = settings.path("builds", command.project, "%s-%s" % (command.version,
+                                                                    task_id[:8]))
+    task_files.register(task_id)
+    try:
+        with reporter:
+            reporter.started(redelivered=redelivered)
+            try:
+                task_files.check(task_id)
+                commit = _checkout(command, reporter, settings, workspace)
+                task_files.check(task_id)
+                _build(command, reporter, settings, task_files, workspace)
+                task_files.check(task_id)
+                with reporter.step("pack"):
+                    try:
+                        manifest = scan_tree(workspace)
+                    except BadTree as exc:
+                        raise _Failed("pack", str(exc)) from None
+                reporter.event(BuildBuilt, commit=commit, files=len(manifest.files),
+                               bytes=manifest.total_bytes)
+                reporter.line("Built %s %s at %s: %d files, %d bytes"
+                              % (command.project, command.version, commit[:12],
+                                 len(manifest.files), manifest.total_bytes))
+                reporter.event(BuildInstalling, servers=len(command.servers))
+                with reporter.step("upload"):
+                    uploads = upload_release(
+                        command.servers, command.deploy_path, command.version, workspace,
+                        manifest, settings.ssh(), settings.path("uploads", task_id),
+                        concurrency=command.upload.concurrency,
+                        max_failures=command.upload.max_failures, log=reporter.line,
+                        is_cancelled=lambda: task_files.is_cancelled(task_id),
+                        on_server_ready=lambda result: reporter.event(
+                            ServerReady, server_id=result.server.id,
+                            manifest_sha256=result.manifest_sha256,
+                            files_sent=result.files_sent, bytes_sent=result.bytes_sent,
+                            seeded_from=result.seeded_from))
+                task_files.check(task_id)
+                results = [ServerResult(server_id=u.server.id, ok=u.ok, error=u.error)
+                           for u in uploads]
+                failed = [u for u in uploads if not u.ok]
+                if len(failed) > command.upload.max_failures:
+                    raise _Failed("upload", "upload failed on %d of %d server(s): %s" % (
+                        len(failed), len(uploads),
+                        "; ".join("%s: %s" % (u.server.label, u.error) for u in failed)),
+                        results)
+                reporter.event(BuildFinished, servers=results)
+            except TaskCancelled:
+                reporter.line("Cancelled on request.")
+                reporter.event(BuildCancelled)
+            except _Failed as exc:
+                reporter.line("FAILED (%s): %s" % (exc.phase, exc.reason))
+                reporter.event(BuildFailed, phase=exc.phase, reason=exc.reason[-8000:],
+                               servers=exc.servers)
+            except Exception as exc:
+                log.exception("build task %s crashed", task_id)
+                reporter.line("INTERNAL ERROR: %r" % (exc,))
+                reporter.event(BuildFailed, phase="internal", reason=repr(exc)[-8000:])
+    finally:
+        task_files.unregister(task_id)
+        shutil.rmtree(workspace, ignore_errors=True)
+        shutil.rmtree(settings.path("uploads", task_id), ignore_errors=True)
+
+
+def _checkout(command, reporter, settings, workspace):
+    with reporter.step("checkout"):
+        mirrors = Mirrors(settings.work_dir)
+        try:
+            mirrors.update(command.repository, reporter.log)
+            commit = mirrors.resolve(command.repository, command.ref)
+            reporter.line("Checking out %s (%s)" % (command.ref, commit))
+            mirrors.checkout(command.repository, commit, workspace, reporter.log)
+        except GitError as exc:
+            raise _Failed("checkout", str(exc)) from None
+        return commit
+
+
+def _build(command, reporter, settings, task_files, workspace):
+    env = script_env(command.project, command.version, command.release_line, workspace,
+                     command.deploy_path, command.servers, command.task_id, command.initiator)
+    env.update(command.env)
+    with reporter.step("build"):
+        reporter.line("$ build script")
+        try:
+            run_script("build", command.build_script, env, workspace, reporter.log,
+                       settings.path("scripts"), task_files=task_files,
+                       task_id=command.task_id, timeout=settings.script_timeout)
+        except ScriptFailed as exc:
+            raise _Failed("build", "%s\n--- last output ---\n%s"
+                          % (exc.message, reporter.tail())) from None
+    if not os.path.isdir(workspace):
+        raise _Failed("build", "the build script removed its own directory")

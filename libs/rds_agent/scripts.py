@@ -1,0 +1,127 @@
+"""Run a project script and stream its output while it runs.
+
+The script gets the documented environment (``rds_core.scripts``) on top of
+a minimal base environment, runs in its own session (so its whole process
+group can be killed), with stdin closed and stderr merged into stdout. A
+script without a ``#!`` line runs under ``bash -e``. Any non-zero exit is a
+failure (RDS counted "exit 1 with no output" as success; rds does not).
+"""
+import codecs
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+
+from rds_agent.tasks import TaskCancelled
+
+BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND",
+                 "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+                 "no_proxy")
+KILL_GRACE = 5.0
+
+
+class ScriptFailed(Exception):
+    def __init__(self, name, exit_code, message):
+        super().__init__(message)
+        self.name = name
+        self.exit_code = exit_code
+        self.message = message
+
+
+def base_env():
+    env = {key: os.environ[key] for key in BASE_ENV_KEYS if key in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+def kill_group(pgid, grace=KILL_GRACE, is_alive=None):
+    """SIGTERM the process group, then SIGKILL it after ``grace`` seconds."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    stop = threading.Event()
+    if is_alive is None:
+        def is_alive():
+            try:
+                os.killpg(pgid, 0)
+                return True
+            except ProcessLookupError:
+                return False
+    waited = 0.0
+    while waited < grace and is_alive():
+        stop.wait(0.05)
+        waited += 0.05
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_script(name, body, env, cwd, output, scratch_dir, task_files=None, task_id=None,
+               timeout=None):
+    """Run ``body``; call ``output(text)`` with its output as it arrives.
+
+    Raises ``ScriptFailed`` on a non-zero exit or a timeout, ``TaskCancelled``
+    when the killer stopped it.
+    """
+    os.makedirs(scratch_dir, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="%s-" % name, suffix=".sh", dir=scratch_dir)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(body.replace("\r\n", "\n"))
+        os.chmod(path, 0o700)
+        argv = [path] if body.startswith("#!") else ["/bin/bash", "-e", path]
+        full_env = base_env()
+        full_env.update(env)
+        return _run(name, argv, full_env, cwd, output, task_files, task_id, timeout)
+    finally:
+        os.unlink(path)
+
+
+def _run(name, argv, env, cwd, output, task_files, task_id, timeout):
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    timed_out = threading.Event()
+    timer = None
+    try:
+        if task_files is not None:
+            task_files.register(task_id, process.pid)
+            if task_files.is_cancelled(task_id):
+                kill_group(process.pid, is_alive=lambda: process.poll() is None)
+        if timeout:
+            def on_timeout():
+                timed_out.set()
+                kill_group(process.pid, is_alive=lambda: process.poll() is None)
+            timer = threading.Timer(timeout, on_timeout)
+            timer.daemon = True
+            timer.start()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while True:
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            output(decoder.decode(chunk))
+        output(decoder.decode(b"", final=True))
+        exit_code = process.wait()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        process.stdout.close()
+        if process.poll() is None:
+            kill_group(process.pid, is_alive=lambda: process.poll() is None)
+            process.wait()
+        if task_files is not None:
+            task_files.register(task_id, None)
+    if task_files is not None and task_files.is_cancelled(task_id):
+        raise TaskCancelled()
+    if timed_out.is_set():
+        raise ScriptFailed(name, exit_code, "%s script timed out after %ss" % (name, timeout))
+    if exit_code != 0:
+        how = ("killed by signal %d" % -exit_code) if exit_code < 0 else (
+            "exited with status %d" % exit_code)
+        raise ScriptFailed(name, exit_code, "%s script %s" % (name, how))
+    return exit_code

@@ -1,0 +1,1 @@
+"""activator: switches the live version on every server (agent side)."""

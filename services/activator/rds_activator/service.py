@@ -1,0 +1,23 @@
+"""The activator service: a thin nameko adapter around ``rds_agent.activation``."""
+from rds_agent.activation import run_activation
+from rds_agent.reporting import TaskReporter
+from rds_agent.settings import AgentSettings
+from rds_agent.tasks import TaskFiles
+from rds_bus.entrypoints import command_handler
+from rds_bus.runtime import AgentRuntime
+from rds_contracts import activator
+
+
+class ActivatorService:
+    name = activator.SERVICE_NAME
+
+    runtime = AgentRuntime()
+
+    @command_handler(activator.ACTIVATE)
+    def handle_activate(self, command, redelivered):
+        """Switch ``current`` to a release on every server, or switch back."""
+        settings = AgentSettings.from_config(self.runtime.config)
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        with self.runtime.running_task(command.task_id):
+            run_activation(command, reporter, settings, TaskFiles(settings.run_dir),
+                           redelivered=redelivered)

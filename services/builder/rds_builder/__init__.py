@@ -1,0 +1,1 @@
+"""builder: checks out, builds, packs and uploads a version (agent side)."""

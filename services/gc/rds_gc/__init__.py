@@ -1,0 +1,1 @@
+"""gc: removes releases from the servers and the agent (agent side)."""

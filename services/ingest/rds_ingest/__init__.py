@@ -1,0 +1,1 @@
+"""ingest: applies every agent event to the database, idempotently (web side)."""

@@ -1,0 +1,1 @@
+"""killer: cancels running tasks by killing their process group (agent side)."""

@@ -1,0 +1,46 @@
+"""The killer service: acts on broadcast cancels for tasks on its host.
+
+Every killer copy gets every ``cancel`` of its pool. It leaves a tombstone
+(so a task that has not started on this host never starts) and, if the task
+runs a script here right now, kills that script's process group (SIGTERM,
+then SIGKILL after a grace period). The task's own service then reports its
+``*_cancelled`` event.
+"""
+import logging
+
+from nameko.timer import timer
+
+from rds_agent.scripts import kill_group
+from rds_agent.settings import AgentSettings
+from rds_agent.tasks import TaskFiles
+from rds_bus.entrypoints import command_handler
+from rds_bus.runtime import AgentRuntime
+from rds_contracts import killer
+
+log = logging.getLogger(__name__)
+
+
+class KillerService:
+    name = killer.SERVICE_NAME
+
+    runtime = AgentRuntime()
+
+    def _files(self):
+        return TaskFiles(AgentSettings.from_config(self.runtime.config).run_dir)
+
+    @command_handler(killer.CANCEL, broadcast=True)
+    def handle_cancel(self, command, redelivered):
+        """Cancel a task if it runs (or would start) on this host."""
+        files = self._files()
+        files.mark_cancelled(command.task_id)
+        pgid = files.running_pgid(command.task_id)
+        if pgid is None:
+            return
+        log.info("cancelling task %s (process group %s)", command.task_id, pgid or "-")
+        if pgid:
+            kill_group(pgid)
+
+    @timer(interval=3600)
+    def sweep_tombstones(self):
+        """Forget cancels older than a day."""
+        self._files().sweep()

@@ -1,0 +1,1 @@
+"""migrator: runs one pre/post migration of a deployed project (agent side)."""

@@ -1,0 +1,1 @@
+"""pruner: timers of the web side (outbox relay, reaper; retention later)."""
