@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from rds_control.agents import is_online
 from rds_control.ingest import cancel_build, fail_activation, fail_build
 from rds_control.tasks import finish_task
 from rds_core.lifecycle import TaskStatus
@@ -23,13 +24,6 @@ from rds_db.models.base import utcnow
 log = logging.getLogger(__name__)
 
 ACTOR = "system:pruner"
-
-
-def agent_is_alive(agent, now, timeout):
-    if agent is None:
-        return False
-    limit = max(timeout, 3 * (agent.heartbeat_interval or 0))
-    return agent.last_heartbeat_at >= now - timedelta(seconds=limit)
 
 
 def _end(session, task, reason, cancelled=False):
@@ -53,19 +47,19 @@ def reap(session, agent_timeout=30, queue_timeout=3600, cancel_timeout=60, now=N
     for task in tasks:
         agent = session.get(Agent, task.agent) if task.agent else None
         status = TaskStatus(task.status)
-        if status == TaskStatus.RUNNING and not agent_is_alive(agent, now, agent_timeout):
+        if status == TaskStatus.RUNNING and not is_online(agent, now, agent_timeout):
             last = agent.last_heartbeat_at.isoformat(timespec="seconds") if agent else "never"
             _end(session, task, "agent %s stopped sending heartbeats (last: %s)"
                  % (task.agent, last))
         elif status == TaskStatus.CANCELLING and (
-                not agent_is_alive(agent, now, agent_timeout)
+                not is_online(agent, now, agent_timeout)
                 or (task.cancel_requested_at or task.created_at)
                 < now - timedelta(seconds=cancel_timeout)):
             _end(session, task, "no agent confirmed the cancel; marked cancelled", cancelled=True)
         elif status == TaskStatus.QUEUED and task.created_at < now - timedelta(
                 seconds=queue_timeout):
             online = session.scalars(select(Agent).where(Agent.pool == task.pool)).all()
-            online = [a for a in online if agent_is_alive(a, now, agent_timeout)]
+            online = [a for a in online if is_online(a, now, agent_timeout)]
             _end(session, task, "no agent took the task within %d minutes (%s)" % (
                 queue_timeout // 60,
                 "%d agent(s) of pool %s online" % (len(online), task.pool) if online

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 11:33:41.067976
 """
 from alembic import op
 import sqlalchemy as sa
@@ -235,6 +234,17 @@ def upgrade():
     op.create_index(op.f('ix_audit_log_action'), 'audit_log', ['action'], unique=False)
     op.create_index(op.f('ix_audit_log_at'), 'audit_log', ['at'], unique=False)
     op.create_index(op.f('ix_audit_log_project_id'), 'audit_log', ['project_id'], unique=False)
+    op.create_table('changes',
+    sa.Column('id', sa.BigInteger(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=True),
+    sa.Column('release_id', sa.Integer(), nullable=True),
+    sa.Column('task_id', sa.String(length=32), nullable=True),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_changes_project_id_projects'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['release_id'], ['release_requests.id'], name=op.f('fk_changes_release_id_release_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_changes'))
+    )
     op.create_table('config_file_versions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('config_file_id', sa.Integer(), nullable=False),
@@ -299,6 +309,7 @@ def upgrade():
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('seen_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('cancel_requested_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("kind IN ('build', 'activate', 'migrate', 'remove')", name=op.f('ck_tasks_kind')),
     sa.CheckConstraint("status IN ('queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled')", name=op.f('ck_tasks_status')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_tasks_project_id_projects'), ondelete='CASCADE'),
@@ -338,6 +349,7 @@ def downgrade():
     op.drop_index(op.f('ix_migrations_project_id'), table_name='migrations')
     op.drop_table('migrations')
     op.drop_table('config_file_versions')
+    op.drop_table('changes')
     op.drop_index(op.f('ix_audit_log_project_id'), table_name='audit_log')
     op.drop_index(op.f('ix_audit_log_at'), table_name='audit_log')
     op.drop_index(op.f('ix_audit_log_action'), table_name='audit_log')

@@ -1,0 +1,63 @@
+# rds: every command a developer or CI needs. See README.md.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+VAR ?= var
+export RDS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/rds
+export RDS_AMQP_URI ?= amqp://guest:guest@127.0.0.1:5672/
+export RDS_URL ?= http://127.0.0.1:8000
+
+.PHONY: demo install infra up down status test test-unit test-system bench clean
+
+## demo: set everything up, start the whole system, deploy the sample project
+demo: install infra
+	$(BIN)/python -m rds_testing.appservers start $(VAR) 2201:rdsapp1 2202:rdsapp2
+	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='rds'" | grep -q 1 \
+	  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE rds"
+	$(BIN)/rds db upgrade
+	test -s $(VAR)/admin-token || { mkdir -p $(VAR) && \
+	  $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))" > $(VAR)/admin-password && \
+	  $(BIN)/rds user create-admin admin --password "$$(cat $(VAR)/admin-password)" > $(VAR)/admin-token; }
+	$(BIN)/python -m rds_testing.localrun start --var-dir $(VAR)
+	$(BIN)/python -c "from rds_testing.localrun import wait_ready; wait_ready('$(RDS_URL)', open('$(VAR)/admin-token').read().strip())"
+	RDS_TOKEN=$$(cat $(VAR)/admin-token) $(BIN)/rds demo --var-dir $(VAR)
+	@echo
+	@echo "Web UI:    $(RDS_URL)/   (user admin, password in $(VAR)/admin-password)"
+	@echo "API token: $(VAR)/admin-token   (export RDS_TOKEN=\$$(cat $(VAR)/admin-token))"
+	@echo "Logs:      $(VAR)/log/<service>.log     Stop: make down"
+
+## install: virtualenv with the pinned dependencies and rds itself (editable)
+install: $(BIN)/rds
+$(BIN)/rds: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(BIN)/rds
+
+## infra: install/start PostgreSQL, RabbitMQ, sshd, Chromium on this machine
+infra:
+	dev/ensure-infra.sh
+
+## up / down / status: run the services as local processes (after `make demo` once)
+up: install infra
+	$(BIN)/python -m rds_testing.appservers start $(VAR) 2201:rdsapp1 2202:rdsapp2
+	$(BIN)/python -m rds_testing.localrun start --var-dir $(VAR)
+down:
+	-$(BIN)/python -m rds_testing.localrun stop --var-dir $(VAR)
+	-$(BIN)/python -m rds_testing.appservers stop $(VAR)
+status:
+	$(BIN)/python -m rds_testing.localrun status --var-dir $(VAR)
+
+## test: every test against real PostgreSQL, RabbitMQ, sshd and Chromium
+test: install infra test-unit test-system
+
+# in-process tests (unit, ssh, nameko services under eventlet)
+test-unit:
+	$(BIN)/pytest -q tests/unit tests/ssh
+	$(BIN)/pytest -q tests/interface
+# whole-system tests: services as processes, HTTP API, browser
+test-system:
+	$(BIN)/pytest -q tests/e2e tests/ui
+
+clean: down
+	rm -rf $(VAR) test-artifacts

@@ -1,0 +1,115 @@
+"""Users, passwords and API tokens.
+
+Passwords are hashed with Werkzeug's ``generate_password_hash`` (scrypt).
+API tokens are random (``rds_`` + 40 URL-safe characters); only their
+SHA-256 is stored, so a leaked database does not leak usable tokens.
+"""
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from rds_control import audit
+from rds_control.errors import Conflict, InvalidInput, NotFound
+from rds_db.models import ApiToken, Role, User
+from rds_db.models.base import utcnow
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+TOKEN_PREFIX = "rds_"
+MIN_PASSWORD = 8
+
+#: What each role may do; every check goes through ``can``.
+PERMISSIONS = {
+    Role.VIEWER.value: {"view"},
+    Role.DEPLOYER.value: {"view", "deploy", "manage_projects"},
+    Role.ADMIN.value: {"view", "deploy", "manage_projects", "admin"},
+}
+
+
+def can(user, permission):
+    return (user is not None and user.disabled_at is None
+            and permission in PERMISSIONS.get(user.role, ()))
+
+
+def _hash_token(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get_user(session, username):
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        raise NotFound("no user named %r" % username)
+    return user
+
+
+def create_user(session, username, role, password=None, email=None, actor=None):
+    if not isinstance(username, str) or not USERNAME_RE.match(username):
+        raise InvalidInput("user name must be 1-64 letters, digits or . _ @ -",
+                           field="username")
+    if role not in PERMISSIONS:
+        raise InvalidInput("role must be one of %s" % ", ".join(sorted(PERMISSIONS)),
+                           field="role")
+    if session.scalars(select(User.id).where(User.username == username)).first():
+        raise Conflict("user %r already exists" % username, field="username")
+    user = User(username=username, role=role, email=email or None)
+    if password is not None:
+        set_password(user, password)
+    session.add(user)
+    session.flush()
+    audit.record(session, "user.created", "Created user %s (%s)" % (username, role),
+                 user=actor)
+    return user
+
+
+def set_password(user, password):
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise InvalidInput("password must be at least %d characters" % MIN_PASSWORD,
+                           field="password")
+    user.password_hash = generate_password_hash(password)
+
+
+def check_password(session, username, password):
+    """The user if the password matches and the account is enabled, else None."""
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None or user.password_hash is None or user.disabled_at is not None:
+        check_password_hash(generate_password_hash("x"), password or "")  # same timing
+        return None
+    if not check_password_hash(user.password_hash, password or ""):
+        return None
+    user.last_login_at = utcnow()
+    return user
+
+
+def issue_token(session, user, name, actor=None):
+    """Create a token for ``user``; returns ``(token_text, row)``. Shown once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(30)
+    row = ApiToken(user=user, name=name[:100] or "token", token_hash=_hash_token(token),
+                   prefix=token[:12])
+    session.add(row)
+    session.flush()
+    audit.record(session, "token.issued", "Issued API token %s… (%s) for %s"
+                 % (row.prefix, row.name, user.username), user=actor or user)
+    return token, row
+
+
+def revoke_token(session, token_id, actor):
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        raise NotFound("no active token with id %s" % token_id)
+    row.revoked_at = utcnow()
+    audit.record(session, "token.revoked", "Revoked API token %s… of %s"
+                 % (row.prefix, row.user.username), user=actor)
+
+
+def user_for_token(session, token):
+    """The enabled user owning an unrevoked token, else None."""
+    if not token or not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.scalars(select(ApiToken).where(
+        ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None))).one_or_none()
+    if row is None or row.user.disabled_at is not None:
+        return None
+    row.last_used_at = utcnow()
+    return row.user

@@ -1,0 +1,177 @@
+"""Run every rds service as a local process (the README's way, and the e2e tests').
+
+    python -m rds_testing.localrun start [--var-dir var] [--port 8000]
+    python -m rds_testing.localrun stop  [--var-dir var]
+    python -m rds_testing.localrun status [--var-dir var]
+
+Each service runs exactly as documented for production: ``nameko run
+--config services/<name>/config.yml rds_<name>.service`` for the seven
+nameko services and gunicorn (``-k gthread``) for web, configured through
+``RDS_*`` environment variables. Logs go to ``<var>/log/<service>.log``,
+pids to ``<var>/run/<service>.pid``.
+"""
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+NAMEKO_SERVICES = ("ingest", "pruner", "builder", "activator", "killer", "migrator", "gc")
+AGENT_SERVICES = ("builder", "activator", "killer", "migrator", "gc")
+ALL_SERVICES = ("web",) + NAMEKO_SERVICES
+
+
+def _bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def service_env(var_dir, database_url, amqp_uri, extra=None):
+    """The environment every local service gets."""
+    var_dir = os.path.abspath(var_dir)
+    secret_file = os.path.join(var_dir, "secret_key")
+    if not os.path.exists(secret_file):
+        os.makedirs(var_dir, exist_ok=True)
+        with open(secret_file, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    with open(secret_file) as handle:
+        secret = handle.read().strip()
+    env = dict(os.environ)
+    env.update({
+        "RDS_DATABASE_URL": database_url,
+        "RDS_AMQP_URI": amqp_uri,
+        "RDS_SECRET_KEY": secret,
+        "RDS_AGENT_WORK_DIR": os.path.join(var_dir, "agent"),
+        "RDS_SSH_KEY_PATH": os.path.join(var_dir, "ssh", "id_ed25519"),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra or {})
+    return env
+
+
+def command_for(service, port, web_workers=2):
+    if service == "web":
+        return [_bin("gunicorn"), "-k", "gthread", "--threads", "16", "-w", str(web_workers),
+                "--timeout", "120", "-b", "127.0.0.1:%d" % port, "rds_web.wsgi:app"]
+    return [_bin("nameko"), "run", "--config",
+            os.path.join(REPO, "services", service, "config.yml"), "rds_%s.service" % service]
+
+
+def start(var_dir, env, port=8000, services=ALL_SERVICES):
+    for sub in ("log", "run"):
+        os.makedirs(os.path.join(var_dir, sub), exist_ok=True)
+    for service in services:
+        pid_file = os.path.join(var_dir, "run", service + ".pid")
+        if _alive(pid_file):
+            continue
+        log = open(os.path.join(var_dir, "log", service + ".log"), "ab")
+        process = subprocess.Popen(command_for(service, port), cwd=REPO, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(pid_file, "w") as handle:
+            handle.write(str(process.pid))
+
+
+def wait_ready(url, token, timeout=60):
+    """Wait until the API answers and every agent service sent a heartbeat."""
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": "Bearer " + token}
+    missing = set(AGENT_SERVICES)
+    while True:
+        try:
+            response = requests.get(url + "/api/v1/agents", headers=headers, timeout=5)
+            if response.status_code == 200:
+                online = {a["service"] for a in response.json()["agents"] if a["online"]}
+                missing = set(AGENT_SERVICES) - online
+                if not missing:
+                    return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("services not ready after %ss (no heartbeat from: %s); see "
+                               "the logs in var/log" % (timeout, ", ".join(sorted(missing))))
+        time.sleep(0.2)
+
+
+def _pid(pid_file):
+    try:
+        with open(pid_file) as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid_file):
+    pid = _pid(pid_file)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def stop(var_dir, services=ALL_SERVICES, timeout=20):
+    pids = {}
+    for service in services:
+        pid = _pid(os.path.join(var_dir, "run", service + ".pid"))
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+                pids[service] = pid
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for service, pid in pids.items():
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.unlink(os.path.join(var_dir, "run", service + ".pid"))
+        except FileNotFoundError:
+            pass
+
+
+def status(var_dir):
+    return {service: _alive(os.path.join(var_dir, "run", service + ".pid"))
+            for service in ALL_SERVICES}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("--var-dir", default="var")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    var_dir = os.path.abspath(args.var_dir)
+    if args.action == "start":
+        env = service_env(var_dir,
+                          os.environ.get("RDS_DATABASE_URL",
+                                         "postgresql://postgres@127.0.0.1:5432/rds"),
+                          os.environ.get("RDS_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
+        start(var_dir, env, port=args.port)
+        print("started; logs in %s/log" % var_dir)
+    elif args.action == "stop":
+        stop(var_dir)
+        print("stopped")
+    else:
+        for service, alive in status(var_dir).items():
+            print("%-10s %s" % (service, "running" if alive else "stopped"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""web: the Flask UI and JSON API of rds (runs under gunicorn -k gthread)."""
+from flask import Flask
+
+from rds_web import config
+
+
+def create_app(test_config=None):
+    """Create the web application (settings from the environment, or ``test_config``)."""
+    app = Flask(__name__)
+    app.config.from_mapping(config.from_environment())
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    config.check(app.config)
+
+    from rds_web import api, bus, db
+
+    db.init_app(app)
+    bus.init_app(app)
+    api.init_app(app)
+    return app

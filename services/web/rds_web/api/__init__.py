@@ -1,0 +1,40 @@
+"""JSON API under ``/api/v1`` (token auth; see ``rds_web.auth``).
+
+One module per resource: ``projects``, ``releases``, ``health``. Every
+control-plane refusal becomes a JSON error with the status of its class
+(400 invalid input, 403 refused, 404 not found, 409 conflict).
+"""
+from flask import Blueprint, request
+
+from rds_control.errors import ControlError
+from rds_web.auth import api_error
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def json_body():
+    data = request.get_json(silent=True)
+    if data is None and request.data:
+        raise ControlError("request body is not valid JSON")
+    return data if data is not None else {}
+
+
+@bp.errorhandler(ControlError)
+def control_error(exc):
+    return api_error(exc.status, exc.message, exc.field)
+
+
+@bp.errorhandler(404)
+def not_found(exc):
+    return api_error(404, "no such API endpoint")
+
+
+@bp.errorhandler(405)
+def method_not_allowed(exc):
+    return api_error(405, "method not allowed")
+
+
+def init_app(app):
+    from rds_web.api import agents, health, projects, releases  # noqa: F401  (routes)
+
+    app.register_blueprint(bp)

@@ -1,0 +1,56 @@
+"""Projects: list, show, create, update, revert."""
+from flask import g
+
+from rds_control import projects, releases
+from rds_web.api import bp, json_body
+from rds_web.api.schemas import project_dict, release_dict
+from rds_web.auth import require
+from rds_web.db import get_session, run
+
+
+@bp.get("/projects")
+@require("view")
+def list_projects():
+    """List every project with its servers and live version."""
+    session = get_session()
+    return {"projects": [project_dict(p, releases.live_release(session, p.id))
+                         for p in projects.list_projects(session)]}
+
+
+@bp.get("/projects/<name>")
+@require("view")
+def show_project(name):
+    """Show one project. :raise 404: unknown project."""
+    session = get_session()
+    project = projects.get_project(session, name)
+    return project_dict(project, releases.live_release(session, project.id))
+
+
+@bp.post("/projects")
+@require("manage_projects")
+def create_project():
+    """Create a project. :raise 400: invalid field; 409: name taken."""
+    data = json_body()
+    def create(session):
+        return project_dict(projects.create_project(session, data, g.user))
+    return run(create), 201
+
+
+@bp.patch("/projects/<name>")
+@require("manage_projects")
+def update_project(name):
+    """Change some fields of a project (the name is fixed)."""
+    data = json_body()
+    def update(session):
+        project = projects.get_project(session, name, lock=True)
+        return project_dict(projects.update_project(session, project, data, g.user))
+    return run(update)
+
+
+@bp.post("/projects/<name>/revert")
+@require("deploy")
+def revert_project(name):
+    """Activate the version that was live before the current one. :raise 409: nothing to revert to."""
+    def revert(session):
+        return release_dict(releases.revert_project(session, name, g.user))
+    return run(revert), 202

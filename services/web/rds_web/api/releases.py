@@ -1,0 +1,111 @@
+"""Releases: create, list, show (with builds and log), activate, rebuild, cancel, delete."""
+import time
+
+from flask import g, request
+from sqlalchemy import select
+
+from rds_control import releases
+from rds_control.errors import InvalidInput
+from rds_control.projects import get_project
+from rds_db.models import ReleaseRequest
+from rds_web.api import bp, json_body
+from rds_web.api.schemas import release_dict
+from rds_web.auth import require
+from rds_web.changes import get_hub
+from rds_web.db import close_session, get_session, run
+
+TERMINAL = {"failed", "cancelled"}
+
+
+@bp.post("/projects/<name>/releases")
+@require("deploy")
+def create_release(name):
+    """Allocate the next version of a project and build it. :raise 403: ban or switch off."""
+    data = json_body()
+    def create(session):
+        return release_dict(releases.create_release(session, name, data, g.user))
+    return run(create), 201
+
+
+@bp.get("/projects/<name>/releases")
+@require("view")
+def list_releases(name):
+    """The project's releases, newest first (``?limit=``, default 50)."""
+    session = get_session()
+    project = get_project(session, name)
+    try:
+        limit = min(max(int(request.args.get("limit", 50)), 1), 500)
+    except ValueError:
+        raise InvalidInput("limit must be a number", field="limit") from None
+    rows = session.scalars(select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
+                           .order_by(ReleaseRequest.version_key.desc()).limit(limit))
+    return {"releases": [release_dict(r) for r in rows]}
+
+
+@bp.get("/releases/<int:release_id>")
+@require("view")
+def show_release(release_id):
+    """A release with its status, builds and (``?log=1``) their logs."""
+    with_log = request.args.get("log") in ("1", "true", "yes")
+    return release_dict(releases.get_release(get_session(), release_id), with_log=with_log)
+
+
+@bp.get("/releases/<int:release_id>/wait")
+@require("view")
+def wait_release(release_id):
+    """Long-poll: return the release once its status is one of ``?status=`` (repeatable),
+    once it ended failed/cancelled, or after ``?timeout=`` seconds (default 25, max 60)."""
+    wanted = set(request.args.getlist("status"))
+    if not wanted:
+        raise InvalidInput("give at least one ?status=", field="status")
+    try:
+        timeout = min(max(float(request.args.get("timeout", 25)), 0), 60)
+    except ValueError:
+        raise InvalidInput("timeout must be a number of seconds", field="timeout") from None
+    hub = get_hub()
+    hub.start()
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = hub.latest()
+        session = get_session()
+        release = releases.get_release(session, release_id)
+        data = release_dict(release)
+        close_session()
+        remaining = deadline - time.monotonic()
+        if data["status"] in wanted | TERMINAL or remaining <= 0:
+            return data
+        hub.wait(seen, remaining)
+
+
+def _action(fn, release_id, status=202):
+    def act(session):
+        return release_dict(fn(session, release_id, g.user))
+    return run(act), status
+
+
+@bp.post("/releases/<int:release_id>/activate")
+@require("deploy")
+def activate_release(release_id):
+    """Activate an installed or old release (rollback too). :raise 409: not activatable."""
+    return _action(releases.activate_release, release_id)
+
+
+@bp.post("/releases/<int:release_id>/rebuild")
+@require("deploy")
+def rebuild_release(release_id):
+    """Build the latest release again under the same version."""
+    return _action(releases.rebuild_release, release_id)
+
+
+@bp.post("/releases/<int:release_id>/cancel")
+@require("deploy")
+def cancel_release(release_id):
+    """Cancel a release that is building."""
+    return _action(releases.cancel_release, release_id)
+
+
+@bp.delete("/releases/<int:release_id>")
+@require("deploy")
+def delete_release(release_id):
+    """Soft-delete a release that is not live (its files go with the next GC)."""
+    return _action(releases.delete_release, release_id, status=200)

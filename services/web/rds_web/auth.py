@@ -1,0 +1,57 @@
+"""Who is calling: API tokens (``Authorization: Bearer rds_…``) and roles.
+
+``require(permission)`` guards an API view: 401 without a valid token, 403
+when the user's role lacks the permission (see ``rds_control.users``).
+The UI's session login lives in ``rds_web.ui.auth`` and sets the same
+``g.user``.
+"""
+import functools
+
+from flask import g, jsonify, request
+
+from rds_control.users import can, user_for_token
+from rds_db.session import transaction
+from rds_web.db import session_factory
+
+
+def token_from_request():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def load_token_user():
+    token = token_from_request()
+    if token is None:
+        return None
+    with transaction(session_factory()) as session:
+        return user_for_token(session, token)
+
+
+def api_error(status, message, field=None):
+    body = {"error": message}
+    if field:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def require(permission):
+    """Decorate an API view: authenticate the token and check ``permission``."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            user = load_token_user()
+            if user is None:
+                response = api_error(401, "missing or invalid API token")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="rds"'
+                return response
+            if not can(user, permission):
+                return api_error(403, "role %s may not %s" % (user.role, permission))
+            g.user = user
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator

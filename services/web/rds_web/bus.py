@@ -1,0 +1,18 @@
+"""The command publisher of the web app (plain kombu; no eventlet in gunicorn).
+
+Tests pass a fake in ``test_config["BUS_PUBLISHER"]``.
+"""
+from flask import current_app
+
+from rds_bus.publish import BusPublisher
+
+EXTENSION = "rds_bus"
+
+
+def init_app(app):
+    app.extensions[EXTENSION] = app.config.get("BUS_PUBLISHER") or BusPublisher(
+        app.config["AMQP_URI"])
+
+
+def get_publisher():
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,29 @@
+"""Settings of the web service, read from the environment.
+
+| variable | config key | default |
+|---|---|---|
+| ``RDS_DATABASE_URL`` | ``DATABASE_URL`` | ``postgresql://postgres@127.0.0.1:5432/rds`` |
+| ``RDS_AMQP_URI`` | ``AMQP_URI`` | ``amqp://guest:guest@127.0.0.1:5672/`` |
+| ``RDS_SECRET_KEY`` | ``SECRET_KEY`` | none: required (signs sessions and CSRF tokens) |
+| ``RDS_PUBLIC_URL`` | ``PUBLIC_URL`` | ``http://127.0.0.1:8000`` (links in notifications) |
+"""
+import os
+
+DEFAULTS = {
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/rds",
+    "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+}
+
+
+def from_environment(environ=None):
+    environ = os.environ if environ is None else environ
+    settings = {key: environ.get("RDS_" + key, default) for key, default in DEFAULTS.items()}
+    settings["SECRET_KEY"] = environ.get("RDS_SECRET_KEY")
+    return settings
+
+
+def check(config):
+    if not config.get("SECRET_KEY"):
+        raise RuntimeError("RDS_SECRET_KEY is not set: set it to a long random string "
+                           "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)")
