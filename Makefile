@@ -53,7 +53,7 @@ test: install infra test-unit test-system
 
 # in-process tests (unit, ssh, nameko services under eventlet)
 test-unit:
-	$(BIN)/pytest -q tests/unit tests/ssh
+	$(BIN)/pytest -q tests/unit tests/control tests/ssh
 	$(BIN)/pytest -q tests/interface
 # whole-system tests: services as processes, HTTP API, browser
 test-system:

@@ -38,7 +38,7 @@ POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def check_pool(pool):
-    if not isinstance(pool, str) or not POOL_RE.match(pool):
+    if not isinstance(pool, str) or not POOL_RE.fullmatch(pool):
         raise ValueError("agent pool must match %s (got %r)" % (POOL_RE.pattern, pool))
     return pool
 

@@ -46,7 +46,7 @@ def start_task(session, kind, project, command, release=None, user=None):
         if busy is not None:
             raise Conflict(_busy_message(project, busy))
     task = Task(id=command.task_id, kind=kind.value, lane=lane, project_id=project.id,
-                release_id=release.id if release is not None else None,
+                release=release,
                 status=TaskStatus.QUEUED.value, pool=project.agent_pool,
                 user_id=user.id if user is not None else None,
                 command=command.to_wire(), steps={})

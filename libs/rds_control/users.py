@@ -45,7 +45,7 @@ def get_user(session, username):
 
 
 def create_user(session, username, role, password=None, email=None, actor=None):
-    if not isinstance(username, str) or not USERNAME_RE.match(username):
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
         raise InvalidInput("user name must be 1-64 letters, digits or . _ @ -",
                            field="username")
     if role not in PERMISSIONS:

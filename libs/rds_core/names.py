@@ -24,7 +24,7 @@ class InvalidName(ValueError):
 
 
 def check_project_name(name):
-    if not isinstance(name, str) or not PROJECT_NAME_RE.match(name):
+    if not isinstance(name, str) or not PROJECT_NAME_RE.fullmatch(name):
         raise InvalidName(
             "project name must be 1-63 characters of a-z, 0-9, '.', '_' or '-', "
             "starting with a letter or digit (got %r)" % (name,))
@@ -32,7 +32,7 @@ def check_project_name(name):
 
 
 def check_version(version):
-    if not isinstance(version, str) or not VERSION_RE.match(version):
+    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
         raise InvalidName(
             "version must look like <line>.00.<NNN>.<M>, e.g. 1.00.001.1 (got %r)"
             % (version,))
@@ -56,7 +56,7 @@ def check_deploy_path(path):
         if segment in ("", ".", ".."):
             raise InvalidName(
                 "deploy path %r must not contain empty, '.' or '..' segments" % path)
-        if not PATH_SEGMENT_RE.match(segment):
+        if not PATH_SEGMENT_RE.fullmatch(segment):
             raise InvalidName(
                 "deploy path segment %r may only use letters, digits and . _ @ + - "
                 "and must not start with '.' or '-'" % segment)
@@ -65,15 +65,15 @@ def check_deploy_path(path):
 
 
 def check_host(host):
-    if not isinstance(host, str) or not (HOST_RE.match(host) or
-                                         (":" in host and IPV6_RE.match(host))):
+    if not isinstance(host, str) or not (HOST_RE.fullmatch(host) or
+                                         (":" in host and IPV6_RE.fullmatch(host))):
         raise InvalidName("server host must be a host name or an IP address (got %r)"
                           % (host,))
     return host
 
 
 def check_server_user(user):
-    if not isinstance(user, str) or not SERVER_USER_RE.match(user):
+    if not isinstance(user, str) or not SERVER_USER_RE.fullmatch(user):
         raise InvalidName("server login user must be a POSIX user name (got %r)" % (user,))
     return user
 
@@ -85,7 +85,7 @@ def check_port(port):
 
 
 def check_git_ref(ref):
-    if (not isinstance(ref, str) or not GIT_REF_RE.match(ref) or ".." in ref
+    if (not isinstance(ref, str) or not GIT_REF_RE.fullmatch(ref) or ".." in ref
             or ref.endswith((".lock", "/", ".")) or "//" in ref):
         raise InvalidName(
             "git ref must be a branch, tag or commit name without '..' and not "
@@ -102,7 +102,7 @@ def check_repository(url):
 
 
 def check_step_name(name):
-    if not isinstance(name, str) or not STEP_NAME_RE.match(name):
+    if not isinstance(name, str) or not STEP_NAME_RE.fullmatch(name):
         raise InvalidName("step name must match %s (got %r)" % (STEP_NAME_RE.pattern, name))
     return name
 

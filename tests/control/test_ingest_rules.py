@@ -1,0 +1,154 @@
+"""Ingest applies each agent event once, in order, along the state machine."""
+import uuid
+
+from rds_contracts import activator, agents, builder
+from rds_control import outbox, releases
+from rds_control.ingest import apply_event
+from rds_db.models import Agent, ReleaseTarget, TaskLog
+
+
+def build_release(db_session, make_project, alice, agent_for, **project_overrides):
+    project = make_project(**project_overrides)
+    release = releases.create_release(db_session, project.name, {}, alice)
+    return project, release, agent_for(release.tasks[0])
+
+
+def test_the_happy_path_ends_installed(db_session, make_project, alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.install_everything(project)
+    assert release.status == "installed" and release.commit == "a" * 40
+    assert release.tasks[0].status == "succeeded"
+    states = {t.server_id: t.state for t in db_session.query(ReleaseTarget).filter_by(
+        release_id=release.id)}
+    assert states == {s.id: "ready" for s in project.servers}
+
+
+def test_the_same_event_twice_changes_nothing(db_session, make_project, alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    built = agent.event(builder.BuildBuilt, commit="c" * 40, files=1, bytes=1)
+    apply_event(db_session, builder.BUILD_BUILT, built)
+    release.commit = "changed by someone"
+    apply_event(db_session, builder.BUILD_BUILT, built)
+    assert release.commit == "changed by someone" and release.status == "built"
+
+
+def test_a_late_older_transition_is_refused(db_session, make_project, alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    early = agent.event(builder.BuildBuilt, commit="c" * 40, files=1, bytes=1)
+    agent.send(builder.BUILD_INSTALLING, builder.BuildInstalling, servers=2)
+    apply_event(db_session, builder.BUILD_BUILT, early)  # arrives after a newer event
+    assert release.status == "installing"
+
+
+def test_log_chunks_are_stored_once_whatever_their_order(db_session, make_project, alice,
+                                                         agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    first = agent.event(agents.TaskLog, text="one\n")
+    second = agent.event(agents.TaskLog, text="two\n")
+    for event in (second, first, second):
+        apply_event(db_session, agents.TASK_LOG, event)
+    chunks = db_session.query(TaskLog).filter_by(task_id=agent.task_id).order_by(TaskLog.seq)
+    assert [c.text for c in chunks] == ["one\n", "two\n"]
+
+
+def test_events_of_a_stale_run_are_dropped(db_session, make_project, alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    impostor = agent_for(release.tasks[0], name="host2/builder/9")
+    impostor.send(builder.BUILD_BUILT, builder.BuildBuilt, commit="d" * 40, files=1, bytes=1)
+    assert release.status == "building" and release.commit is None
+
+
+def test_a_redelivered_command_takes_over_the_task(db_session, make_project, alice, agent_for):
+    project, release, first = build_release(db_session, make_project, alice, agent_for)
+    first.start()
+    second = agent_for(release.tasks[0], name="host2/builder/2")
+    second.start(redelivered=True)
+    second.send(builder.BUILD_BUILT, builder.BuildBuilt, commit="e" * 40, files=1, bytes=1)
+    first.send(builder.BUILD_FAILED, builder.BuildFailed, phase="build", reason="dead run")
+    assert release.tasks[0].agent == "host2/builder/2"
+    assert release.status == "built" and release.commit == "e" * 40
+
+
+def test_events_after_the_task_ended_change_nothing(db_session, make_project, alice,
+                                                    agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.install_everything(project)
+    agent.send(builder.BUILD_FAILED, builder.BuildFailed, phase="upload", reason="late")
+    assert release.status == "installed" and release.last_error is None
+
+
+def test_events_for_unknown_tasks_are_ignored(db_session):
+    event = agents.TaskStarted(task_id=uuid.uuid4().hex, run_id=uuid.uuid4().hex, seq=1,
+                               agent="x")
+    apply_event(db_session, agents.TASK_STARTED, event)  # no exception, nothing to change
+
+
+def test_a_failing_build_script_is_not_retried(db_session, make_project, alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    before = len(outbox.pending_ids(db_session))
+    agent.send(builder.BUILD_FAILED, builder.BuildFailed, phase="build",
+               reason="build script exited with status 2\nmake: *** error")
+    assert release.status == "failed" and "status 2" in release.last_error
+    assert len(outbox.pending_ids(db_session)) == before
+
+
+def test_an_upload_failure_is_retried_up_to_three_attempts(db_session, make_project, alice,
+                                                           agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    for attempt in (1, 2, 3):
+        assert release.build_attempts == attempt
+        task = release.tasks[-1]
+        runner = agent_for(task)
+        runner.start()
+        runner.send(builder.BUILD_FAILED, builder.BuildFailed, phase="upload",
+                    reason="connection refused")
+        db_session.refresh(release)
+    assert release.status == "failed" and len(release.tasks) == 3
+    assert release.version == "1.00.001.1"
+
+
+def test_activation_makes_the_previous_release_old(db_session, make_project, installed_release,
+                                                   alice, agent_for):
+    project = make_project()
+    first, second = installed_release(project), installed_release(project)
+    for release in (first, second):
+        releases.activate_release(db_session, release.id, alice)
+        assert release.status == "using"
+        agent = agent_for(release.tasks[-1], name="host1/activator/1")
+        agent.start()
+        agent.send(activator.ACTIVATION_FINISHED, activator.ActivationFinished, servers=[
+            {"server_id": s.id, "ok": True, "current": "releases/" + release.version}
+            for s in project.servers])
+    assert (first.status, second.status) == ("old", "used")
+    assert second.previous_version == first.version
+    assert {s.current_version for s in project.servers} == {second.version}
+
+
+def test_a_failed_activation_returns_the_release_where_it_was(db_session, make_project,
+                                                              installed_release, alice, agent_for):
+    project = make_project()
+    release = installed_release(project)
+    releases.activate_release(db_session, release.id, alice)
+    agent = agent_for(release.tasks[-1], name="host1/activator/1")
+    agent.start()
+    agent.send(activator.ACTIVATION_FAILED, activator.ActivationFailed, reason="disk full",
+               rolled_back=True)
+    assert release.status == "installed" and release.last_error == "disk full"
+
+
+def test_heartbeats_register_agents_and_never_go_back_in_time(db_session):
+    name = "host-%s/builder/1" % uuid.uuid4().hex[:6]
+
+    def beat(at):
+        apply_event(db_session, agents.AGENT_HEARTBEAT, agents.AgentHeartbeat(
+            agent=name, service="builder", pool="default", host="h", pid=1, version="1",
+            running_tasks=[], interval=5, at=at))
+    beat("2026-01-01T10:00:05Z")
+    beat("2026-01-01T10:00:00Z")
+    db_session.expire_all()
+    assert db_session.get(Agent, name).last_heartbeat_at.second == 5
