@@ -7,7 +7,7 @@ export RDS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/rds
 export RDS_AMQP_URI ?= amqp://guest:guest@127.0.0.1:5672/
 export RDS_URL ?= http://127.0.0.1:8000
 
-.PHONY: demo install infra up down status test test-unit test-system bench clean
+.PHONY: demo install infra up down status test lint test-unit test-system bench clean
 
 ## demo: set everything up, start the whole system, deploy the sample project
 demo: install infra
@@ -19,7 +19,7 @@ demo: install infra
 	  $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))" > $(VAR)/admin-password && \
 	  $(BIN)/rds user create-admin admin --password "$$(cat $(VAR)/admin-password)" > $(VAR)/admin-token; }
 	$(BIN)/python -m rds_testing.localrun start --var-dir $(VAR)
-	$(BIN)/python -c "from rds_testing.localrun import wait_ready; wait_ready('$(RDS_URL)', open('$(VAR)/admin-token').read().strip())"
+	$(BIN)/python -c "from rds_testing.localrun import wait_ready; wait_ready('$(RDS_URL)', open('$(VAR)/admin-token').read().strip(), var_dir='$(VAR)')"
 	RDS_TOKEN=$$(cat $(VAR)/admin-token) $(BIN)/rds demo --var-dir $(VAR)
 	@echo
 	@echo "Web UI:    $(RDS_URL)/   (user admin, password in $(VAR)/admin-password)"
@@ -48,8 +48,11 @@ down:
 status:
 	$(BIN)/python -m rds_testing.localrun status --var-dir $(VAR)
 
-## test: every test against real PostgreSQL, RabbitMQ, sshd and Chromium
-test: install infra test-unit test-system
+## test: lint, then every test against real PostgreSQL, RabbitMQ, sshd and Chromium
+test: install infra lint test-unit test-system
+
+lint:
+	$(BIN)/ruff check libs services tests
 
 # in-process tests (unit, ssh, nameko services under eventlet)
 test-unit:

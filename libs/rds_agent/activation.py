@@ -27,6 +27,7 @@ def _results(activation_results):
 def run_activation(command, reporter, settings, task_files, redelivered=False):
     """Run one activation task to its terminal event."""
     from rds_ssh import activate
+    from rds_ssh.errors import SshError
 
     task_id = command.task_id
     env = script_env(command.project, command.version, "", "", command.deploy_path,
@@ -77,6 +78,9 @@ def run_activation(command, reporter, settings, task_files, redelivered=False):
                 reporter.event(ActivationFinished, servers=results)
             except ScriptFailed as exc:
                 reporter.event(ActivationFailed, reason=exc.message, rolled_back=False)
+            except SshError as exc:
+                reporter.line("FAILED: %s" % exc)
+                reporter.event(ActivationFailed, reason=str(exc), rolled_back=False)
             except Exception as exc:
                 log.exception("activation task %s crashed", task_id)
                 reporter.line("INTERNAL ERROR: %r" % (exc,))

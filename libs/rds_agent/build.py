@@ -20,7 +20,12 @@ from rds_agent.scripts import ScriptFailed, run_script
 from rds_agent.tasks import TaskCancelled
 from rds_contracts.base import ServerResult
 from rds_contracts.builder import (
-    BuildBuilt, BuildCancelled, BuildFailed, BuildFinished, BuildInstalling, ServerReady,
+    BuildBuilt,
+    BuildCancelled,
+    BuildFailed,
+    BuildFinished,
+    BuildInstalling,
+    ServerReady,
 )
 from rds_core.manifest import BadTree, scan_tree
 from rds_core.scripts import script_env

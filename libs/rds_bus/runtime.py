@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 import eventlet
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
 
 from rds_bus.identity import agent_host, agent_name, agent_pool
 from rds_bus.publish import BusPublisher
@@ -61,11 +62,14 @@ class AgentRuntime(DependencyProvider):
     def publish(self, event):
         self.publisher.send_event(event)
 
-    def beat(self):
-        self.publish(AgentHeartbeat(
+    def heartbeat(self):
+        return AgentHeartbeat(
             agent=self.name, service=self.service, pool=self.pool, host=self.host,
             pid=os.getpid(), version=rds_version(), running_tasks=sorted(self.running),
-            interval=self.interval, at=utcnow()))
+            interval=self.interval, at=utcnow())
+
+    def beat(self):
+        self.publish(self.heartbeat())
 
     @contextmanager
     def running_task(self, task_id):
@@ -88,3 +92,22 @@ class AgentRuntime(DependencyProvider):
         while True:
             self._safe_beat()
             eventlet.sleep(self.interval)
+
+
+class AgentService:
+    """Base of every agent service.
+
+    Import the module, not this name, in a service module: ``nameko run``
+    treats every class found there as a service.
+
+    It carries the runtime and a ``status`` RPC for operators:
+    ``n.rpc.builder.status()`` in ``nameko shell`` answers from one copy of the
+    service (the one that takes the RPC): its name, pool, version and tasks.
+    """
+
+    runtime = AgentRuntime()
+
+    @rpc
+    def status(self):
+        """Describe the copy that answers: name, pool, version, running tasks."""
+        return self.runtime.heartbeat().to_wire()

@@ -8,7 +8,14 @@ server's read-back ``current`` is reported so drift is visible).
 from pydantic import Field
 
 from rds_contracts.base import (
-    Command, DeployPath, ProjectName, Script, ServerResult, ServerSpec, TaskEvent, Version,
+    Command,
+    DeployPath,
+    ProjectName,
+    Script,
+    ServerResult,
+    ServerSpec,
+    TaskEvent,
+    Version,
 )
 
 SERVICE_NAME = "activator"

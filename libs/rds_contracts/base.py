@@ -1,5 +1,5 @@
 """Shared building blocks of every message schema."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ MAX_LOG_CHUNK = 64 * 1024
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Message(BaseModel):

@@ -11,8 +11,17 @@ from typing import Literal
 from pydantic import Field
 
 from rds_contracts.base import (
-    Command, DeployPath, GitRef, Message, ProjectName, Repository, Script, ServerResult,
-    ServerSpec, TaskEvent, Version,
+    Command,
+    DeployPath,
+    GitRef,
+    Message,
+    ProjectName,
+    Repository,
+    Script,
+    ServerResult,
+    ServerSpec,
+    TaskEvent,
+    Version,
 )
 
 SERVICE_NAME = "builder"

@@ -5,10 +5,12 @@ Rules (SPEC §1, §3):
 * an event for an unknown task, or from a run that is not the task's current
   run, changes nothing (a redelivered command starts a new run: its
   ``task_started`` carries ``redelivered`` and takes over the task);
-* log chunks are stored once per (task, run, seq), whatever their order;
+* facts (log chunks, step timings, "server N is ready") are applied whatever
+  their order, idempotently, even after the task ended (several ingest
+  workers may apply one task's events in parallel);
 * a state-changing event whose ``seq`` is not above the last one applied is
-  a duplicate or arrived late, and changes nothing;
-* once a task has ended, only late log chunks are still stored;
+  a duplicate or arrived late, and changes nothing; once a task has ended,
+  no state-changing event is applied;
 * release statuses only move along the state machine of
   ``rds_core.lifecycle``; anything else is dropped with a log line.
 
@@ -26,7 +28,11 @@ from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError
 from rds_control.tasks import finish_task, is_active
 from rds_core.lifecycle import (
-    MAX_AUTOMATIC_ATTEMPTS, ReleaseStatus, TaskStatus, can_transition, is_forward,
+    MAX_AUTOMATIC_ATTEMPTS,
+    ReleaseStatus,
+    TaskStatus,
+    can_transition,
+    is_forward,
 )
 from rds_db.models import Agent, ReleaseTarget, Server, Task, TaskLog
 from rds_db.models.base import utcnow
@@ -55,14 +61,11 @@ def apply_event(session, name, event):
     if event.run_id != task.run_id:
         log.info("dropping %s from stale run %s of task %s", name, event.run_id, task.id)
         return
-    if name == agents.TASK_LOG:
-        _store_log(session, task, event)
+    if name in _FACTS:
+        _FACTS[name](session, task, event)
         return
     if not is_active(task):
         log.info("dropping %s for task %s, which already ended (%s)", name, task.id, task.status)
-        return
-    if name == agents.TASK_STEP:
-        _apply_step(session, task, event)
         return
     if event.seq <= task.last_seq:
         log.info("dropping %s seq %d of task %s: already at %d", name, event.seq, task.id,
@@ -147,7 +150,7 @@ def _target(session, release, server_id):
     if target is None:
         if session.get(Server, server_id) is None:
             return None
-        target = ReleaseTarget(release_id=release.id, server_id=server_id, state="uploading",
+        target = ReleaseTarget(release_id=release.id, server_id=server_id, state="ready",
                                updated_at=utcnow())
         session.add(target)
     return target
@@ -161,15 +164,14 @@ def _on_build_built(session, task, event):
 
 
 def _on_build_installing(session, task, event):
-    release = task.release
-    for server in release.project.servers:
-        target = _target(session, release, server.id)
-        target.state, target.error, target.updated_at = "uploading", None, event.at
-    _move(session, release, S.INSTALLING, task)
+    _move(session, task.release, S.INSTALLING, task)
 
 
 def _on_server_ready(session, task, event):
     release = task.release
+    builds = [t for t in release.tasks if t.kind == "build"]
+    if not builds or builds[-1].id != task.id:
+        return  # a late report of an earlier build of this release
     target = _target(session, release, event.server_id)
     if target is None:
         return
@@ -178,13 +180,23 @@ def _on_server_ready(session, task, event):
     release_changed(session, release, task_id=task.id)
 
 
+def _record_targets(session, release, results, at):
+    """Per-server outcome from a terminal event (ServerReady may still be in flight)."""
+    for result in results:
+        target = _target(session, release, result.server_id)
+        if target is None:
+            continue
+        if result.ok:
+            if target.state != "ready":
+                target.state, target.error, target.updated_at = "ready", None, at
+        else:
+            target.state, target.error, target.updated_at = "failed", result.error, at
+
+
 def _on_build_finished(session, task, event):
     release = task.release
     finish_task(session, task, TaskStatus.SUCCEEDED)
-    for result in event.servers:
-        target = _target(session, release, result.server_id)
-        if target is not None and not result.ok:
-            target.state, target.error, target.updated_at = "failed", result.error, event.at
+    _record_targets(session, release, event.servers, event.at)
     release.installed_at = event.at
     release.last_error = None
     if _move(session, release, S.INSTALLED, task):
@@ -203,10 +215,7 @@ def fail_build(session, task, phase, reason, actor, servers=(), at=None):
     release = task.release
     reason = "%s failed: %s" % (phase, reason)
     finish_task(session, task, TaskStatus.FAILED, error=reason)
-    for result in servers:
-        target = _target(session, release, result.server_id)
-        if target is not None and not result.ok:
-            target.state, target.error, target.updated_at = "failed", result.error, at or utcnow()
+    _record_targets(session, release, servers, at or utcnow())
     release.last_error = reason
     if not _move(session, release, S.FAILED, task):
         return
@@ -293,10 +302,15 @@ def fail_activation(session, task, reason, rolled_back, actor, servers=(), at=No
                  actor=actor, release=release)
 
 
+_FACTS = {
+    agents.TASK_LOG: _store_log,
+    agents.TASK_STEP: _apply_step,
+    builder.SERVER_READY: _on_server_ready,
+}
+
 _HANDLERS = {
     builder.BUILD_BUILT: _on_build_built,
     builder.BUILD_INSTALLING: _on_build_installing,
-    builder.SERVER_READY: _on_server_ready,
     builder.BUILD_FINISHED: _on_build_finished,
     builder.BUILD_FAILED: _on_build_failed,
     builder.BUILD_CANCELLED: _on_build_cancelled,

@@ -13,7 +13,12 @@ from rds_control.tasks import active_task, finish_task, new_task_id, server_spec
 from rds_core import versions
 from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, REBUILDABLE, ReleaseStatus, TaskStatus
 from rds_db.models import (
-    DeploymentSwitch, ProjectLineCounter, ReleaseBan, ReleaseLine, ReleaseRequest, ReleaseTarget,
+    DeploymentSwitch,
+    ProjectLineCounter,
+    ReleaseBan,
+    ReleaseLine,
+    ReleaseRequest,
+    ReleaseTarget,
 )
 from rds_db.models.base import utcnow
 

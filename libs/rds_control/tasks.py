@@ -13,7 +13,6 @@ from rds_core.lifecycle import LANE_BY_KIND, TASK_ACTIVE, TaskKind, TaskStatus
 from rds_db.models import Task
 from rds_db.models.base import utcnow
 
-
 #: The command that starts each kind of task.
 COMMAND_FOR_KIND = {TaskKind.BUILD.value: builder.BUILD,
                     TaskKind.ACTIVATE.value: activator.ACTIVATE}

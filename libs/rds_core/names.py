@@ -49,7 +49,7 @@ def check_deploy_path(path):
     if not isinstance(path, str) or not path or len(path) > 1024:
         raise InvalidName("deploy path must be a non-empty path")
     absolute = path.startswith("/")
-    segments = [s for s in path.strip("/").split("/")]
+    segments = path.strip("/").split("/")
     if not segments or segments == [""]:
         raise InvalidName("deploy path must not be the filesystem root")
     for segment in segments:

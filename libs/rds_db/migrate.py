@@ -20,6 +20,7 @@ def upgrade(database_url, revision="head"):
 
 def current_revision(database_url):
     from alembic.runtime.migration import MigrationContext
+
     from rds_db.session import make_engine
 
     engine = make_engine(database_url)

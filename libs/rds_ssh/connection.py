@@ -111,8 +111,13 @@ def _connect_error(server, settings, exc):
         return "cannot resolve host %r: %s" % (server.host, exc.strerror or exc)
     if isinstance(exc, OSError):
         return "cannot connect to %s: %s" % (where, exc.strerror or exc)
-    if isinstance(exc, paramiko.SSHException) and "timeout" in str(exc).lower():
-        return "SSH handshake with %s timed out: %s" % (where, exc)
+    text = str(exc)
+    if isinstance(exc, paramiko.SSHException) and (
+            "banner" in text or "No existing session" in text or "timeout" in text.lower()):
+        # paramiko reports a silent peer as "No existing session" when the banner
+        # times out while the handshake is already waiting
+        return ("no SSH handshake from %s within %ss (is an SSH server listening there?)"
+                % (where, settings.connect_timeout))
     return "SSH connection to %s failed: %s" % (where, exc or type(exc).__name__)
 
 
@@ -213,6 +218,23 @@ class SshSession:
             except FileNotFoundError:
                 return None
 
+    def makedirs(self, path):
+        """``mkdir -p`` over SFTP (cheaper than a remote command)."""
+        with self.errors("cannot create %s" % path):
+            missing = []
+            while path not in ("", "/"):
+                attrs = self.lstat(path)
+                if attrs is not None:
+                    break
+                missing.append(path)
+                path = posixpath.dirname(path)
+            for directory in reversed(missing):
+                try:
+                    self.sftp.mkdir(directory)
+                except OSError:
+                    if self.lstat(directory) is None:
+                        raise
+
     def run(self, command, stdin=None):
         """Run a shell command; return ``(exit_status, output)`` (stderr merged)."""
         data = stdin.encode() if isinstance(stdin, str) else stdin
@@ -274,9 +296,9 @@ class SshSession:
                         break
                     output += data
                 if not channel.status_event.wait(max(deadline - time.monotonic(), 0.001)):
-                    raise socket.timeout()
+                    raise TimeoutError()
                 return channel.exit_status, output.decode("utf-8", "replace")
-            except socket.timeout:
+            except TimeoutError:
                 raise SshError(self.label, "remote command %r timed out after %ss"
                                % (_short(command), timeout)) from None
             finally:

@@ -76,8 +76,20 @@ def start(var_dir, env, port=8000, services=ALL_SERVICES):
             handle.write(str(process.pid))
 
 
-def wait_ready(url, token, timeout=60):
-    """Wait until the API answers and every agent service sent a heartbeat."""
+def _tail(path, lines=15):
+    try:
+        with open(path, errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_ready(url, token, timeout=60, var_dir=None):
+    """Wait until the API answers and every agent service sent a heartbeat.
+
+    With ``var_dir``, a service process that died is reported at once, with
+    the end of its log.
+    """
     deadline = time.monotonic() + timeout
     headers = {"Authorization": "Bearer " + token}
     missing = set(AGENT_SERVICES)
@@ -91,6 +103,12 @@ def wait_ready(url, token, timeout=60):
                     return
         except requests.RequestException:
             pass
+        if var_dir is not None:
+            dead = [name for name, alive in status(var_dir).items() if not alive]
+            if dead:
+                log = os.path.join(var_dir, "log", dead[0] + ".log")
+                raise RuntimeError("service %s exited; end of %s:\n%s"
+                                   % (", ".join(dead), log, _tail(log)))
         if time.monotonic() > deadline:
             raise RuntimeError("services not ready after %ss (no heartbeat from: %s); see "
                                "the logs in var/log" % (timeout, ", ".join(sorted(missing))))

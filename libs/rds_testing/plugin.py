@@ -15,6 +15,9 @@ Environment: ``RDS_TEST_ADMIN_DB_URL`` (default: postgres on 127.0.0.1:5432)
 and ``RDS_TEST_AMQP_URI`` (default: guest on 127.0.0.1:5672).
 """
 import os
+import shutil
+import tempfile
+import threading
 
 import pytest
 
@@ -78,12 +81,71 @@ def ssh_key(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app_servers(tmp_path_factory, ssh_key):
-    base = tmp_path_factory.mktemp("appservers")
-    servers = [AppServer(str(base / user), free_port(), user, ssh_key + ".pub").start()
-               for user in APP_USERS]
+def app_servers(ssh_key):
+    # not under pytest's tmp dir: it is mode 0700 root, and sshd reads
+    # authorized_keys as the login user
+    base = tempfile.mkdtemp(prefix="rds-appservers-")
+    os.chmod(base, 0o755)
+    servers = []
     try:
+        for user in APP_USERS:
+            servers.append(AppServer(os.path.join(base, user), free_port(), user,
+                                     ssh_key + ".pub").start())
         yield servers
     finally:
-        for server in servers:
-            server.stop()
+        stoppers = [threading.Thread(target=server.stop) for server in servers]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+class RunningSystem:
+    """The whole of rds running as local processes, as the README starts it."""
+
+    def __init__(self, url, token, var_dir, app_servers, session_factory, env):
+        from rds_web.client import ApiClient
+
+        self.url = url
+        self.token = token
+        self.var_dir = var_dir
+        self.app_servers = app_servers
+        self.session_factory = session_factory
+        self.env = env
+        self.api = ApiClient(url, token)
+
+    def log(self, service):
+        with open(os.path.join(self.var_dir, "log", service + ".log"), errors="replace") as f:
+            return f.read()
+
+    def server_specs(self):
+        return [{"host": "127.0.0.1", "port": s.port, "user": s.user} for s in self.app_servers]
+
+
+@pytest.fixture(scope="session")
+def rds_system(tmp_path_factory, database_url, amqp_uri, app_servers, ssh_key, session_factory):
+    """Start web, ingest, pruner and the five agent services against the test
+    database and vhost; yields a ``RunningSystem`` logged in as an admin."""
+    from rds_control import users
+    from rds_db.session import transaction
+    from rds_testing import localrun
+
+    var_dir = str(tmp_path_factory.mktemp("rds-var"))
+    port = free_port()
+    env = localrun.service_env(var_dir, database_url, amqp_uri, extra={
+        "RDS_SSH_KEY_PATH": ssh_key,
+        "RDS_HEARTBEAT_INTERVAL": "1",
+        "RDS_AGENT_TIMEOUT": "10",
+        "RDS_LOG_LEVEL": "INFO",
+    })
+    with transaction(session_factory) as session:
+        admin = users.create_user(session, "admin", "admin", password="admin-password")
+        token, _ = users.issue_token(session, admin, "tests")
+    localrun.start(var_dir, env, port=port)
+    url = "http://127.0.0.1:%d" % port
+    try:
+        localrun.wait_ready(url, token, timeout=90, var_dir=var_dir)
+        yield RunningSystem(url, token, var_dir, app_servers, session_factory, env)
+    finally:
+        localrun.stop(var_dir)

@@ -152,3 +152,22 @@ def test_heartbeats_register_agents_and_never_go_back_in_time(db_session):
     beat("2026-01-01T10:00:00Z")
     db_session.expire_all()
     assert db_session.get(Agent, name).last_heartbeat_at.second == 5
+
+
+def test_facts_apply_in_any_order_even_after_the_end(db_session, make_project, alice, agent_for):
+    """Several ingest workers may apply one task's events out of order."""
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    installing = agent.event(builder.BuildInstalling, servers=2)
+    ready = [agent.event(builder.ServerReady, server_id=s.id, manifest_sha256="f" * 64,
+                         files_sent=1, bytes_sent=1) for s in project.servers]
+    finished = agent.event(builder.BuildFinished, servers=[
+        {"server_id": s.id, "ok": True} for s in project.servers])
+    apply_event(db_session, builder.SERVER_READY, ready[1])
+    apply_event(db_session, builder.BUILD_FINISHED, finished)
+    apply_event(db_session, builder.BUILD_INSTALLING, installing)  # late: refused
+    apply_event(db_session, builder.SERVER_READY, ready[0])  # late: still recorded
+    targets = db_session.query(ReleaseTarget).filter_by(release_id=release.id).all()
+    assert release.status == "installed"
+    assert {t.state for t in targets} == {"ready"} and len(targets) == 2
+    assert {t.manifest_sha256 for t in targets} == {"f" * 64}

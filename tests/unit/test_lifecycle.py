@@ -1,7 +1,8 @@
 """The release state machine."""
 import pytest
 
-from rds_core.lifecycle import ReleaseStatus as S, can_transition, is_forward
+from rds_core.lifecycle import ReleaseStatus as S
+from rds_core.lifecycle import can_transition, is_forward
 
 
 @pytest.mark.parametrize("current, target", [

@@ -8,7 +8,12 @@ from rds_db.models.controls import DeploymentSwitch, ReleaseBan
 from rds_db.models.migrations import Migration
 from rds_db.models.outbox import OutboxMessage
 from rds_db.models.projects import (
-    Project, ProjectLineCounter, ProjectLink, ProjectScript, ReleaseLine, Server,
+    Project,
+    ProjectLineCounter,
+    ProjectLink,
+    ProjectScript,
+    ReleaseLine,
+    Server,
 )
 from rds_db.models.releases import ReleaseRequest, ReleaseTarget
 from rds_db.models.tasks import Task, TaskLog

@@ -1,13 +1,27 @@
 """Release requests (a version of a project) and their state on each server."""
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    ARRAY, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rds_core.lifecycle import ReleaseStatus
 from rds_db.models.base import Base, Timestamps
+
+if TYPE_CHECKING:
+    from rds_db.models.projects import Project, Server
+    from rds_db.models.tasks import Task
+    from rds_db.models.users import User
 
 _STATUSES = ", ".join("'%s'" % s.value for s in ReleaseStatus)
 

@@ -5,9 +5,17 @@ its build log is the task's log. The partial unique index below is the
 per-project deploy lock: at most one active task per project and lane.
 """
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -15,6 +23,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rds_core.lifecycle import TaskKind, TaskStatus
 from rds_db.models.base import Base, utcnow
+
+if TYPE_CHECKING:
+    from rds_db.models.projects import Project
+    from rds_db.models.releases import ReleaseRequest
 
 _KINDS = ", ".join("'%s'" % k.value for k in TaskKind)
 _STATUSES = ", ".join("'%s'" % s.value for s in TaskStatus)

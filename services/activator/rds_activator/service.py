@@ -3,15 +3,13 @@ from rds_agent.activation import run_activation
 from rds_agent.reporting import TaskReporter
 from rds_agent.settings import AgentSettings
 from rds_agent.tasks import TaskFiles
+from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
-from rds_bus.runtime import AgentRuntime
 from rds_contracts import activator
 
 
-class ActivatorService:
+class ActivatorService(runtime.AgentService):
     name = activator.SERVICE_NAME
-
-    runtime = AgentRuntime()
 
     @command_handler(activator.ACTIVATE)
     def handle_activate(self, command, redelivered):

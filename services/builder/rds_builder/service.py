@@ -3,15 +3,13 @@ from rds_agent.build import run_build
 from rds_agent.reporting import TaskReporter
 from rds_agent.settings import AgentSettings
 from rds_agent.tasks import TaskFiles
+from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
-from rds_bus.runtime import AgentRuntime
 from rds_contracts import builder
 
 
-class BuilderService:
+class BuilderService(runtime.AgentService):
     name = builder.SERVICE_NAME
-
-    runtime = AgentRuntime()
 
     @command_handler(builder.BUILD)
     def handle_build(self, command, redelivered):

@@ -2,11 +2,9 @@
 
 Its commands arrive with a later issue (see ``rds_contracts.gc``).
 """
-from rds_bus.runtime import AgentRuntime
+from rds_bus import runtime
 from rds_contracts import gc
 
 
-class GcService:
+class GcService(runtime.AgentService):
     name = gc.SERVICE_NAME
-
-    runtime = AgentRuntime()

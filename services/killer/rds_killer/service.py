@@ -13,17 +13,15 @@ from nameko.timer import timer
 from rds_agent.scripts import kill_group
 from rds_agent.settings import AgentSettings
 from rds_agent.tasks import TaskFiles
+from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
-from rds_bus.runtime import AgentRuntime
 from rds_contracts import killer
 
 log = logging.getLogger(__name__)
 
 
-class KillerService:
+class KillerService(runtime.AgentService):
     name = killer.SERVICE_NAME
-
-    runtime = AgentRuntime()
 
     def _files(self):
         return TaskFiles(AgentSettings.from_config(self.runtime.config).run_dir)

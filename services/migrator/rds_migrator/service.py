@@ -2,11 +2,9 @@
 
 Its commands arrive with a later issue (see ``rds_contracts.migrator``).
 """
-from rds_bus.runtime import AgentRuntime
+from rds_bus import runtime
 from rds_contracts import migrator
 
 
-class MigratorService:
+class MigratorService(runtime.AgentService):
     name = migrator.SERVICE_NAME
-
-    runtime = AgentRuntime()

@@ -11,7 +11,8 @@ import threading
 
 import psycopg2
 from flask import current_app
-from sqlalchemy import func, select as sql_select
+from sqlalchemy import func
+from sqlalchemy import select as sql_select
 
 from rds_db.models import Change
 from rds_db.models.changes import NOTIFY_CHANNEL

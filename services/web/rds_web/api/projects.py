@@ -50,7 +50,10 @@ def update_project(name):
 @bp.post("/projects/<name>/revert")
 @require("deploy")
 def revert_project(name):
-    """Activate the version that was live before the current one. :raise 409: nothing to revert to."""
+    """Activate the version that was live before the current one.
+
+    :raise 409: nothing to revert to.
+    """
     def revert(session):
         return release_dict(releases.revert_project(session, name, g.user))
     return run(revert), 202

@@ -1,0 +1,64 @@
+"""Fixtures for the SSH strategy tests: real sshd app servers, no mocks.
+
+Each test gets its own deploy path ``apps/<uuid>`` (relative: it lands in
+each login user's home) and removes it from both homes afterwards.
+"""
+import os
+import uuid
+
+import pytest
+
+from rds_contracts.base import ServerSpec
+from rds_core.manifest import scan_tree
+from rds_ssh.connection import SshSettings
+from rds_ssh.upload import upload_release
+
+
+@pytest.fixture
+def settings(ssh_key, tmp_path):
+    return SshSettings(key_path=ssh_key, known_hosts_path=str(tmp_path / "rds" / "known_hosts"),
+                       connect_timeout=5, command_timeout=60)
+
+
+@pytest.fixture
+def servers(app_servers):
+    return [ServerSpec(id=i + 1, host="127.0.0.1", port=s.port, user=s.user)
+            for i, s in enumerate(app_servers)]
+
+
+@pytest.fixture
+def deploy_path(app_servers):
+    path = "apps/%s" % uuid.uuid4().hex
+    yield path
+    for server in app_servers:
+        server.reset_home(path)
+        try:
+            os.rmdir(server.path("apps"))  # only if no other test uses it
+        except OSError:
+            pass
+
+
+def write_tree(root, files, links=None, modes=None):
+    """Create ``root`` with ``{relpath: text}`` files, ``{relpath: target}`` symlinks."""
+    os.makedirs(root, exist_ok=True)
+    for rel, text in files.items():
+        full = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as handle:
+            handle.write(text)
+    for rel, target in (links or {}).items():
+        os.symlink(target, os.path.join(root, rel))
+    for rel, mode in (modes or {}).items():
+        os.chmod(os.path.join(root, rel), mode)
+    return str(root)
+
+
+@pytest.fixture
+def upload(servers, deploy_path, settings, tmp_path):
+    """``upload(version, files, links=None, modes=None, servers=None, **kw)`` -> results."""
+    def run(version, files, links=None, modes=None, targets=None, **kwargs):
+        root = write_tree(tmp_path / "build" / version / uuid.uuid4().hex, files, links, modes)
+        kwargs.setdefault("log", lambda text: None)
+        return upload_release(servers if targets is None else targets, deploy_path, version,
+                              root, scan_tree(root), settings, str(tmp_path / "work"), **kwargs)
+    return run

@@ -1,0 +1,174 @@
+"""activate_release, restore and read_current against two real sshd app servers."""
+import os
+import threading
+import time
+
+import paramiko
+import pytest
+
+from rds_core.names import InvalidName
+from rds_ssh.activate import activate_release, read_current, restore
+
+V1, V2 = "1.00.001.1", "1.00.002.2"
+R1, R2 = "releases/" + V1, "releases/" + V2
+
+
+def quiet(text):
+    pass
+
+
+def on_disk(app_servers, deploy_path):
+    """What ``current`` is on each server's filesystem (None if missing)."""
+    links = []
+    for server in app_servers:
+        path = server.path(deploy_path, "current")
+        links.append(os.readlink(path) if os.path.lexists(path) else None)
+    return links
+
+
+@pytest.fixture
+def two_releases(upload):
+    for version, text in ((V1, "one"), (V2, "two")):
+        assert all(r.ok for r in upload(version, {"a.txt": text}))
+
+
+def test_it_switches_current_on_every_server(two_releases, servers, app_servers, deploy_path,
+                                             settings):
+    activation = activate_release(servers, deploy_path, V1, settings, log=quiet)
+
+    assert activation.ok and not activation.rolled_back
+    assert [(r.ok, r.previous, r.current) for r in activation.results] == [(True, None, R1)] * 2
+    assert on_disk(app_servers, deploy_path) == [R1, R1]
+    assert [read_current(s, deploy_path, settings) for s in servers] == [R1, R1]
+    with open(app_servers[0].path(deploy_path, "current", "a.txt")) as handle:
+        assert handle.read() == "one"
+    assert all(sorted(os.listdir(s.path(deploy_path))) == ["current", "releases", "shared"]
+               for s in app_servers)  # no temporary symlink left
+
+
+def test_activating_an_older_version_rolls_back(two_releases, servers, app_servers,
+                                                deploy_path, settings):
+    assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
+    activation = activate_release(servers, deploy_path, V1, settings, log=quiet)
+    assert activation.ok
+    assert [(r.previous, r.current) for r in activation.results] == [(R2, R1)] * 2
+    assert on_disk(app_servers, deploy_path) == [R1, R1]
+
+
+def test_a_server_without_the_release_switches_nothing(upload, servers, app_servers,
+                                                       deploy_path, settings):
+    upload(V1, {"a.txt": "one"})
+    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    upload(V2, {"a.txt": "two"}, targets=servers[:1])
+
+    activation = activate_release(servers, deploy_path, V2, settings, log=quiet)
+    assert not activation.ok and not activation.rolled_back
+    assert servers[1].label in activation.reason and "not uploaded" in activation.reason
+    assert [r.ok for r in activation.results] == [False, False]
+    assert on_disk(app_servers, deploy_path) == [R1, R1]
+
+
+def test_a_real_directory_at_current_is_refused(two_releases, servers, app_servers,
+                                                deploy_path, settings):
+    os.makedirs(app_servers[1].path(deploy_path, "current"))
+    activation = activate_release(servers, deploy_path, V1, settings, log=quiet)
+    assert not activation.ok and not activation.rolled_back
+    assert "not a symlink" in activation.results[1].error
+    assert not os.path.lexists(app_servers[0].path(deploy_path, "current"))
+
+
+@pytest.fixture
+def rename_fails_on(monkeypatch):
+    """Make SFTP posix_rename fail for connections to the given server."""
+    real = paramiko.SFTPClient.posix_rename
+    ports = set()
+
+    def posix_rename(self, oldpath, newpath):
+        if self.get_channel().get_transport().getpeername()[1] in ports:
+            raise OSError("injected rename failure")
+        return real(self, oldpath, newpath)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", posix_rename)
+    return ports
+
+
+def test_a_failed_switch_switches_the_others_back(two_releases, servers, app_servers,
+                                                  deploy_path, settings, rename_fails_on):
+    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    rename_fails_on.add(servers[1].port)
+    lines = []
+    activation = activate_release(servers, deploy_path, V2, settings, log=lines.append)
+
+    assert not activation.ok and activation.rolled_back
+    assert "injected rename failure" in activation.reason
+    assert [(r.ok, r.previous, r.current) for r in activation.results] == [(False, R1, R1)] * 2
+    assert "injected rename failure" in activation.results[1].error
+    assert on_disk(app_servers, deploy_path) == [R1, R1]
+    assert any("%s: current -> %s (switched back)" % (servers[0].label, R1) in line
+               for line in lines)
+    assert all(sorted(os.listdir(s.path(deploy_path))) == ["current", "releases", "shared"]
+               for s in app_servers)
+
+
+def test_a_failed_first_activation_removes_current_again(two_releases, servers, app_servers,
+                                                         deploy_path, settings,
+                                                         rename_fails_on):
+    rename_fails_on.add(servers[0].port)
+    activation = activate_release(servers, deploy_path, V2, settings, log=quiet)
+    assert not activation.ok and activation.rolled_back
+    assert [(r.previous, r.current) for r in activation.results] == [(None, None)] * 2
+    assert on_disk(app_servers, deploy_path) == [None, None]
+
+
+def test_restore_switches_back_to_given_targets(two_releases, servers, app_servers,
+                                                deploy_path, settings):
+    assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
+    results = restore([(servers[0], R1), (servers[1], None)], deploy_path, settings, log=quiet)
+    assert [(r.ok, r.previous, r.current) for r in results] == [(True, R2, R1), (True, R2, None)]
+    assert on_disk(app_servers, deploy_path) == [R1, None]
+    assert read_current(servers[1], deploy_path, settings) is None
+
+
+def test_current_never_disappears_while_switching(two_releases, servers, app_servers,
+                                                  deploy_path, settings):
+    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    watched = [s.path(deploy_path, "current") for s in app_servers]
+    stop, seen, missing = threading.Event(), set(), []
+
+    def poll():
+        while not stop.is_set():
+            for path in watched:
+                if not os.path.exists(path):
+                    missing.append(path)
+                try:
+                    seen.add(os.readlink(path))
+                except OSError:
+                    missing.append(path)
+            time.sleep(0)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        for i in range(30):
+            version = V2 if i % 2 == 0 else V1
+            assert activate_release(servers, deploy_path, version, settings, log=quiet).ok
+    finally:
+        stop.set()
+        poller.join()
+    assert missing == []
+    assert seen == {R1, R2}
+
+
+@pytest.mark.parametrize("deploy_path_, version", [("../etc", V1), ("apps/x", "../../x")])
+def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, servers, settings,
+                                              monkeypatch):
+    def no_ssh(*args):
+        raise AssertionError("connected despite a bad name")
+
+    monkeypatch.setattr("rds_ssh.activate.connect", no_ssh)
+    with pytest.raises(InvalidName):
+        activate_release(servers, deploy_path_, version, settings)
+    with pytest.raises(InvalidName):
+        restore([(servers[0], R1)], deploy_path_ if version == V1 else "../x", settings)
+    with pytest.raises(InvalidName):
+        read_current(servers[0], "../etc", settings)
