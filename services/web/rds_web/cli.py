@@ -231,13 +231,24 @@ def release_wait(ctx, release_id, statuses, timeout):
 
 
 @main.command()
-@click.option("--var-dir", default="var", show_default=True)
+@click.option("--var-dir", default="var", show_default=True,
+              help="Where the sample git repository is created.")
+@click.option("--server", "servers", multiple=True, metavar="HOST:PORT:USER",
+              help="App server to deploy to (repeatable); default: the two loopback "
+                   "servers `make demo` starts.")
 @click.pass_context
-def demo(ctx, var_dir):
+def demo(ctx, var_dir, servers):
     """Create a sample project on the local app servers and deploy it end to end."""
-    from rds_web.demo import run_demo
+    from rds_web.demo import APP_SERVERS, run_demo
 
-    sys.exit(run_demo(_client(ctx), var_dir, click.echo))
+    parsed = []
+    for spec in servers:
+        try:
+            host, port, login = spec.rsplit(":", 2)
+            parsed.append((host, int(port), login))
+        except ValueError:
+            raise click.BadParameter("expected HOST:PORT:USER, got %r" % spec) from None
+    sys.exit(run_demo(_client(ctx), var_dir, click.echo, servers=parsed or APP_SERVERS))
 
 
 if __name__ == "__main__":

@@ -40,16 +40,16 @@ def make_repository(path):
     return path
 
 
-def project_spec(repository):
+def project_spec(repository, servers):
     return {
         "name": PROJECT, "repository": repository, "default_ref": "main",
         "deploy_path": "apps/%s" % PROJECT,
-        "servers": [{"host": h, "port": p, "user": u} for h, p, u in APP_SERVERS],
+        "servers": [{"host": h, "port": p, "user": u} for h, p, u in servers],
         "scripts": {"build": BUILD_SCRIPT},
     }
 
 
-def run_demo(client, var_dir, echo):
+def run_demo(client, var_dir, echo, servers=APP_SERVERS):
     repository = make_repository(os.path.abspath(os.path.join(var_dir, "demo", PROJECT)))
     try:
         client.get("/projects/%s" % PROJECT)
@@ -57,7 +57,7 @@ def run_demo(client, var_dir, echo):
     except ApiError as exc:
         if exc.status != 404:
             raise
-        client.post("/projects", project_spec(repository))
+        client.post("/projects", project_spec(repository, servers))
         echo("created project %s (repository %s)" % (PROJECT, repository))
     release = client.post("/projects/%s/releases" % PROJECT, {"comment": "rds demo"})
     echo("building %s %s ..." % (PROJECT, release["version"]))
@@ -72,8 +72,8 @@ def run_demo(client, var_dir, echo):
         return 1
     echo("")
     echo("%s %s is live." % (PROJECT, release["version"]))
-    for host, port, user in APP_SERVERS:
+    for host, port, user in servers:
         echo("  %s@%s:%d  ~%s/apps/%s/current -> releases/%s"
              % (user, host, port, user, PROJECT, release["version"]))
-    echo("  cat ~rdsapp1/apps/%s/current/public/index.html" % PROJECT)
+    echo("  cat ~%s/apps/%s/current/public/index.html" % (servers[0][2], PROJECT))
     return 0
