@@ -203,8 +203,9 @@ def activate_release(session, release_id, user):
     release.status = S.USING.value
     release.previous_version = live.version if live else None
     release.last_error = None
-    kind = "rollback" if live is not None and (
-        versions.version_key(release.version) < versions.version_key(live.version)) else "activation"
+    rollback = live is not None and (
+        versions.version_key(release.version) < versions.version_key(live.version))
+    kind = "rollback" if rollback else "activation"
     audit.record(session, "release.activating", "Started %s of %s %s (live: %s)"
                  % (kind, project.name, release.version, live.version if live else "none"),
                  user=user, release=release)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rds_bus.entrypoints import event_consumer
 from rds_bus.providers import Bus
+from rds_bus.runtime import AgentRuntime
 from rds_contracts import ingest
 from rds_control import unit
 from rds_control.ingest import apply_event
@@ -20,6 +21,8 @@ class IngestService:
 
     db = Database()
     bus = Bus()
+    # heartbeats too, so the agents page shows the web-side services alive
+    runtime = AgentRuntime()
 
     @event_consumer(transient=(OperationalError, DBAPIError), retry_delay=2.0)
     def handle_event(self, name, event):

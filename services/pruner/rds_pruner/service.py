@@ -15,6 +15,7 @@ from nameko.timer import timer
 from sqlalchemy import select
 
 from rds_bus.providers import Bus
+from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
 from rds_contracts.registry import parse_command
 from rds_control import outbox, unit
@@ -30,6 +31,8 @@ class PrunerService:
 
     db = Database()
     bus = Bus()
+    # heartbeats too, so the agents page shows the web-side services alive
+    runtime = AgentRuntime()
     config = Config()
 
     @timer(interval=2)
