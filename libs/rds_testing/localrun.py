@@ -125,13 +125,22 @@ def _pid(pid_file):
 
 def _alive(pid_file):
     pid = _pid(pid_file)
-    if pid is None:
-        return False
+    return pid is not None and not _gone(pid)
+
+
+def _gone(pid):
+    """True once ``pid`` has exited (reaping it if it is our own child)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return True
+    except ChildProcessError:  # not our child: someone else reaps it
+        pass
     try:
         os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
         return False
+    except ProcessLookupError:
+        return True
 
 
 def stop(var_dir, services=ALL_SERVICES, timeout=20):
@@ -147,12 +156,11 @@ def stop(var_dir, services=ALL_SERVICES, timeout=20):
     deadline = time.monotonic() + timeout
     for service, pid in pids.items():
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if _gone(pid):
                 break
             time.sleep(0.05)
         else:
+            print("%s did not stop within %ss; killing it" % (service, timeout))
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:

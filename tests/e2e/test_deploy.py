@@ -1,48 +1,15 @@
 """End to end, through the HTTP API only: build once, ship to two real sshd
 servers, activate atomically, release again, roll back."""
 import os
-import subprocess
 import time
 import uuid
 
 import pytest
 
 from rds_web.client import ApiError
+from tests.e2e.helpers import commit_page, read_fifo
 
 pytestmark = pytest.mark.e2e
-
-BUILD_SCRIPT = """#!/bin/bash -e
-echo "building $projectName $version for: $servers"
-mkdir -p public
-cp page.txt public/index.html
-echo "$version" > public/VERSION
-"""
-
-
-def git(repo, *args):
-    subprocess.run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@rds", *args],
-                   cwd=repo, check=True, capture_output=True)
-
-
-def commit_page(repo, text):
-    (repo / "page.txt").write_text(text)
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", text)
-
-
-@pytest.fixture
-def project(rds_system, tmp_path):
-    """A project on a fresh local repository, deployed to both app servers."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    commit_page(repo, "hello from v1")
-    name = "e2e-%s" % uuid.uuid4().hex[:8]
-    rds_system.api.post("/projects", {
-        "name": name, "repository": str(repo), "default_ref": "main",
-        "deploy_path": "apps/%s" % name, "servers": rds_system.server_specs(),
-        "scripts": {"build": BUILD_SCRIPT}})
-    return name, repo
 
 
 def release(api, name, comment):
@@ -136,3 +103,21 @@ def test_names_and_paths_that_escape_are_refused(rds_system, field, value):
     assert info.value.status == 400 and field in info.value.message
     names = [p["name"] for p in rds_system.api.get("/projects")["projects"]]
     assert body["name"] not in names
+
+
+def test_cancel_kills_the_running_build_script(rds_system, project, tmp_path):
+    api, (name, _) = rds_system.api, project
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    api.request("PATCH", "/projects/%s" % name, {"scripts": {"build": (
+        "echo $$ > %s\nsleep 60\n" % fifo)}})
+    created = api.post("/projects/%s/releases" % name, {"comment": "to cancel"})
+    pid = int(read_fifo(fifo))  # the build script runs and says its pid
+    assert api.get("/releases/%d" % created["id"])["status"] == "building"
+    api.post("/releases/%d/cancel" % created["id"])
+    cancelled = api.wait_release(created["id"], {"cancelled"}, timeout=60)
+    assert cancelled["tasks"][0]["status"] == "cancelled"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the script's process group was killed
+    log = api.get("/releases/%d?log=1" % created["id"])["tasks"][0]["log"]
+    assert "Cancelled on request" in log
