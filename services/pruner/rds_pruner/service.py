@@ -3,7 +3,9 @@
 * every 2 s, publish outbox commands still unsent after ``OUTBOX_GRACE``
   seconds (the web or ingest died between commit and publish, or the broker
   was away);
-* every 5 s, end tasks that can no longer finish (``rds_control.reaper``).
+* every 5 s, end tasks that can no longer finish (``rds_control.reaper``);
+* every hour, trim sent commands, old change-feed rows and long-gone agents
+  (``rds_control.housekeeping``).
 
 Config keys: ``AGENT_TIMEOUT`` (seconds without heartbeat before a task of
 that agent fails, default 30), ``QUEUE_TIMEOUT`` (default 3600),
@@ -19,6 +21,7 @@ from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
 from rds_contracts.registry import parse_command
 from rds_control import outbox, unit
+from rds_control.housekeeping import trim
 from rds_control.errors import Conflict, NotFound
 from rds_control.reaper import reap
 from rds_control.tasks import COMMAND_FOR_KIND
@@ -45,6 +48,11 @@ class PrunerService:
     def reap_tasks(self):
         """End tasks whose agent went silent, nobody took, or cancel never confirmed."""
         return self.reap_now()
+
+    @timer(interval=3600)
+    def trim_tables(self):
+        """Delete bookkeeping rows nobody needs any more."""
+        return unit.run(self.db.session_factory, None, trim)
 
     @rpc
     def reap_now(self):
