@@ -24,6 +24,9 @@ Remote shell commands cost a session each (~50 ms), so metadata work goes
 through SFTP and a seeded upload needs three commands: ``cp -al`` plus the
 removals, ``tar -x``, and the verification.
 
+If a seeded upload fails (the seed drifted on the server, or its files cannot
+be hard-linked), the server gets one full upload instead.
+
 A failure budget (``max_failures``) stops starting new servers once more
 servers failed than allowed; ``is_cancelled()`` is checked before each server
 and between steps.
@@ -167,6 +170,26 @@ class _ServerUploader:
         s.makedirs(posixpath.join(self.dp, "shared"))
         self.refuse_live()
         seed_version, seed = self.find_seed()
+        try:
+            pack = self.transfer(seed_version, seed)
+        except SshError as exc:
+            if seed_version is None:
+                raise
+            # a drifted or unlinkable seed must not block the deploy for good
+            self.log("%s: seeded upload failed (%s); retrying as a full upload"
+                     % (self.label, exc.message))
+            self.remove_staging()
+            seed_version = None
+            pack = self.transfer(None, None)
+        self.publish()
+        self.result.ok = True
+        self.result.manifest_sha256 = self.manifest.sha256
+        self.result.files_sent, self.result.bytes_sent = pack.files, pack.size
+        self.result.seeded_from = seed_version
+        self.log("%s: release %s is ready at %s" % (self.label, self.version, self.target))
+
+    def transfer(self, seed_version, seed):
+        """Stage and verify the release (seeded from ``seed_version`` if given)."""
         self.check()
         try:
             pack = self.packer.pack_for(seed)
@@ -184,12 +207,7 @@ class _ServerUploader:
         self.check()
         self.verify()
         self.check()
-        self.publish()
-        self.result.ok = True
-        self.result.manifest_sha256 = self.manifest.sha256
-        self.result.files_sent, self.result.bytes_sent = pack.files, pack.size
-        self.result.seeded_from = seed_version
-        self.log("%s: release %s is ready at %s" % (self.label, self.version, self.target))
+        return pack
 
     def current_release(self):
         """The absolute path ``current`` points to, or None."""

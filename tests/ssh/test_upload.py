@@ -159,7 +159,7 @@ def test_verification_catches_a_file_that_differs_from_the_manifest(
     assert all(releases_listing(s, deploy_path) == [] for s in app_servers)
 
 
-def test_verification_catches_drift_in_the_seed(upload, app_servers, deploy_path):
+def test_drift_in_the_seed_falls_back_to_a_full_upload(upload, app_servers, deploy_path):
     upload(V1, {"a.txt": "same", "b.txt": "old"})
     with open(release(app_servers[0], deploy_path, V1, "a.txt"), "w") as handle:
         handle.write("edited on the server")
@@ -167,11 +167,18 @@ def test_verification_catches_drift_in_the_seed(upload, app_servers, deploy_path
         handle.write("not in the manifest")
     user = pwd.getpwnam(app_servers[1].user)  # a root-owned file could not be hard-linked
     os.chown(release(app_servers[1], deploy_path, V1, "stray.txt"), user.pw_uid, user.pw_gid)
-    results = upload(V2, {"a.txt": "same", "b.txt": "new"}, max_failures=2)
-    assert [r.ok for r in results] == [False, False]
-    assert "verification failed" in results[0].error and "a.txt" in results[0].error
-    assert "expected 4 files" in results[1].error
-    assert all(releases_listing(s, deploy_path) == [V1] for s in app_servers)
+    lines = []
+    results = upload(V2, {"a.txt": "same", "b.txt": "new"}, max_failures=2, log=lines.append)
+    assert [r.ok for r in results] == [True, True]
+    assert [r.seeded_from for r in results] == [None, None]
+    assert sum("retrying as a full upload" in line for line in lines) == 2
+    assert any("verification failed" in line and "a.txt" in line for line in lines)
+    for server in app_servers:
+        assert releases_listing(server, deploy_path) == [V1, V2]
+        with open(release(server, deploy_path, V2, "a.txt")) as handle:
+            assert handle.read() == "same"
+    with open(release(app_servers[0], deploy_path, V1, "a.txt")) as handle:
+        assert handle.read() == "edited on the server"  # the old release is left as it was
 
 
 def test_cancel_before_start_touches_nothing(upload, app_servers, deploy_path):
