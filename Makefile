@@ -56,7 +56,7 @@ lint:
 
 # in-process tests (unit, ssh, nameko services under eventlet)
 test-unit:
-	$(BIN)/pytest -q tests/unit tests/control tests/ssh
+	$(BIN)/pytest -q tests/unit tests/control tests/api tests/ssh
 	$(BIN)/pytest -q tests/interface
 # whole-system tests: services as processes, HTTP API, browser
 test-system:

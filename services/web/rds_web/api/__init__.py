@@ -35,6 +35,6 @@ def method_not_allowed(exc):
 
 
 def init_app(app):
-    from rds_web.api import agents, health, projects, releases  # noqa: F401 (routes)
+    from rds_web.api import agents, health, openapi, projects, releases  # noqa: F401
 
     app.register_blueprint(bp)
