@@ -21,8 +21,8 @@ from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
 from rds_contracts.registry import parse_command
 from rds_control import outbox, unit
-from rds_control.housekeeping import trim
 from rds_control.errors import Conflict, NotFound
+from rds_control.housekeeping import trim
 from rds_control.reaper import reap
 from rds_control.tasks import COMMAND_FOR_KIND
 from rds_db.models import Task
