@@ -52,11 +52,11 @@ status:
 test: install infra lint test-unit test-system
 
 lint:
-	$(BIN)/ruff check libs services tests
+	$(BIN)/ruff check libs services tests bench
 
 # in-process tests (unit, ssh, nameko services under eventlet)
 test-unit:
-	$(BIN)/pytest -q tests/unit tests/control tests/api tests/ssh
+	$(BIN)/pytest -q tests/unit tests/control tests/api tests/web tests/ssh
 	$(BIN)/pytest -q tests/interface
 # whole-system tests: services as processes, HTTP API, browser
 test-system:

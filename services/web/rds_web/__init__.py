@@ -12,9 +12,10 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     config.check(app.config)
 
-    from rds_web import api, bus, db
+    from rds_web import api, bus, db, ui
 
     db.init_app(app)
     bus.init_app(app)
     api.init_app(app)
+    ui.init_app(app)  # after the API: exempts its blueprint from CSRF
     return app

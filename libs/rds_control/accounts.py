@@ -1,0 +1,98 @@
+"""User administration: roles, disabling, password resets (audit-logged).
+
+Creating users and issuing tokens live in ``rds_control.users``; this module
+adds what the admin page changes afterwards. No change may leave rds
+without an enabled admin.
+"""
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from rds_control import audit
+from rds_control.errors import Conflict, InvalidInput, NotFound
+from rds_control.users import PERMISSIONS, set_password
+from rds_db.models import ApiToken, Role, User
+from rds_db.models.base import utcnow
+
+
+def list_users(session):
+    """Every user with their tokens, by name."""
+    return list(session.scalars(select(User).options(selectinload(User.tokens))
+                                .order_by(User.username)))
+
+
+def get_user_by_id(session, user_id, lock=False):
+    query = select(User).where(User.id == user_id)
+    if lock:
+        query = query.with_for_update()
+    user = session.scalars(query).one_or_none()
+    if user is None:
+        raise NotFound("no user with id %s" % user_id)
+    return user
+
+
+def _other_admins(session, user):
+    return session.scalar(select(func.count(User.id)).where(
+        User.role == Role.ADMIN.value, User.disabled_at.is_(None), User.id != user.id))
+
+
+def set_role(session, user_id, role, actor):
+    """Give a user another role."""
+    if role not in PERMISSIONS:
+        raise InvalidInput("role must be one of %s" % ", ".join(sorted(PERMISSIONS)),
+                           field="role")
+    user = get_user_by_id(session, user_id, lock=True)
+    if user.role == role:
+        return user
+    if user.role == Role.ADMIN.value and not _other_admins(session, user):
+        raise Conflict("%s is the last admin; make someone else admin first" % user.username,
+                       field="role")
+    old, user.role = user.role, role
+    audit.record(session, "user.role", "Changed the role of %s from %s to %s"
+                 % (user.username, old, role), user=actor, old=old, new=role)
+    return user
+
+
+def set_disabled(session, user_id, disabled, actor):
+    """Disable a user (no login, no API token) or enable them again."""
+    user = get_user_by_id(session, user_id, lock=True)
+    if disabled and user.disabled_at is None:
+        if user.role == Role.ADMIN.value and not _other_admins(session, user):
+            raise Conflict("%s is the last admin and cannot be disabled" % user.username)
+        user.disabled_at = utcnow()
+        audit.record(session, "user.disabled", "Disabled user %s" % user.username, user=actor)
+    elif not disabled and user.disabled_at is not None:
+        user.disabled_at = None
+        audit.record(session, "user.enabled", "Enabled user %s" % user.username, user=actor)
+    return user
+
+
+def reset_password(session, user_id, password, actor):
+    """Set a new password for a user (ends their other browser sessions)."""
+    user = get_user_by_id(session, user_id, lock=True)
+    set_password(user, password)
+    audit.record(session, "user.password", "Set a new password for %s" % user.username,
+                 user=actor)
+    return user
+
+
+def get_token(session, token_id):
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("no token with id %s" % token_id)
+    return token
+
+
+def record_login(session, username, user, address):
+    """Audit a login through the UI, successful (``user``) or not (``user`` is None)."""
+    if user is not None:
+        audit.record(session, "user.login", "%s logged in from %s" % (user.username, address),
+                     user=user)
+    else:
+        audit.record(session, "user.login_failed", "Failed login as %r from %s"
+                     % (username[:64], address), actor="anonymous")
+
+
+def record_logout(session, user_id):
+    user = session.get(User, user_id)
+    if user is not None:
+        audit.record(session, "user.logout", "%s logged out" % user.username, user=user)

@@ -1,0 +1,73 @@
+"""The release board (home page) and the new-release form."""
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from rds_control import board, releases
+from rds_control.changes import last_change_id
+from rds_control.errors import ControlError, NotFound
+from rds_web.db import get_session, run
+from rds_web.ui.common import RELEASE_STATUSES, form_text, page_number, requires
+
+bp = Blueprint("board", __name__)
+
+
+def board_filters():
+    project = request.args.get("project", "").strip() or None
+    status = request.args.get("status", "").strip() or None
+    if status not in RELEASE_STATUSES + ["deleted", None]:
+        status = None
+    return project, status
+
+
+def _form_context(session, values=None, errors=None, error=None):
+    return {"projects": board.project_names(session),
+            "favourites": board.most_used_projects(session, g.user),
+            "values": values or {"project": request.args.get("new", "")},
+            "errors": errors or {}, "form_error": error}
+
+
+@bp.get("/")
+@requires("view")
+def index():
+    """Show the release board: newest first, filtered, paginated, live."""
+    session = get_session()
+    project, status = board_filters()
+    after = last_change_id(session)  # read first: the stream resumes from here
+    page = board.board_page(session, project=project, status=status, page=page_number())
+    return render_template("board.html", board=page, after=after,
+                           statuses=RELEASE_STATUSES, **_form_context(session))
+
+
+@bp.get("/releases/new")
+@requires("deploy")
+def new_release():
+    """Show the new-release form (project preselected with ``?project=``)."""
+    values = {"project": request.args.get("project", "")}
+    return render_template("release_new.html", **_form_context(get_session(), values))
+
+
+@bp.post("/releases")
+@requires("deploy")
+def create_release():
+    """Create a release of a project and start building it."""
+    values = {"project": form_text("project"), "comment": form_text("comment"),
+              "ref": form_text("ref")}
+    data = {"comment": values["comment"]}
+    if values["ref"]:
+        data["ref"] = values["ref"]
+    try:
+        if not values["project"]:
+            raise ControlError("choose a project", field="project")
+        release = run(lambda s: _create(s, values["project"], data))
+    except ControlError as exc:
+        field = "project" if isinstance(exc, NotFound) else exc.field
+        errors = {field: exc.message} if field else {}
+        context = _form_context(get_session(), values, errors,
+                                None if field else exc.message)
+        return render_template("release_new.html", **context), exc.status
+    flash("Started %s %s." % (values["project"], release["version"]), "success")
+    return redirect(url_for("board.index"))
+
+
+def _create(session, project, data):
+    release = releases.create_release(session, project, data, g.user)
+    return {"id": release.id, "version": release.version}

@@ -1,0 +1,78 @@
+"""The build page: one task's live log (ANSI colours), phase timings and error."""
+from flask import Blueprint, Response, render_template
+from sqlalchemy import select
+
+from rds_control import board
+from rds_control.changes import last_change_id
+from rds_control.errors import NotFound
+from rds_db.models import Task, TaskLog
+from rds_db.models.base import utcnow
+from rds_web.db import get_session
+from rds_web.ui.ansi import AnsiRenderer
+from rds_web.ui.common import requires
+
+bp = Blueprint("builds", __name__)
+
+
+def get_task(session, task_id):
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound("no build with id %s" % task_id)
+    return task
+
+
+def log_chunks(session, task_id, after=0):
+    """(id, text) of the task's log chunks after ``after``, in arrival order."""
+    return session.execute(select(TaskLog.id, TaskLog.text).where(
+        TaskLog.task_id == task_id, TaskLog.id > after).order_by(TaskLog.id)).all()
+
+
+def phases(task, now=None):
+    """(name, seconds, running) of every phase: the queue, each step, the total."""
+    now = now or utcnow()
+    rows = []
+    if task.started_at is not None or task.finished_at is not None:
+        queued_until = task.started_at or task.finished_at
+        rows.append(("queued", (queued_until - task.created_at).total_seconds(), False))
+    elif task.finished_at is None:
+        rows.append(("queued", (now - task.created_at).total_seconds(), True))
+    rows += [(s.name, s.seconds, s.running) for s in board.step_timings(task, now)]
+    return rows
+
+
+def header_context(session, task):
+    now = utcnow()
+    rows = phases(task, now)
+    longest = max([seconds or 0 for _, seconds, _ in rows] + [0.001])
+    progress = None
+    if task.kind == "build" and task.finished_at is None:
+        progress = board.estimate_progress(
+            task, board.previous_builds(session, [task.project_id]).get(task.project_id), now)
+    return {"task": task, "release": task.release, "phases": rows, "longest": longest,
+            "total": board.task_seconds(task, now), "progress": progress}
+
+
+@bp.get("/builds/<task_id>")
+@requires("view")
+def show(task_id):
+    """Show a build (or activation) with its phases and its log, streamed live."""
+    session = get_session()
+    after = last_change_id(session)
+    task = get_task(session, task_id)
+    chunks = log_chunks(session, task.id)
+    renderer = AnsiRenderer()
+    log_html = "".join(renderer.feed(text) for _, text in chunks)
+    log_after = chunks[-1][0] if chunks else 0
+    return render_template("build.html", log_html=log_html, after=after, log_after=log_after,
+                           **header_context(session, task))
+
+
+@bp.get("/builds/<task_id>/log.txt")
+@requires("view")
+def raw_log(task_id):
+    """Download the log as plain text (escape sequences kept)."""
+    session = get_session()
+    task = get_task(session, task_id)
+    text = "".join(text for _, text in log_chunks(session, task.id))
+    return Response(text, mimetype="text/plain", headers={
+        "Content-Disposition": 'inline; filename="%s.log"' % task.id})

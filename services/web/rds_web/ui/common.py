@@ -1,0 +1,211 @@
+"""What every UI page shares: the logged-in user, permission checks, running
+actions through the control plane, template helpers and error pages."""
+import functools
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
+
+from rds_control.errors import ControlError
+from rds_control.users import can
+from rds_core.lifecycle import ReleaseStatus
+from rds_db.models import User
+from rds_web.db import get_session, run
+from rds_web.ui.ansi import strip_ansi
+
+SESSION_USER = "uid"
+SESSION_KEY = "ukey"
+
+#: Colour class and icon of every release status (see static/rds.css).
+STATUS_LOOK = {
+    "new": ("st-new", "○"), "building": ("st-busy", "⟳"), "built": ("st-busy", "◐"),
+    "installing": ("st-busy", "⇪"), "installed": ("st-ready", "✔"),
+    "using": ("st-switch", "⇄"), "used": ("st-live", "★"), "old": ("st-old", "↺"),
+    "failed": ("st-failed", "✖"), "cancelling": ("st-cancel", "⊘"),
+    "cancelled": ("st-cancel", "⊘"),
+    # task statuses
+    "queued": ("st-new", "○"), "running": ("st-busy", "⟳"), "succeeded": ("st-ready", "✔"),
+}
+RELEASE_STATUSES = [s.value for s in ReleaseStatus]
+
+
+def session_key(user):
+    """A fingerprint of the user's password: changing it ends other sessions."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, (user.password_hash or "").encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def log_in(user):
+    session.clear()
+    session.permanent = True
+    session[SESSION_USER] = user.id
+    session[SESSION_KEY] = session_key(user)
+
+
+def load_user():
+    """Set ``g.user`` from the session cookie (UI requests only)."""
+    if request.blueprint == "api" or request.endpoint == "static":
+        return
+    g.user = None
+    user_id = session.get(SESSION_USER)
+    if user_id is None:
+        return
+    user = get_session().get(User, user_id)
+    if (user is None or user.disabled_at is not None
+            or not hmac.compare_digest(session.get(SESSION_KEY, ""), session_key(user))):
+        session.clear()
+        return
+    g.user = user
+
+
+def requires(permission):
+    """Decorate a view: anonymous users go to the login page, others need ``permission``."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if g.get("user") is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if not can(g.user, permission):
+                abort(403, "Your role (%s) may not do this." % g.user.role)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def safe_next(target, default="board.index"):
+    """A local path to go back to (never another site)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for(default)
+
+
+def back(default="board.index"):
+    return redirect(safe_next(request.form.get("next") or request.args.get("next"), default))
+
+
+def perform(fn, *args, success=None, **kwargs):
+    """Run a control-plane action; flash its result (or refusal). Returns (ok, result)."""
+    try:
+        result = run(fn, *args, **kwargs)
+    except ControlError as exc:
+        flash(exc.message, "error")
+        return False, None
+    if success:
+        flash(success(result) if callable(success) else success, "success")
+    return True, result
+
+
+def form_text(name, default=""):
+    return (request.form.get(name) or default).strip()
+
+
+def page_number():
+    try:
+        return max(int(request.args.get("page", 1)), 1)
+    except ValueError:
+        return 1
+
+
+# -- template helpers --------------------------------------------------------
+
+def fmt_time(value):
+    if value is None:
+        return Markup('<span class="muted">—</span>')
+    value = value.astimezone(UTC)
+    return Markup('<time datetime="%s">%s</time>') % (
+        value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def fmt_seconds(seconds):
+    if seconds is None:
+        return "—"
+    seconds = float(seconds)
+    if seconds < 10:
+        return "%.1fs" % seconds
+    if seconds < 60:
+        return "%ds" % seconds
+    if seconds < 3600:
+        return "%dm %02ds" % divmod(int(seconds), 60)
+    hours, rest = divmod(int(seconds), 3600)
+    return "%dh %02dm" % (hours, rest // 60)
+
+
+def fmt_ago(value):
+    if value is None:
+        return "never"
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    return fmt_seconds(max(seconds, 0)) + " ago"
+
+
+def error_summary(text, limit=200):
+    """The gist of an error: its first line and, from any output it quotes, the last line(s)."""
+    if not text:
+        return ""
+    head, _, output = strip_ansi(text).partition("--- last output ---")
+    lines = [line.strip() for line in head.splitlines() if line.strip()]
+    summary = lines[0] if lines else ""
+    tail = [line.strip() for line in output.splitlines() if line.strip()]
+    last = []
+    while tail and len(last) < 3 and sum(len(line) for line in last) < 40:
+        last.insert(0, tail.pop())  # the last line, or the last few if they are short
+    if last:
+        summary += " … " + " ".join(last)
+    return summary if len(summary) <= limit else summary[:limit - 1] + "…"
+
+
+def status_badge(status, text=None):
+    css, icon = STATUS_LOOK.get(status, ("st-new", "•"))
+    return Markup('<span class="status %s" data-status="%s"><span class="icon" '
+                  'aria-hidden="true">%s</span> <span class="label">%s</span></span>') % (
+        css, status, icon, text or status)
+
+
+def inject():
+    user = g.get("user")
+    return {"current_user": user, "can": lambda permission: can(user, permission),
+            "status_badge": status_badge, "fmt_time": fmt_time, "fmt_seconds": fmt_seconds,
+            "fmt_ago": fmt_ago, "error_summary": error_summary, "strip_ansi": strip_ansi}
+
+
+def error_page(status, title, message):
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def init_app(app):
+    app.before_request(load_user)
+    app.context_processor(inject)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc):
+        return error_page(400, "Form expired",
+                          "The form was not sent from an open rds page or has expired "
+                          "(%s). Go back, reload the page and try again." % exc.description)
+
+    @app.errorhandler(403)
+    def forbidden(exc):
+        if request.path.startswith("/api/"):
+            return {"error": "forbidden"}, 403
+        return error_page(403, "Not allowed", exc.description or "Not allowed.")
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        if request.path.startswith("/api/"):
+            return {"error": "no such API endpoint"}, 404
+        return error_page(404, "Not found", "There is no such page.")
+
+    @app.errorhandler(ControlError)
+    def refused(exc):  # API views have their own handler; this serves the UI's GETs
+        return error_page(exc.status, "Not possible", exc.message)

@@ -1,0 +1,185 @@
+"""Projects: list, show, create, edit settings, and one editor per script."""
+import re
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from rds_control import projects, releases
+from rds_control.errors import ControlError, InvalidInput
+from rds_core.scripts import COMMON_ENV, EXTRA_ENV, SCRIPTS
+from rds_db.models import ReleaseRequest
+from rds_web.db import get_session, run
+from rds_web.ui.common import requires
+
+bp = Blueprint("projects", __name__, url_prefix="/projects")
+
+#: The settings form: (field, label, help). Numbers are checked by the control plane.
+SETTINGS = (
+    ("repository", "Git repository", "URL or path the agents clone from"),
+    ("default_ref", "Default ref", "branch, tag or commit built when a release names none"),
+    ("deploy_path", "Deploy path", "directory on the servers, relative to the login's home "
+                                   "or absolute; holds releases/, shared/ and current"),
+    ("agent_pool", "Agent pool", "which agents build and deploy this project"),
+    ("keep_releases", "Releases to keep", "installed versions kept on the servers (2-1000)"),
+    ("post_migration_delay_days", "Post-migration delay (days)",
+     "how long a release must be live before its post migrations run"),
+    ("upload_concurrency", "Upload concurrency", "servers uploaded to in parallel"),
+    ("upload_max_failures", "Upload failure budget",
+     "servers that may fail the upload before the release fails"),
+)
+LIST_FIELDS = ("shared_files", "shared_dirs")
+_SERVER = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\[[^\]\s]+\]|[^:\s\[\]]+)(?::(?P<port>\S+))?$")
+
+
+def parse_servers(text):
+    """``user@host[:port]`` per line into server dicts; InvalidInput names the line."""
+    servers = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _SERVER.match(line)
+        if match is None:
+            raise InvalidInput("line %d: %r is not user@host or user@host:port"
+                               % (number, line), field="servers")
+        server = {"host": match["host"].strip("[]"), "user": match["user"]}
+        if match["port"] is not None:
+            server["port"] = match["port"]
+        servers.append(server)
+    return servers
+
+
+def _lines(text):
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def form_data(form, creating):
+    """The control-plane input for the posted settings form."""
+    data = {name: (form.get(name) or "").strip() for name, _, _ in SETTINGS}
+    data["servers"] = parse_servers(form.get("servers", ""))
+    for name in LIST_FIELDS:
+        data[name] = _lines(form.get(name, ""))
+    if creating:
+        data["name"] = (form.get("name") or "").strip()
+        build = (form.get("script_build") or "").replace("\r\n", "\n")
+        if build.strip():
+            data["scripts"] = {"build": build}
+    return data
+
+
+def form_values(project):
+    """The settings form filled from a saved project."""
+    values = {name: getattr(project, name) for name, _, _ in SETTINGS}
+    values["servers"] = "\n".join("%s@%s:%d" % (s.user, "[%s]" % s.host if ":" in s.host
+                                                  else s.host, s.port)
+                                  for s in project.servers)
+    for name in LIST_FIELDS:
+        values[name] = "\n".join(getattr(project, name) or [])
+    values["name"] = project.name
+    return values
+
+
+def field_of(exc):
+    """The form field a control-plane error belongs to (``servers.0.host`` → ``servers``)."""
+    if not exc.field:
+        return None
+    head = exc.field.split(".", 1)[0]
+    return "script_build" if head == "scripts" else head
+
+
+def _render_form(values, errors, creating, project=None, error=None, status=200):
+    return render_template("project_form.html", values=values, errors=errors,
+                           creating=creating, project=project, settings=SETTINGS,
+                           form_error=error), status
+
+
+@bp.get("")
+@requires("view")
+def index():
+    """List every project with its servers, pool and live version."""
+    session = get_session()
+    rows = [(p, releases.live_release(session, p.id)) for p in projects.list_projects(session)]
+    return render_template("projects.html", rows=rows, scripts=SCRIPTS)
+
+
+@bp.get("/<name>")
+@requires("view")
+def show(name):
+    """Show a project's settings, servers, scripts and latest releases."""
+    session = get_session()
+    project = projects.get_project(session, name)
+    latest = session.scalars(select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
+                             .order_by(ReleaseRequest.created_at.desc()).limit(10)).all()
+    return render_template("project.html", project=project, settings=SETTINGS,
+                           live=releases.live_release(session, project.id), latest=latest,
+                           scripts=SCRIPTS)
+
+
+@bp.route("/_new", methods=["GET", "POST"])
+@requires("manage_projects")
+def create():
+    """Show the new-project form; create the project (nothing is saved on error)."""
+    if request.method == "GET":
+        defaults = {"default_ref": "main", "agent_pool": "default", "keep_releases": 10,
+                    "post_migration_delay_days": 7, "upload_concurrency": 8,
+                    "upload_max_failures": 0}
+        return _render_form(defaults, {}, creating=True)
+    values = request.form.to_dict()
+    try:
+        data = form_data(request.form, creating=True)
+        name = run(lambda s: projects.create_project(s, data, g.user).name)
+    except ControlError as exc:
+        field = field_of(exc)
+        return _render_form(values, {field: exc.message} if field else {}, creating=True,
+                            error=None if field else exc.message, status=exc.status)
+    flash("Created project %s." % name, "success")
+    return redirect(url_for("projects.show", name=name))
+
+
+@bp.route("/<name>/edit", methods=["GET", "POST"])
+@requires("manage_projects")
+def edit(name):
+    """Show the settings form; save it (nothing is saved on error)."""
+    session = get_session()
+    project = projects.get_project(session, name)
+    if request.method == "GET":
+        return _render_form(form_values(project), {}, creating=False, project=project)
+    values = request.form.to_dict()
+    values["name"] = name
+    try:
+        data = form_data(request.form, creating=False)
+        run(lambda s: projects.update_project(s, projects.get_project(s, name, lock=True),
+                                              data, g.user).name)
+    except ControlError as exc:
+        field = field_of(exc)
+        return _render_form(values, {field: exc.message} if field else {}, creating=False,
+                            project=project, error=None if field else exc.message,
+                            status=exc.status)
+    flash("Saved project %s." % name, "success")
+    return redirect(url_for("projects.show", name=name))
+
+
+@bp.route("/<name>/scripts/<kind>", methods=["GET", "POST"])
+@requires("manage_projects")
+def script(name, kind):
+    """Edit one script of a project, next to the environment it receives."""
+    if kind not in SCRIPTS:
+        abort(404)
+    session = get_session()
+    project = projects.get_project(session, name)
+    saved = {s.kind: s.body for s in project.scripts}.get(kind, "")
+    context = {"project": project, "kind": SCRIPTS[kind], "scripts": SCRIPTS,
+               "common_env": COMMON_ENV,
+               "extra_env": [(v, EXTRA_ENV[v]) for v in SCRIPTS[kind].extra_env]}
+    if request.method == "GET":
+        return render_template("script.html", body=saved or "#!/bin/bash\nset -euo pipefail\n",
+                               error=None, **context)
+    body = (request.form.get("body") or "").replace("\r\n", "\n")
+    try:
+        run(lambda s: projects.update_project(s, projects.get_project(s, name, lock=True),
+                                              {"scripts": {kind: body}}, g.user).name)
+    except ControlError as exc:
+        return render_template("script.html", body=body, error=exc.message,
+                               **context), exc.status
+    flash("Saved the %s script of %s." % (SCRIPTS[kind].title.lower(), name), "success")
+    return redirect(url_for("projects.show", name=name))

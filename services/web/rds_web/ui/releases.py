@@ -1,0 +1,71 @@
+"""One release: its page, and the actions on it (activate, revert, rebuild, cancel, delete)."""
+from flask import Blueprint, g, render_template
+
+from rds_control import audit_log, board, releases
+from rds_control.changes import last_change_id
+from rds_control.errors import NotFound
+from rds_web.db import get_session
+from rds_web.ui.common import back, perform, requires
+
+bp = Blueprint("releases", __name__)
+
+
+@bp.get("/releases/<int:release_id>")
+@requires("view")
+def show(release_id):
+    """Show a release: its board row, servers, tasks and history."""
+    session = get_session()
+    after = last_change_id(session)
+    row = board.board_row(session, release_id)
+    if row is None:
+        raise NotFound("no release with id %s" % release_id)
+    history = audit_log.audit_page(session, release_id=release_id, page_size=100)
+    return render_template("release.html", row=row, release=row.release, after=after,
+                           history=history)
+
+
+def _action(fn, release_id, verb):
+    def act(session):
+        release = fn(session, release_id, g.user)
+        return "%s %s %s." % (verb, release.project.name, release.version)
+    perform(act, success=lambda message: message)
+    return back()
+
+
+@bp.post("/releases/<int:release_id>/activate")
+@requires("deploy")
+def activate(release_id):
+    """Switch a release live on every server (an older one: roll back to it)."""
+    return _action(releases.activate_release, release_id, "Activating")
+
+
+@bp.post("/releases/<int:release_id>/rebuild")
+@requires("deploy")
+def rebuild(release_id):
+    """Build the latest release again under the same version."""
+    return _action(releases.rebuild_release, release_id, "Rebuilding")
+
+
+@bp.post("/releases/<int:release_id>/cancel")
+@requires("deploy")
+def cancel(release_id):
+    """Cancel a release that is building."""
+    return _action(releases.cancel_release, release_id, "Cancelling")
+
+
+@bp.post("/releases/<int:release_id>/delete")
+@requires("deploy")
+def delete(release_id):
+    """Soft-delete a release that is not live (its files go with the next cleanup)."""
+    return _action(releases.delete_release, release_id, "Deleted")
+
+
+@bp.post("/projects/<name>/revert")
+@requires("deploy")
+def revert(name):
+    """Activate the version that was live before the current one."""
+    def act(session):
+        release = releases.revert_project(session, name, g.user)
+        return "Reverting %s to %s." % (name, release.version)
+    perform(act, success=lambda message: message)
+    return back()

@@ -1,0 +1,317 @@
+"""The release board: rows, filters, pages, the live marker and the buttons each state allows."""
+import re
+
+import pytest
+from sqlalchemy import select
+
+from rds_db.models import DeploymentSwitch, Project, ReleaseBan, ReleaseRequest
+from tests.web.web_support import Agent, in_tx, logged_in, make_user, seed_releases
+
+
+def row_html(page, release_id):
+    match = re.search(r'<tr id="release-%d".*?</tr>' % release_id, page, re.S)
+    assert match, "row %d not on the page" % release_id
+    return match.group(0)
+
+
+def actions(page, release_id):
+    return set(re.findall(r'data-action="(\w+)"', row_html(page, release_id)))
+
+
+def board(client, project, **args):
+    query = "&".join("%s=%s" % item for item in args.items())
+    response = client.get("/?project=%s&%s" % (project, query))
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_rows_are_newest_first_with_author_comment_and_version(as_viewer, make_project,
+                                                               make_release, deployer):
+    project = make_project()
+    first = make_release.installed(project, comment="first change")
+    second = make_release.installed(project, comment="second change")
+    page = board(as_viewer, project)
+    assert page.index("release-%d" % second) < page.index("release-%d" % first)
+    row = row_html(page, second)
+    assert "second change" in row and deployer in row and "1.00.002" in row
+    assert 'data-status="installed"' in row and "st-ready" in row
+    assert "host1/builder/1" in row  # the per-build line names the agent
+
+
+def test_filter_by_project_and_status(as_viewer, make_project, make_release):
+    project, other = make_project(), make_project()
+    installed = make_release.installed(project)
+    building, _, _ = make_release.create(project)
+    elsewhere = make_release.installed(other)
+    page = board(as_viewer, project)
+    assert "release-%d" % installed in page and "release-%d" % building in page
+    assert "release-%d" % elsewhere not in page
+    page = board(as_viewer, project, status="new")
+    assert "release-%d" % building in page and "release-%d" % installed not in page
+    assert as_viewer.get("/?status=bogus").status_code == 200  # ignored, not an error
+
+
+def test_pages_of_25(as_viewer, make_project, session_factory):
+    project = make_project()
+    ids = seed_releases(session_factory, project, 30)
+    page1 = board(as_viewer, project)
+    page2 = board(as_viewer, project, page=2)
+    assert "30 releases" in page1 and "page 1 of 2" in page1
+    assert "release-%d" % ids[-1] in page1 and "release-%d" % ids[0] not in page1
+    assert "release-%d" % ids[0] in page2
+    assert len(re.findall(r'<tr id="release-', page2)) == 5
+    assert "page 2 of 2" in board(as_viewer, project, page=99)
+
+
+def test_buttons_follow_the_state(as_deployer, make_project, make_release):
+    project = make_project()
+    building, _, _ = make_release.create(project)
+    page = board(as_deployer, project)
+    assert actions(page, building) == {"cancel"}
+    assert "progress" in row_html(page, building)
+
+
+def test_installed_latest_can_be_activated_rebuilt_and_deleted(as_deployer, make_project,
+                                                               make_release):
+    project = make_project()
+    older = make_release.installed(project)
+    latest = make_release.installed(project)
+    page = board(as_deployer, project)
+    assert actions(page, latest) == {"activate", "rebuild", "delete"}
+    assert actions(page, older) == {"activate", "delete"}  # only the latest is rebuilt
+
+
+def test_the_live_row_is_marked_and_offers_revert(as_deployer, make_project, make_release):
+    project = make_project()
+    first = make_release.live(project)
+    second = make_release.live(project)
+    page = board(as_deployer, project)
+    live = row_html(page, second)
+    assert "LIVE" in live and "release-row status-used live" in live
+    assert "Revert to 1.00.001.1" in live
+    assert actions(page, second) == {"revert"}  # the live one is never deleted
+    old = row_html(page, first)
+    assert "LIVE" not in old and 'data-status="old"' in old
+    assert actions(page, first) == {"activate", "delete"}
+
+
+def test_failed_release_shows_its_error_and_rebuild(as_deployer, make_project, make_release,
+                                                    session_factory):
+    project = make_project()
+    release, task, _ = make_release.create(project)
+    agent = Agent(session_factory, task)
+    agent.start()
+    agent.fail(reason="make: *** [all] Error 2")
+    page = board(as_deployer, project)
+    row = row_html(page, release)
+    assert "st-failed" in row and "make: *** [all] Error 2" in row
+    assert actions(page, release) == {"rebuild", "delete"}
+
+
+def test_a_release_not_on_every_server_cannot_be_activated(as_deployer, make_project,
+                                                           make_release, session_factory):
+    project = make_project()
+    release = make_release.installed(project)
+
+    def add_server(session):
+        from rds_control import projects
+        p = projects.get_project(session, project, lock=True)
+        projects.update_project(session, p, {"servers": [
+            {"host": "10.0.0.1", "user": "deploy"}, {"host": "10.0.0.2", "user": "deploy"},
+            {"host": "10.0.0.3", "user": "deploy"}]}, None)
+        return None
+    in_tx(session_factory, add_server)
+    page = board(as_deployer, project)
+    assert "activate" not in actions(page, release)
+    assert "not ready on deploy@10.0.0.3:22" in row_html(page, release)
+
+
+def test_progress_while_building_uses_the_previous_build(as_viewer, make_project, make_release,
+                                                        session_factory):
+    project = make_project()
+    done, task, servers = make_release.create(project)
+    agent = Agent(session_factory, task)
+    agent.start()
+    agent.step("build", "started")
+    agent.step("build", "finished")
+    agent.install(servers)
+    building, task, _ = make_release.create(project)
+    agent = Agent(session_factory, task)
+    agent.start()
+    agent.step("build", "started")
+    row = row_html(board(as_viewer, project), building)
+    assert re.search(r'<progress max="100" value="[\d.]+" data-base', row)
+    assert "left" in row  # an estimate of the time remaining
+    assert re.search(r'class="step running">build', row)
+
+
+def test_favourite_projects_are_offered(app, session_factory, make_project):
+    client = logged_in(app, make_user(session_factory, "deployer"))
+    often, once = make_project(), make_project()
+    for name in (often, once, often):
+        client.post("/releases", {"project": name, "comment": "x"})
+        release = in_tx(session_factory, lambda s: s.scalars(select(ReleaseRequest.id).join(
+            ReleaseRequest.project).where(Project.name == name).order_by(
+            ReleaseRequest.id.desc())).first())
+        client.post("/releases/%d/cancel" % release)
+    page = client.get("/").get_data(as_text=True)
+    favourites = re.findall(r'class="fav" data-project="([^"]+)"', page)
+    assert favourites == [often, once]
+    page = client.get("/?new=%s" % once).get_data(as_text=True)
+    project = once
+    assert '<option value="%s" selected>' % project in page
+    assert '<details id="new-release" class="new-release" open>' in page
+
+
+def test_create_a_release_from_the_form(as_deployer, make_project, session_factory, bus):
+    project = make_project()
+    sent = len(bus.sent)
+    response = as_deployer.post("/releases", {"project": project, "comment": "from the form",
+                                              "ref": "release/1.2"})
+    assert response.status_code == 302
+    release = in_tx(session_factory, lambda s: s.scalars(select(ReleaseRequest).join(
+        ReleaseRequest.project).where(ReleaseRequest.comment == "from the form")).one().ref)
+    assert release == "release/1.2"
+    assert len(bus.sent) == sent + 1 and bus.sent[-1][1].project == project
+    page = as_deployer.get("/").get_data(as_text=True)
+    assert "Started %s 1.00.001.1." % project in page
+
+
+@pytest.mark.parametrize("form,field,message", [
+    ({"comment": "x"}, "project", "choose a project"),
+    ({"project": "no-such-project", "comment": "x"}, "project", "no project named"),
+    ({"project": "{project}", "ref": "bad..ref"}, "ref", "ref"),
+    ({"project": "{project}", "comment": "x" * 2001}, "comment", "2000"),
+])
+def test_release_form_errors_are_shown_next_to_the_field(as_deployer, make_project, form,
+                                                         field, message, bus):
+    project = make_project()
+    form = {k: v.format(project=project) for k, v in form.items()}
+    sent = len(bus.sent)
+    response = as_deployer.post("/releases", form)
+    page = response.get_data(as_text=True)
+    assert response.status_code in (400, 404)
+    error = re.search(r'<small class="field-error" id="%s-error">([^<]*)</small>' % field, page)
+    assert error and message in error.group(1)
+    assert 'aria-invalid="true" aria-describedby="%s-error"' % field in page
+    assert len(bus.sent) == sent
+    for key, value in form.items():
+        if key == "project" and value != project:
+            continue
+        assert value[:50] in page  # what was typed is kept
+
+
+def test_a_ban_is_shown_and_nothing_is_created(as_deployer, make_project, session_factory):
+    project = make_project()
+
+    def ban(session):
+        from rds_control.projects import get_project
+        session.add(ReleaseBan(project_id=get_project(session, project).id, release_line=1,
+                               comment="code freeze"))
+    in_tx(session_factory, ban)
+    response = as_deployer.post("/releases", {"project": project, "comment": "x"})
+    assert response.status_code == 403
+    assert "code freeze" in response.get_data(as_text=True)
+    assert "0 releases" in board(as_deployer, project)
+
+
+@pytest.fixture
+def deployment(session_factory):
+    """``deployment(False)`` switches every deploy off (back on after the test)."""
+    def switch(enabled):
+        def flip(session):
+            row = session.get(DeploymentSwitch, 1)
+            row.enabled, row.reason = enabled, None if enabled else "incident 42"
+        in_tx(session_factory, flip)
+    yield switch
+    switch(True)
+
+
+def test_with_deployment_off_only_the_rollback_is_offered(as_deployer, make_project,
+                                                          make_release, deployment):
+    project = make_project()
+    first = make_release.live(project)
+    second = make_release.live(project)
+    spare = make_release.installed(project)
+    deployment(False)
+    page = board(as_deployer, project)
+    assert "Deployment is switched off" in page and "incident 42" in page
+    assert 'id="new-release"' not in page
+    assert actions(page, second) == {"revert"}
+    assert actions(page, first) == {"activate", "delete"}  # the previous version
+    assert actions(page, spare) == {"delete"}
+    response = as_deployer.post("/releases/%d/activate" % spare)
+    assert response.status_code == 302
+    assert make_release.status(spare) == "installed"
+    assert "switched off" in as_deployer.get("/").get_data(as_text=True)
+
+
+def test_actions_from_the_board(as_deployer, make_project, make_release, bus):
+    project = make_project()
+    release = make_release.installed(project)
+    response = as_deployer.post("/releases/%d/activate" % release,
+                                {"next": "/?project=" + project})
+    assert response.status_code == 302 and response.headers["Location"] == "/?project=" + project
+    assert make_release.status(release) == "using"
+    assert bus.sent[-1][1].version == "1.00.001.1"
+    page = board(as_deployer, project)
+    assert "Activating %s 1.00.001.1." % project in page
+    assert actions(page, release) == set()  # switching: nothing to do but wait
+
+
+def test_cancel_and_delete_from_the_board(as_deployer, make_project, make_release):
+    project = make_project()
+    release, _, _ = make_release.create(project)
+    assert as_deployer.post("/releases/%d/cancel" % release).status_code == 302
+    assert make_release.status(release) == "cancelled"
+    assert as_deployer.post("/releases/%d/delete" % release).status_code == 302
+    page = board(as_deployer, project)
+    assert "tag-deleted" in row_html(page, release)
+    assert actions(page, release) == set()
+
+
+def test_a_refused_action_is_explained(as_deployer, make_project, make_release):
+    project = make_project()
+    release = make_release.live(project)
+    response = as_deployer.post("/releases/%d/delete" % release)
+    assert response.status_code == 302
+    page = as_deployer.get("/").get_data(as_text=True)
+    assert "is used; cancel it or activate another version first" in page
+    assert "flash-error" in page
+
+
+def test_revert_from_the_board(as_deployer, make_project, make_release):
+    project = make_project()
+    first = make_release.live(project)
+    make_release.live(project)
+    response = as_deployer.post("/projects/%s/revert" % project)
+    assert response.status_code == 302
+    assert make_release.status(first) == "using"
+    assert "Reverting %s to 1.00.001.1." % project in as_deployer.get("/").get_data(as_text=True)
+
+
+def test_release_page(as_viewer, make_project, make_release):
+    project = make_project()
+    release = make_release.live(project)
+    page = as_viewer.get("/releases/%d" % release).get_data(as_text=True)
+    assert "deploy@10.0.0.1:22" in page and "ready" in page
+    assert "is live on 2 server(s)" in page  # history from the audit log
+    assert 'data-stream="/events?view=board' in page and "release=%d" % release in page
+    assert as_viewer.get("/releases/999999999").status_code == 404
+
+
+def test_the_board_is_read_in_a_fixed_number_of_queries(app, as_viewer, make_project,
+                                                        session_factory, make_release):
+    project = make_project()
+    seed_releases(session_factory, project, 25)
+    make_release.installed(project)
+    from sqlalchemy import event
+    engine = app.extensions["rds_db"].kw["bind"]
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        board(as_viewer, project)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(statements) <= 20, "\n".join(statements)
