@@ -3,9 +3,12 @@
 One ``TaskReporter`` per run of a task: it numbers events (``seq``), batches
 output into ``task_log`` chunks (flushed every ``flush_interval`` seconds by
 a background thread, when a chunk is full, and before any other event so
-the log always precedes the status it explains), and times steps.
+the log always precedes the status it explains), and times steps. The
+background flush sends whole lines only, unless a partial line has waited
+for ``partial_line_wait`` seconds (a progress bar without newlines).
 """
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -14,12 +17,14 @@ from rds_contracts.base import MAX_LOG_CHUNK
 
 
 class TaskReporter:
-    def __init__(self, publish, task_id, agent, flush_interval=0.25):
+    def __init__(self, publish, task_id, agent, flush_interval=0.25, partial_line_wait=1.0):
         self._publish = publish
         self.task_id = task_id
         self.agent = agent
         self.run_id = uuid.uuid4().hex
         self.flush_interval = flush_interval
+        self.partial_line_wait = partial_line_wait
+        self._partial_since = None
         self._seq = 0
         self._lock = threading.RLock()
         self._buffer = []
@@ -61,13 +66,26 @@ class TaskReporter:
     def line(self, text):
         self.log(text.rstrip("\n") + "\n")
 
-    def flush(self):
+    def flush(self, whole_lines=False):
+        """Send buffered output; with ``whole_lines``, keep a fresh partial line back."""
         with self._lock:
             if not self._buffer:
                 return
             text = "".join(self._buffer)
-            self._next(TaskLog, text=text)  # on failure the buffer stays for a retry
-            self._buffer, self._buffered = [], 0
+            cut = len(text)
+            if whole_lines and not text.endswith("\n"):
+                now = time.monotonic()
+                if self._partial_since is None:
+                    self._partial_since = now
+                if now - self._partial_since < self.partial_line_wait:
+                    cut = text.rfind("\n") + 1
+            if cut == 0:
+                return
+            self._next(TaskLog, text=text[:cut])  # on failure the buffer stays for a retry
+            rest = text[cut:]
+            self._buffer, self._buffered = ([rest], len(rest)) if rest else ([], 0)
+            if not rest:
+                self._partial_since = None
 
     def _remember_tail(self, text, keep=40):
         self.log_tail.extend(text.splitlines()[-keep:])
@@ -99,6 +117,6 @@ class TaskReporter:
     def _autoflush(self):
         while not self._stop.wait(self.flush_interval):
             try:
-                self.flush()
+                self.flush(whole_lines=True)
             except Exception:  # publishing failed: the next flush or the final event retries
                 pass

@@ -58,12 +58,16 @@ def apply_event(session, name, event):
     if name == agents.TASK_STARTED:
         _apply_started(session, task, event)
         return
+    if task.run_id is None and is_active(task):
+        _begin_run(session, task, event)  # this run's task_started is still in flight
     if event.run_id != task.run_id:
         log.info("dropping %s from stale run %s of task %s", name, event.run_id, task.id)
         return
     if name in _FACTS:
         _FACTS[name](session, task, event)
         return
+    if name in _FACT_PARTS:
+        _FACT_PARTS[name](session, task, event)
     if not is_active(task):
         log.info("dropping %s for task %s, which already ended (%s)", name, task.id, task.status)
         return
@@ -92,15 +96,23 @@ def _apply_started(session, task, event):
         log.info("task %s already ended (%s); ignoring its start by %s", task.id, task.status,
                  event.agent)
         return
+    if task.run_id == event.run_id:  # other events of this run arrived first
+        task.agent = task.agent or event.agent
+        return
     if task.run_id is not None:
-        if task.run_id == event.run_id or not event.redelivered:
-            log.info("dropping duplicate start of task %s by %s", task.id, event.agent)
+        if not event.redelivered:
+            log.info("dropping a second start of task %s by %s", task.id, event.agent)
             return
         log.warning("task %s restarted by %s after its run %s died", task.id, event.agent,
                     task.run_id)
-    task.run_id = event.run_id
-    task.last_seq = event.seq
+        task.last_seq = 0
     task.agent = event.agent
+    _begin_run(session, task, event)
+
+
+def _begin_run(session, task, event):
+    """Make ``event``'s run the task's current run."""
+    task.run_id = event.run_id
     if task.status == TaskStatus.QUEUED.value:
         task.status = TaskStatus.RUNNING.value
     task.started_at = task.started_at or event.at
@@ -156,21 +168,30 @@ def _target(session, release, server_id):
     return target
 
 
-def _on_build_built(session, task, event):
+def _record_build(session, task, event):
+    """The facts of ``build_built``: which commit was built, and when."""
     release = task.release
-    release.commit = event.commit
-    release.built_at = event.at
-    _move(session, release, S.BUILT, task)
+    if _is_latest_build(task):
+        release.commit = event.commit
+        release.built_at = event.at
+
+
+def _on_build_built(session, task, event):
+    _move(session, task.release, S.BUILT, task)
 
 
 def _on_build_installing(session, task, event):
     _move(session, task.release, S.INSTALLING, task)
 
 
+def _is_latest_build(task):
+    builds = [t for t in task.release.tasks if t.kind == "build"]
+    return bool(builds) and builds[-1].id == task.id
+
+
 def _on_server_ready(session, task, event):
     release = task.release
-    builds = [t for t in release.tasks if t.kind == "build"]
-    if not builds or builds[-1].id != task.id:
+    if not _is_latest_build(task):
         return  # a late report of an earlier build of this release
     target = _target(session, release, event.server_id)
     if target is None:
@@ -306,6 +327,11 @@ _FACTS = {
     agents.TASK_LOG: _store_log,
     agents.TASK_STEP: _apply_step,
     builder.SERVER_READY: _on_server_ready,
+}
+
+#: Events that carry facts and a transition: the facts apply whatever the order.
+_FACT_PARTS = {
+    builder.BUILD_BUILT: _record_build,
 }
 
 _HANDLERS = {

@@ -1,5 +1,14 @@
 """Validated input of the control plane (API bodies and UI forms alike)."""
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from rds_bus.topology import check_pool
 from rds_contracts.base import DeployPath, GitRef, Host, Port, ProjectName, Repository, ServerUser
@@ -7,22 +16,31 @@ from rds_control.errors import InvalidInput
 from rds_core.scripts import SCRIPTS
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def stripped(kind):
+    """``kind`` with surrounding whitespace removed first (scripts keep theirs)."""
+    return Annotated[kind, BeforeValidator(_strip)]
+
+
 class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class ServerInput(Input):
-    host: Host
+    host: stripped(Host)
     port: Port = 22
-    user: ServerUser
+    user: stripped(ServerUser)
 
 
 class ProjectInput(Input):
-    name: ProjectName
-    repository: Repository
-    default_ref: GitRef = "main"
-    deploy_path: DeployPath
-    agent_pool: str = "default"
+    name: stripped(ProjectName)
+    repository: stripped(Repository)
+    default_ref: stripped(GitRef) = "main"
+    deploy_path: stripped(DeployPath)
+    agent_pool: stripped(str) = "default"
     keep_releases: int = Field(default=10, ge=2, le=1000)
     post_migration_delay_days: int = Field(default=7, ge=0, le=365)
     upload_concurrency: int = Field(default=8, ge=1, le=256)
@@ -63,8 +81,8 @@ class ProjectInput(Input):
 
 
 class ReleaseInput(Input):
-    comment: str = Field(default="", max_length=2000)
-    ref: GitRef | None = None
+    comment: stripped(str) = Field(default="", max_length=2000)
+    ref: stripped(GitRef) | None = None
     release_line: int | None = Field(default=None, ge=0)
 
 

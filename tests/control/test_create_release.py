@@ -97,3 +97,10 @@ def test_concurrent_creates_get_distinct_versions(session_factory):
     # one build at a time per project: exactly one wins, the others are told it is busy
     assert len(versions) == 1 and len(errors) == 3
     assert all("already building" in str(e) for e in errors)
+
+
+def test_scripts_keep_their_whitespace_and_names_are_trimmed(db_session, make_project):
+    script = "#!/bin/bash -e\n  make \\\n    all\n"
+    project = make_project(name="  trimmed-%s " % uuid.uuid4().hex[:6],
+                           scripts={"build": script})
+    assert project.name == project.name.strip() and project.script("build") == script

@@ -4,7 +4,7 @@ import uuid
 from rds_contracts import activator, agents, builder
 from rds_control import outbox, releases
 from rds_control.ingest import apply_event
-from rds_db.models import Agent, ReleaseTarget, TaskLog
+from rds_db.models import Agent, AuditEntry, Change, ReleaseTarget, TaskLog
 
 
 def build_release(db_session, make_project, alice, agent_for, **project_overrides):
@@ -28,9 +28,13 @@ def test_the_same_event_twice_changes_nothing(db_session, make_project, alice, a
     agent.start()
     built = agent.event(builder.BuildBuilt, commit="c" * 40, files=1, bytes=1)
     apply_event(db_session, builder.BUILD_BUILT, built)
-    release.commit = "changed by someone"
+    changes = db_session.query(Change).filter_by(release_id=release.id).count()
+    audit = db_session.query(AuditEntry).filter_by(release_id=release.id).count()
     apply_event(db_session, builder.BUILD_BUILT, built)
-    assert release.commit == "changed by someone" and release.status == "built"
+    assert release.status == "built" and release.commit == "c" * 40
+    assert db_session.query(Change).filter_by(release_id=release.id, kind="release").count() \
+        <= changes
+    assert db_session.query(AuditEntry).filter_by(release_id=release.id).count() == audit
 
 
 def test_a_late_older_transition_is_refused(db_session, make_project, alice, agent_for):
@@ -171,3 +175,23 @@ def test_facts_apply_in_any_order_even_after_the_end(db_session, make_project, a
     assert release.status == "installed"
     assert {t.state for t in targets} == {"ready"} and len(targets) == 2
     assert {t.manifest_sha256 for t in targets} == {"f" * 64}
+
+
+def test_events_before_task_started_begin_the_run(db_session, make_project, alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    started = agent.event(agents.TaskStarted, agent=agent.name)
+    step = agent.event(agents.TaskStep, step="checkout", state="started")
+    apply_event(db_session, agents.TASK_STEP, step)
+    apply_event(db_session, agents.TASK_STARTED, started)
+    task = release.tasks[0]
+    assert "started" in task.steps["checkout"] and task.agent == agent.name
+    assert release.status == "building" and task.status == "running"
+
+
+def test_a_late_build_built_still_records_the_commit(db_session, make_project, alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    built = agent.event(builder.BuildBuilt, commit="9" * 40, files=1, bytes=1)
+    agent.send(builder.BUILD_INSTALLING, builder.BuildInstalling, servers=2)
+    apply_event(db_session, builder.BUILD_BUILT, built)
+    assert release.status == "installing" and release.commit == "9" * 40

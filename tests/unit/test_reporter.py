@@ -60,3 +60,24 @@ def test_tail_keeps_the_last_lines():
     for i in range(100):
         reporter.line("line %d" % i)
     assert reporter.tail(2) == "line 98\nline 99"
+
+
+def test_the_background_flush_keeps_a_fresh_partial_line_back():
+    reporter, sent = make_reporter()
+    reporter.log("cp: ")
+    reporter.flush(whole_lines=True)
+    assert sent == []
+    reporter.log("cannot stat\nnext ")
+    reporter.flush(whole_lines=True)
+    assert [e.text for e in sent] == ["cp: cannot stat\n"]
+    reporter.flush()  # an explicit flush (before an event, at the end) sends everything
+    assert sent[-1].text == "next "
+
+
+def test_a_partial_line_that_waited_long_enough_is_sent():
+    sent = []
+    reporter = TaskReporter(sent.append, uuid.uuid4().hex, "a", flush_interval=60,
+                            partial_line_wait=0)
+    reporter.log("progress 10%")
+    reporter.flush(whole_lines=True)
+    assert [e.text for e in sent] == ["progress 10%"]

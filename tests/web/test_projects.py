@@ -43,7 +43,7 @@ def test_create_a_project(as_deployer, session_factory):
                                 {"host": "app2.example.com", "port": 2222, "user": "deploy"}]
     assert saved["keep_releases"] == 5 and saved["upload_concurrency"] == 4
     assert saved["shared_dirs"] == ["storage", "logs"]
-    assert saved["scripts"] == {"build": "#!/bin/bash\nmake"}  # input is whitespace-stripped
+    assert saved["scripts"] == {"build": "#!/bin/bash\nmake\n"}  # scripts keep whitespace
     page = as_deployer.get(response.headers["Location"]).get_data(as_text=True)
     assert "Created project %s." % data["name"] in page
     assert "deploy@app2.example.com:2222" in page
@@ -122,7 +122,7 @@ def test_save_a_script(as_deployer, make_project, session_factory):
                                 {"body": "#!/bin/bash\r\ncurl -fsS localhost/health\r\n"})
     assert response.status_code == 302
     scripts = load(session_factory, name)["scripts"]
-    assert scripts == {"build": "make", "post_use": "#!/bin/bash\ncurl -fsS localhost/health"}
+    assert scripts == {"build": "make", "post_use": "#!/bin/bash\ncurl -fsS localhost/health\n"}
     page = as_deployer.get("/projects/%s" % name).get_data(as_text=True)
     assert "Saved the post-use script of %s." % name in page
 
