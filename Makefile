@@ -62,5 +62,9 @@ test-unit:
 test-system:
 	$(BIN)/pytest -q tests/e2e tests/ui
 
+## bench: the board's response time with 10,000 releases (throwaway database)
+bench: install infra
+	$(BIN)/python bench/board.py
+
 clean: down
 	rm -rf $(VAR) test-artifacts
