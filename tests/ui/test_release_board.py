@@ -4,11 +4,12 @@ auto-waiting ``expect`` on the DOM)."""
 import os
 import re
 import shutil
-import subprocess
 import uuid
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.e2e.helpers import commit_page, git
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ui]
 
@@ -24,17 +25,6 @@ echo "build finished"
 """
 BUILD_TIMEOUT = 180_000
 SWITCH_TIMEOUT = 120_000
-
-
-def git(repo, *args):
-    subprocess.run(["git", "-c", "user.name=ui", "-c", "user.email=ui@rds", *args],
-                   cwd=repo, check=True, capture_output=True)
-
-
-def commit_page(repo, text):
-    (repo / "page.txt").write_text(text)
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", text)
 
 
 @pytest.fixture
