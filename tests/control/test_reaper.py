@@ -1,0 +1,67 @@
+"""Nothing stays in a transient state forever: the reaper ends stuck tasks."""
+from datetime import timedelta
+
+from rds_contracts import agents
+from rds_control import releases
+from rds_control.ingest import apply_event
+from rds_control.reaper import reap
+from rds_db.models.base import utcnow
+
+
+def heartbeat(db_session, name, at):
+    apply_event(db_session, agents.AGENT_HEARTBEAT, agents.AgentHeartbeat(
+        agent=name, service="builder", pool="default", host="h", pid=1, version="t",
+        interval=1, at=at))
+
+
+def test_a_build_whose_agent_went_silent_fails_and_is_retried(db_session, make_project, alice,
+                                                              agent_for):
+    project = make_project()
+    release = releases.create_release(db_session, project.name, {}, alice)
+    agent = agent_for(release.tasks[0], name="silent/builder/1")
+    heartbeat(db_session, agent.name, utcnow() - timedelta(minutes=5))
+    agent.start()
+    assert reap(db_session, agent_timeout=30) == 1
+    db_session.refresh(release)
+    first, retry = release.tasks
+    assert first.status == "failed" and "stopped sending heartbeats" in first.error
+    assert retry.status == "queued" and release.build_attempts == 2 and release.status == "new"
+
+
+def test_a_build_whose_agent_is_alive_is_left_alone(db_session, make_project, alice, agent_for):
+    project = make_project()
+    release = releases.create_release(db_session, project.name, {}, alice)
+    agent = agent_for(release.tasks[0], name="alive/builder/1")
+    heartbeat(db_session, agent.name, utcnow())
+    agent.start()
+    assert reap(db_session, agent_timeout=30) == 0
+    assert release.tasks[0].status == "running"
+
+
+def test_a_task_nobody_takes_fails_saying_why(db_session, make_project, alice):
+    project = make_project(agent_pool="nobody-here")
+    release = releases.create_release(db_session, project.name, {}, alice)
+    task = release.tasks[0]
+    task.created_at = utcnow() - timedelta(hours=2)
+    assert reap(db_session, queue_timeout=3600) >= 1
+    assert task.status == "failed" and "no agent of pool nobody-here is online" in task.error
+
+
+def test_an_unconfirmed_cancel_ends_cancelled(db_session, make_project, alice, agent_for):
+    project = make_project()
+    release = releases.create_release(db_session, project.name, {}, alice)
+    agent = agent_for(release.tasks[0], name="deaf/builder/1")
+    heartbeat(db_session, agent.name, utcnow())
+    agent.start()
+    releases.cancel_release(db_session, release.id, alice)
+    assert release.status == "cancelling"
+    release.tasks[0].cancel_requested_at = utcnow() - timedelta(minutes=5)
+    reap(db_session, cancel_timeout=60)
+    assert release.status == "cancelled" and release.tasks[0].status == "cancelled"
+
+
+def test_a_cancel_before_the_build_started_ends_at_once(db_session, make_project, alice):
+    project = make_project()
+    release = releases.create_release(db_session, project.name, {}, alice)
+    releases.cancel_release(db_session, release.id, alice)
+    assert release.status == "cancelled" and release.tasks[0].status == "cancelled"
