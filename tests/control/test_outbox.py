@@ -1,5 +1,9 @@
 """Commands leave through the outbox: sent once after commit, kept when the broker is away."""
+from sqlalchemy import select
+
 from rds_control import outbox, releases, unit
+from rds_db.models import OutboxMessage
+from rds_db.session import transaction
 
 
 class Recording:
@@ -32,7 +36,12 @@ def test_a_command_is_published_after_commit_and_only_once(session_factory):
     release = unit.run(session_factory, publisher, releases.create_release, "outbox-once", {},
                        user)
     assert [c.version for c, _ in publisher.sent] == [release.version]
-    assert outbox.publish_pending(session_factory, publisher) == 0  # nothing left to send
+    with transaction(session_factory) as session:
+        rows = [m for m in session.scalars(select(OutboxMessage))
+                if m.body.get("project") == "outbox-once"]
+    assert len(rows) == 1 and rows[0].sent_at is not None
+    assert outbox.publish_pending(session_factory, publisher, ids=[rows[0].id]) == 0
+    assert len(publisher.sent) == 1
 
 
 def test_an_unsent_command_waits_for_the_relay(session_factory):
