@@ -18,28 +18,27 @@ def _with_path(url, path):
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-def create_database(admin_url=DEFAULT_ADMIN_DB_URL, name=None):
-    """Create an empty database; returns its URL."""
-    name = name or unique_name("rds_test")
+def _run_admin_sql(admin_url, statement):
+    """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
     connection = psycopg2.connect(admin_url)
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute('CREATE DATABASE "%s"' % name)
+            cursor.execute(statement)
     finally:
         connection.close()
+
+
+def create_database(admin_url=DEFAULT_ADMIN_DB_URL, name=None):
+    """Create an empty database; returns its URL."""
+    name = name or unique_name("rds_test")
+    _run_admin_sql(admin_url, 'CREATE DATABASE "%s"' % name)
     return _with_path(admin_url, "/" + name)
 
 
 def drop_database(url, admin_url=DEFAULT_ADMIN_DB_URL):
     name = urlsplit(url).path.lstrip("/")
-    connection = psycopg2.connect(admin_url)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
-    finally:
-        connection.close()
+    _run_admin_sql(admin_url, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
 
 
 def create_vhost(base_uri=DEFAULT_AMQP_URI, name=None):

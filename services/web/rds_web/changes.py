@@ -11,10 +11,7 @@ import threading
 
 import psycopg2
 from flask import current_app
-from sqlalchemy import func
-from sqlalchemy import select as sql_select
 
-from rds_db.models import Change
 from rds_db.models.changes import NOTIFY_CHANNEL
 
 EXTENSION = "rds_changes"
@@ -81,10 +78,8 @@ class ChangeHub:
 
 def get_hub():
     hub = current_app.extensions.get(EXTENSION)
-    if hub is None:
-        hub = current_app.extensions[EXTENSION] = ChangeHub(current_app.config["DATABASE_URL"])
+    if hub is None:  # two threads may race here: setdefault keeps exactly one hub
+        hub = current_app.extensions.setdefault(
+            EXTENSION, ChangeHub(current_app.config["DATABASE_URL"]))
     return hub
 
-
-def current_change_id(session):
-    return session.scalar(sql_select(func.coalesce(func.max(Change.id), 0)))

@@ -24,16 +24,6 @@ def control_error(exc):
     return api_error(exc.status, exc.message, exc.field)
 
 
-@bp.errorhandler(404)
-def not_found(exc):
-    return api_error(404, "no such API endpoint")
-
-
-@bp.errorhandler(405)
-def method_not_allowed(exc):
-    return api_error(405, "method not allowed")
-
-
 def init_app(app):
     from rds_web.api import agents, health, openapi, projects, releases  # noqa: F401
 
