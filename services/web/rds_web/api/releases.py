@@ -1,4 +1,5 @@
 """Releases: create, list, show (with builds and log), activate, rebuild, cancel, delete."""
+import math
 import time
 
 from flask import g, request
@@ -7,6 +8,7 @@ from sqlalchemy import select
 from rds_control import releases
 from rds_control.errors import InvalidInput
 from rds_control.projects import get_project
+from rds_core.lifecycle import ReleaseStatus
 from rds_db.models import ReleaseRequest
 from rds_web.api import bp, json_body
 from rds_web.api.schemas import release_dict
@@ -15,6 +17,8 @@ from rds_web.changes import get_hub
 from rds_web.db import close_session, get_session, run
 
 TERMINAL = {"failed", "cancelled"}
+#: Longest long-poll, in seconds.
+MAX_WAIT = 60
 
 
 @bp.post("/projects/<name>/releases")
@@ -34,9 +38,11 @@ def list_releases(name):
     session = get_session()
     project = get_project(session, name)
     try:
-        limit = min(max(int(request.args.get("limit", 50)), 1), 500)
+        limit = int(request.args.get("limit", "50"))
     except ValueError:
-        raise InvalidInput("limit must be a number", field="limit") from None
+        limit = 0
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be a whole number from 1 to 500", field="limit")
     rows = session.scalars(select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
                            .order_by(ReleaseRequest.version_key.desc()).limit(limit))
     return {"releases": [release_dict(r) for r in rows]}
@@ -50,6 +56,18 @@ def show_release(release_id):
     return release_dict(releases.get_release(get_session(), release_id), with_log=with_log)
 
 
+def _seconds(text, field, low, high):
+    """A finite number of seconds in ``[low, high]`` (``nan``/``inf`` refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not low <= value <= high:
+        raise InvalidInput("%s must be a number of seconds from %g to %g" % (field, low, high),
+                           field=field)
+    return value
+
+
 @bp.get("/releases/<int:release_id>/wait")
 @require("view")
 def wait_release(release_id):
@@ -58,10 +76,10 @@ def wait_release(release_id):
     wanted = set(request.args.getlist("status"))
     if not wanted:
         raise InvalidInput("give at least one ?status=", field="status")
-    try:
-        timeout = min(max(float(request.args.get("timeout", 25)), 0), 60)
-    except ValueError:
-        raise InvalidInput("timeout must be a number of seconds", field="timeout") from None
+    unknown = wanted - {s.value for s in ReleaseStatus}
+    if unknown:
+        raise InvalidInput("unknown status %s" % sorted(unknown)[0][:40], field="status")
+    timeout = _seconds(request.args.get("timeout", "25"), "timeout", 0, MAX_WAIT)
     hub = get_hub()
     hub.start()
     deadline = time.monotonic() + timeout
