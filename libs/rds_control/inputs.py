@@ -33,7 +33,8 @@ def _strip(value):
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: A shared file or directory: a relative path of plain segments (no ``..``,
 #: no shell metacharacters), kept inside ``<deploy_path>/shared``.
-SHARED_PATH_RE = re.compile(r"^[A-Za-z0-9_@+][A-Za-z0-9._@+-]*(/[A-Za-z0-9_@+][A-Za-z0-9._@+-]*)*$")
+_SEGMENT = r"[A-Za-z0-9._@+][A-Za-z0-9._@+-]{0,127}"
+SHARED_PATH_RE = re.compile(r"^%s(/%s)*$" % (_SEGMENT, _SEGMENT))
 MAX_SCRIPT = 256 * 1024
 #: All scripts of one project together: bounds what ``GET /projects`` returns.
 MAX_SCRIPTS_TOTAL = 1024 * 1024

@@ -10,6 +10,9 @@ and what every response carries.
   error page: never a 500.
 * **Errors**: every HTTP error under ``/api/`` is JSON (404, 405, 413
   included), every other one the UI's error page.
+* **Proxies**: with ``TRUSTED_PROXIES`` = N, the client address and scheme
+  come from the last N ``X-Forwarded-*`` hops (login throttling and the audit
+  log see the real client behind a TLS proxy).
 * **Headers**: a Content-Security-Policy without inline scripts, no framing,
   ``nosniff``, no referrer to other sites; HSTS when ``PUBLIC_URL`` is https.
 """
@@ -19,6 +22,7 @@ import re
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from rds_web.auth import api_error
 
@@ -33,7 +37,11 @@ PATH_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: Query values are one-line: tab/newline are as suspicious as NUL there.
 QUERY_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+#: No inline scripts or handlers anywhere (templates use static/rds.js). Style
+#: *attributes* stay allowed for the 256/true colours of build logs (``ui.ansi``);
+#: ``<style>`` elements and styles from elsewhere do not.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+       "style-src-attr 'unsafe-inline'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = {
@@ -143,8 +151,12 @@ def add_headers(response):
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH)
+    if not app.config.get("MAX_CONTENT_LENGTH"):  # Flask's own default is None: unbounded
+        app.config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_CONTENT_LENGTH
     app.config.setdefault("MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:  # behind a TLS-terminating proxy: trust its X-Forwarded-For/-Proto/-Host
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     app.before_request_funcs.setdefault(None, []).insert(0, screen)
     app.after_request(add_headers)
 
