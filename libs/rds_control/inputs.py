@@ -68,6 +68,14 @@ def stripped(kind, max_length=255, min_length=1):
                      Field(min_length=min_length, max_length=max_length)]
 
 
+def _script(value):
+    if len(value) > MAX_SCRIPT:
+        raise ValueError("script is longer than 256 KiB")
+    return _no_nul(value)
+
+
+ScriptBody = Annotated[str, AfterValidator(_script), Field(json_schema_extra={
+    "maxLength": MAX_SCRIPT})]
 SharedPath = Annotated[str, AfterValidator(_shared_path), Field(min_length=1, max_length=255)]
 
 
@@ -92,8 +100,7 @@ class ProjectInput(Input):
     upload_concurrency: int = Field(default=8, ge=1, le=256)
     upload_max_failures: int = Field(default=0, ge=0, le=MAX_SERVERS)
     servers: list[ServerInput] = Field(default_factory=list, max_length=MAX_SERVERS)
-    scripts: dict[str, Annotated[str, AfterValidator(_no_nul), Field(max_length=MAX_SCRIPT)]] = (
-        Field(default_factory=dict, max_length=16))
+    scripts: dict[str, ScriptBody] = Field(default_factory=dict, max_length=16)
     shared_files: list[SharedPath] = Field(default_factory=list, max_length=MAX_SHARED_PATHS)
     shared_dirs: list[SharedPath] = Field(default_factory=list, max_length=MAX_SHARED_PATHS)
 

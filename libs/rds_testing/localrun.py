@@ -52,6 +52,8 @@ def service_env(var_dir, database_url, amqp_uri, extra=None):
         "RDS_DATABASE_URL": database_url,
         "RDS_AMQP_URI": amqp_uri,
         "RDS_SECRET_KEY": secret,
+        "RDS_BUS_COMMAND_KEY": secret_file(var_dir, "bus-command-key"),
+        "RDS_BUS_EVENT_KEY": secret_file(var_dir, "bus-event-key"),
         "RDS_AGENT_WORK_DIR": os.path.join(var_dir, "agent"),
         "RDS_SSH_KEY_PATH": os.path.join(var_dir, "ssh", "id_ed25519"),
         "PYTHONUNBUFFERED": "1",

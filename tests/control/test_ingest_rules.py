@@ -1,9 +1,11 @@
 """Ingest applies each agent event once, in order, along the state machine."""
 import uuid
 
+import pytest
+
 from rds_contracts import activator, agents, builder
 from rds_control import outbox, releases
-from rds_control.ingest import apply_event
+from rds_control.ingest import RejectedEvent, apply_event
 from rds_db.models import Agent, AuditEntry, Change, ReleaseTarget, TaskLog
 
 
@@ -85,10 +87,11 @@ def test_events_after_the_task_ended_change_nothing(db_session, make_project, al
     assert release.status == "installed" and release.last_error is None
 
 
-def test_events_for_unknown_tasks_are_ignored(db_session):
+def test_events_for_unknown_tasks_are_rejected_for_the_dead_letters(db_session):
     event = agents.TaskStarted(task_id=uuid.uuid4().hex, run_id=uuid.uuid4().hex, seq=1,
                                agent="x")
-    apply_event(db_session, agents.TASK_STARTED, event)  # no exception, nothing to change
+    with pytest.raises(RejectedEvent, match="unknown task"):
+        apply_event(db_session, agents.TASK_STARTED, event)
 
 
 def test_a_failing_build_script_is_not_retried(db_session, make_project, alice, agent_for):
