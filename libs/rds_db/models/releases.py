@@ -15,8 +15,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rds_core.lifecycle import ReleaseStatus
-from rds_db.models.base import Base, Timestamps
+from rds_core.lifecycle import ReleaseStatus, TargetState
+from rds_db.models.base import Base, Timestamps, str_enum
 
 if TYPE_CHECKING:
     from rds_db.models.projects import Project, Server
@@ -42,7 +42,8 @@ class ReleaseRequest(Timestamps, Base):
     #: The version as integers, so ORDER BY and comparisons are numeric.
     version_key: Mapped[list[int]] = mapped_column(ARRAY(Integer))
     release_line: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default=ReleaseStatus.NEW.value, index=True)
+    status: Mapped[ReleaseStatus] = mapped_column(str_enum(ReleaseStatus),
+                                                  default=ReleaseStatus.NEW, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     comment: Mapped[str] = mapped_column(Text, default="")
     ref: Mapped[str] = mapped_column(String(255))
@@ -53,7 +54,7 @@ class ReleaseRequest(Timestamps, Base):
     #: The version that was live when this one was last activated: "Revert" target.
     previous_version: Mapped[str | None] = mapped_column(String(64))
     #: Status to return to when an activation fails (installed or old).
-    status_before_use: Mapped[str | None] = mapped_column(String(16))
+    status_before_use: Mapped[ReleaseStatus | None] = mapped_column(str_enum(ReleaseStatus))
     build_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     config_revision: Mapped[int | None] = mapped_column(Integer)
@@ -85,7 +86,7 @@ class ReleaseTarget(Base):
         ForeignKey("release_requests.id", ondelete="CASCADE"), primary_key=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"),
                                            primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[TargetState] = mapped_column(str_enum(TargetState))
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]

@@ -1,4 +1,5 @@
-"""Releases: create, list, show (with builds and log), activate, rebuild, cancel, delete."""
+"""Releases: create, list, show (with builds, logs and allowed actions), activate,
+rebuild, cancel, pin, unpin, delete."""
 import math
 import time
 
@@ -11,7 +12,7 @@ from rds_control.projects import get_project
 from rds_core.lifecycle import ReleaseStatus
 from rds_db.models import ReleaseRequest
 from rds_web.api import bp, json_body
-from rds_web.api.schemas import release_dict
+from rds_web.api.schemas import release_body, releases_body
 from rds_web.auth import require
 from rds_web.changes import get_hub
 from rds_web.db import close_session, get_session, run
@@ -27,7 +28,8 @@ def create_release(name):
     """Allocate the next version of a project and build it. :raise 403: ban or switch off."""
     data = json_body()
     def create(session):
-        return release_dict(releases.create_release(session, name, data, g.user))
+        return release_body(session, releases.create_release(session, name, data, g.user),
+                            g.user)
     return run(create), 201
 
 
@@ -45,7 +47,7 @@ def list_releases(name):
         raise InvalidInput("limit must be a whole number from 1 to 500", field="limit")
     rows = session.scalars(select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
                            .order_by(ReleaseRequest.version_key.desc()).limit(limit))
-    return {"releases": [release_dict(r) for r in rows]}
+    return releases_body(session, list(rows), g.user)
 
 
 @bp.get("/releases/<int:release_id>")
@@ -53,7 +55,9 @@ def list_releases(name):
 def show_release(release_id):
     """A release with its status, builds and (``?log=1``) their logs."""
     with_log = request.args.get("log") in ("1", "true", "yes")
-    return release_dict(releases.get_release(get_session(), release_id), with_log=with_log)
+    session = get_session()
+    return release_body(session, releases.get_release(session, release_id), g.user,
+                        with_log=with_log)
 
 
 def _seconds(text, field, low, high):
@@ -87,7 +91,7 @@ def wait_release(release_id):
         seen = hub.latest()
         session = get_session()
         release = releases.get_release(session, release_id)
-        data = release_dict(release)
+        data = release_body(session, release, g.user)
         close_session()
         remaining = deadline - time.monotonic()
         if data["status"] in wanted | TERMINAL or remaining <= 0:
@@ -97,7 +101,7 @@ def wait_release(release_id):
 
 def _action(fn, release_id, status=202):
     def act(session):
-        return release_dict(fn(session, release_id, g.user))
+        return release_body(session, fn(session, release_id, g.user), g.user)
     return run(act), status
 
 
@@ -120,6 +124,22 @@ def rebuild_release(release_id):
 def cancel_release(release_id):
     """Cancel a release that is building."""
     return _action(releases.cancel_release, release_id)
+
+
+@bp.post("/releases/<int:release_id>/pin")
+@require("deploy")
+def pin_release(release_id):
+    """Keep a release on the servers whatever the retention policy says."""
+    return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, True), release_id,
+                   status=200)
+
+
+@bp.post("/releases/<int:release_id>/unpin")
+@require("deploy")
+def unpin_release(release_id):
+    """Let the retention policy decide about a release again."""
+    return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
+                   status=200)
 
 
 @bp.delete("/releases/<int:release_id>")

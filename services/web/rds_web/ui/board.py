@@ -32,7 +32,8 @@ def index():
     session = get_session()
     project, status = board_filters()
     after = last_change_id(session)  # read first: the stream resumes from here
-    page = board.board_page(session, project=project, status=status, page=page_number())
+    page = board.board_page(session, g.user, project=project, status=status,
+                            page=page_number())
     return render_template("board.html", board=page, after=after,
                            statuses=RELEASE_STATUSES, **_form_context(session))
 

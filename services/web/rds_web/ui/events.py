@@ -93,7 +93,7 @@ class BoardView:
         if self.release is not None:
             ids &= {self.release}
         for release_id in sorted(ids):
-            row = board.board_row(session, release_id)
+            row = board.board_row(session, release_id, g.get("user"))
             if row is None:
                 continue
             shown = board.matches(row.release, self.project, self.status)
