@@ -1,10 +1,12 @@
 """The API's edge: every input bounded, every refusal a JSON 4xx naming the field,
 nothing changed by a refused request, and no 500 whatever is sent."""
 import json
+import uuid
 
 import pytest
 
 from rds_control.inputs import MAX_SCRIPTS_TOTAL
+from rds_db.session import transaction
 
 
 @pytest.fixture
@@ -213,3 +215,29 @@ def test_api_responses_carry_the_security_headers(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_long_log_comes_back_as_its_tail(client, deployer, release_id, session_factory,
+                                           monkeypatch):
+    from rds_contracts import agents
+    from rds_control import logs
+    from rds_control.ingest import apply_event
+    from rds_db.models import ReleaseRequest
+
+    monkeypatch.setattr(logs, "API_BYTES", 100)
+    with transaction(session_factory) as session:
+        task_id = session.get(ReleaseRequest, release_id).tasks[0].id
+    run_id = uuid.uuid4().hex
+    texts = ["chunk %d %s\n" % (n, "y" * 40) for n in range(10)]
+    for seq, event in enumerate([agents.TaskStarted(task_id=task_id, run_id=run_id, seq=1,
+                                                    agent="host1/builder/1")]
+                                + [agents.TaskLog(task_id=task_id, run_id=run_id, seq=n + 2,
+                                                  text=text) for n, text in enumerate(texts)]):
+        name = agents.TASK_STARTED if seq == 0 else agents.TASK_LOG
+        with transaction(session_factory) as session:
+            apply_event(session, name, event)
+    log = client.get("/api/v1/releases/%d?log=1" % release_id,
+                     headers=deployer).json["tasks"][0]["log"]
+    whole = "".join(texts)
+    assert log.startswith("[rds: %d earlier bytes" % (len(whole) - 100))
+    assert log.endswith(whole[-100:]) and "chunk 0" not in log
