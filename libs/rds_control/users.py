@@ -18,6 +18,7 @@ from rds_db.models import ApiToken, Role, User
 from rds_db.models.base import utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
 TOKEN_PREFIX = "rds_"
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -53,6 +54,10 @@ def create_user(session, username, role, password=None, email=None, actor=None):
     if role not in PERMISSIONS:
         raise InvalidInput("role must be one of %s" % ", ".join(sorted(PERMISSIONS)),
                            field="role")
+    if email and (not isinstance(email, str) or len(email) > 254
+                  or not EMAIL_RE.fullmatch(email)):
+        raise InvalidInput("e-mail must be an address like name@example.com (at most 254 "
+                           "characters)", field="email")
     if session.scalars(select(User.id).where(User.username == username)).first():
         raise Conflict("user %r already exists" % username, field="username")
     user = User(username=username, role=role, email=email or None)
@@ -107,7 +112,8 @@ def end_sessions(user):
 def issue_token(session, user, name, actor=None):
     """Create a token for ``user``; returns ``(token_text, row)``. Shown once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(30)
-    row = ApiToken(user=user, name=name[:100] or "token", token_hash=_hash_token(token),
+    name = "".join(ch for ch in (name or "") if ch.isprintable())[:100]
+    row = ApiToken(user=user, name=name or "token", token_hash=_hash_token(token),
                    prefix=token[:12])
     session.add(row)
     session.flush()

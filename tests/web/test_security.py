@@ -21,6 +21,12 @@ def test_hostile_paths_and_queries_get_a_4xx_page(as_viewer, path):
     assert "text/html" in response.content_type
 
 
+@pytest.mark.parametrize("path", ["/audit?page=99999999999999999999", "/?page=1e99",
+                                  "/?page=-5", "/audit?page=" + "9" * 5000])
+def test_absurd_page_numbers_are_just_empty_pages(as_viewer, path):
+    assert as_viewer.get(path).status_code == 200
+
+
 def test_a_nul_in_the_login_name_is_a_400(app):
     client = UiClient(app)
     response = client.client.post("/login", data={
@@ -121,3 +127,25 @@ def test_a_long_log_shows_its_tail_and_downloads_whole(as_viewer, make_project, 
     assert "/builds/%s/log.txt" % task in page
     raw = as_viewer.get("/builds/%s/log.txt" % task)
     assert raw.is_streamed and raw.get_data(as_text=True) == "".join(lines)
+
+
+@pytest.mark.parametrize("email", ["x" * 250 + "@example.com", "no-at-sign", "a@b\x01c"])
+def test_a_bad_email_is_named_on_the_user_form(as_admin, email):
+    response = as_admin.post("/admin/users", data={
+        "username": "u" + os.urandom(4).hex(), "email": email, "role": "viewer",
+        "password": "long enough password"})
+    assert response.status_code == 400
+    assert "e-mail must be an address" in response.get_data(as_text=True)
+
+
+def test_a_token_name_keeps_only_printable_characters(as_admin, session_factory, viewer):
+    from rds_control import users
+    from tests.web.web_support import in_tx
+
+    user_id = in_tx(session_factory, lambda s: users.get_user(s, viewer).id)
+    as_admin.post("/admin/users/%d/tokens" % user_id, data={"name": "ci\x1b[31m" + "x" * 300})
+
+    def names(session):
+        return [t.name for t in users.get_user(session, viewer).tokens]
+    assert all(name.isprintable() and len(name) <= 100 for name in in_tx(session_factory,
+                                                                          names))

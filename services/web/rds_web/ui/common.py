@@ -117,9 +117,13 @@ def form_text(name, default=""):
     return (request.form.get(name) or default).strip()
 
 
+#: Past this page every list is empty anyway; bounds the SQL OFFSET.
+MAX_PAGE = 100_000
+
+
 def page_number():
     try:
-        return max(int(request.args.get("page", 1)), 1)
+        return min(max(int(request.args.get("page", 1)), 1), MAX_PAGE)
     except ValueError:
         return 1
 
