@@ -34,7 +34,8 @@ DEFAULT_MAX_JSON_DEPTH = 32
 MAX_ID = 2**31 - 1
 
 PATH_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-#: Query values are one-line: tab/newline are as suspicious as NUL there.
+#: Control characters refused in query strings (tab and newlines may pass: the views
+#: that take text treat them as whitespace, and ``next`` refuses them itself).
 QUERY_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 #: No inline scripts or handlers anywhere (templates use static/rds.js). Style
@@ -53,7 +54,7 @@ SECURITY_HEADERS = {
 }
 
 
-class Refused(Exception):
+class RejectedInput(Exception):
     """Input refused at the edge: 400 (or ``status``) naming ``field``."""
 
     def __init__(self, message, field=None, status=400):
@@ -103,22 +104,23 @@ def nul_field(value, path=""):
 def screen():
     """Refuse what no view should see (runs before every request)."""
     if PATH_CONTROL_RE.search(request.path):
-        raise Refused("the path must not contain control characters", field="path")
+        raise RejectedInput("the path must not contain control characters", field="path")
     for name, value in request.args.items(multi=True):
         if QUERY_CONTROL_RE.search(name) or QUERY_CONTROL_RE.search(value):
-            raise Refused("query parameter %s must not contain control characters"
-                          % name[:40].encode("unicode_escape").decode(), field=name[:40])
+            raise RejectedInput("query parameter %s must not contain control characters"
+                                % name[:40].encode("unicode_escape").decode(),
+                                field=name[:40])
     for name, value in (request.view_args or {}).items():
         if isinstance(value, int) and not 0 <= value <= MAX_ID:
-            raise Refused("no such %s" % name, field=name, status=404)
+            raise RejectedInput("no such %s" % name, field=name, status=404)
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         if request.mimetype == "application/json" or (is_api() and request.data):
             _screen_json()
         elif request.form:
             for name, value in request.form.items(multi=True):
                 if "\0" in name or "\0" in value:
-                    raise Refused("field %s must not contain NUL characters" % name[:40],
-                                  field=name[:40])
+                    raise RejectedInput("field %s must not contain NUL characters"
+                                        % name[:40], field=name[:40])
 
 
 def _screen_json():
@@ -129,15 +131,16 @@ def _screen_json():
     try:
         data = json.loads(raw)
     except RecursionError:
-        raise Refused("the JSON body is nested deeper than %d levels" % limit,
-                      field="body") from None
+        raise RejectedInput("the JSON body is nested deeper than %d levels" % limit,
+                            field="body") from None
     except ValueError:
-        raise Refused("request body is not valid JSON", field="body") from None
+        raise RejectedInput("request body is not valid JSON", field="body") from None
     if json_depth(data, limit) > limit:
-        raise Refused("the JSON body is nested deeper than %d levels" % limit, field="body")
+        raise RejectedInput("the JSON body is nested deeper than %d levels" % limit,
+                            field="body")
     field = nul_field(data)
     if field:
-        raise Refused("%s must not contain NUL characters" % field, field=field)
+        raise RejectedInput("%s must not contain NUL characters" % field, field=field)
 
 
 def add_headers(response):
@@ -160,7 +163,7 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, screen)
     app.after_request(add_headers)
 
-    @app.errorhandler(Refused)
+    @app.errorhandler(RejectedInput)
     def refused(exc):
         if is_api():
             return api_error(exc.status, exc.message, exc.field)
