@@ -19,9 +19,10 @@ from pydantic import (
     field_validator,
 )
 
-from rds_bus.topology import check_pool
+from rds_bus.topology import POOL_RE, check_pool
 from rds_contracts.base import DeployPath, GitRef, Host, Port, ProjectName, Repository, ServerUser
 from rds_control.errors import InvalidInput
+from rds_core import names
 from rds_core.scripts import SCRIPTS
 
 
@@ -62,10 +63,15 @@ def _shared_path(value):
     return value
 
 
-def stripped(kind, max_length=255, min_length=1):
-    """A one-line ``kind`` with surrounding whitespace removed first (scripts keep theirs)."""
+def stripped(kind, max_length=255, min_length=1, pattern=None):
+    """A one-line ``kind`` with surrounding whitespace removed first (scripts keep theirs).
+
+    ``pattern`` only documents (in the JSON schema) what ``kind``'s own check enforces.
+    """
+    extra = {"pattern": pattern.pattern} if pattern is not None else None
     return Annotated[kind, BeforeValidator(_strip), AfterValidator(_one_line),
-                     Field(min_length=min_length, max_length=max_length)]
+                     Field(min_length=min_length, max_length=max_length,
+                           json_schema_extra=extra)]
 
 
 def _script(value):
@@ -76,7 +82,8 @@ def _script(value):
 
 ScriptBody = Annotated[str, AfterValidator(_script), Field(json_schema_extra={
     "maxLength": MAX_SCRIPT})]
-SharedPath = Annotated[str, AfterValidator(_shared_path), Field(min_length=1, max_length=255)]
+SharedPath = Annotated[str, AfterValidator(_shared_path), Field(
+    min_length=1, max_length=255, json_schema_extra={"pattern": SHARED_PATH_RE.pattern})]
 
 
 class Input(BaseModel):
@@ -86,15 +93,15 @@ class Input(BaseModel):
 class ServerInput(Input):
     host: stripped(Host, 253)
     port: Annotated[Port, Field(ge=1, le=65535)] = 22
-    user: stripped(ServerUser, 32)
+    user: stripped(ServerUser, 32, pattern=names.SERVER_USER_RE)
 
 
 class ProjectInput(Input):
-    name: stripped(ProjectName, 63)
+    name: stripped(ProjectName, 63, pattern=names.PROJECT_NAME_RE)
     repository: stripped(Repository, 2048)
     default_ref: stripped(GitRef) = "main"
     deploy_path: stripped(DeployPath, 1024)
-    agent_pool: stripped(str, 63) = "default"
+    agent_pool: stripped(str, 63, pattern=POOL_RE) = "default"
     keep_releases: int = Field(default=10, ge=2, le=1000)
     post_migration_delay_days: int = Field(default=7, ge=0, le=365)
     upload_concurrency: int = Field(default=8, ge=1, le=256)
