@@ -14,7 +14,7 @@ Time comes from the caller (``now``), so tests drive it with a fake clock.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from rds_control import audit
@@ -80,3 +80,10 @@ def attempt_login(session, username: str, password: str, address: str,
     audit.record(session, "user.login_failed", "Failed login as %r from %s"
                  % (username[:64], address), actor="anonymous")
     return LoginOutcome(None)
+
+
+def forget(session, now: datetime) -> int:
+    """Delete counters that no longer matter (quiet for WINDOW, not blocked); returns how many."""
+    return session.execute(delete(LoginThrottle).where(
+        LoginThrottle.last_failure_at < now - WINDOW,
+        (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until < now))).rowcount
