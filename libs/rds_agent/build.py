@@ -9,7 +9,11 @@ One call of :func:`run_build` is one run of a build task::
     step upload    (every server in parallel)     → build_installing, server_ready…
     build_finished | build_failed(phase, reason) | build_cancelled
 
-The workspace is removed at the end; the mirror stays for the next build.
+Each run has its own workspace and upload scratch space (named by its run
+id), removed when the run ends; the mirror stays for the next build. With a
+fencing reporter the run claims the task before it starts and before the
+upload; a refused claim stops the run where it is (the task was cancelled,
+reaped or taken over) and leaves its end to whoever holds the task.
 """
 import logging
 import os
@@ -18,6 +22,7 @@ import shutil
 from rds_agent.git import GitError, Mirrors
 from rds_agent.scripts import ScriptFailed, run_script
 from rds_agent.tasks import TaskCancelled
+from rds_bus.entrypoints import CommandDropped
 from rds_contracts.base import ServerResult
 from rds_contracts.builder import (
     BuildBuilt,
@@ -45,7 +50,8 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
 
     task_id = command.task_id
     workspace = settings.path("builds", command.project, "%s-%s" % (command.version,
-                                                                    task_id[:8]))
+                                                                    reporter.run_id))
+    uploads_dir = settings.path("uploads", reporter.run_id)
     task_files.register(task_id)
     try:
         with reporter:
@@ -70,7 +76,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                 with reporter.step("upload"):
                     uploads = upload_release(
                         command.servers, command.deploy_path, command.version, workspace,
-                        manifest, settings.ssh(), settings.path("uploads", task_id),
+                        manifest, settings.ssh(), uploads_dir,
                         concurrency=command.upload.concurrency,
                         max_failures=command.upload.max_failures, log=reporter.line,
                         is_cancelled=lambda: task_files.is_cancelled(task_id),
@@ -92,6 +98,9 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
             except TaskCancelled:
                 reporter.line("Cancelled on request.")
                 reporter.event(BuildCancelled)
+            except CommandDropped as exc:
+                reporter.line("Stopped: %s" % exc)
+                raise
             except _Failed as exc:
                 reporter.line("FAILED (%s): %s" % (exc.phase, exc.reason))
                 reporter.event(BuildFailed, phase=exc.phase, reason=exc.reason[-8000:],
@@ -103,7 +112,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
     finally:
         task_files.unregister(task_id)
         shutil.rmtree(workspace, ignore_errors=True)
-        shutil.rmtree(settings.path("uploads", task_id), ignore_errors=True)
+        shutil.rmtree(uploads_dir, ignore_errors=True)
 
 
 def _checkout(command, reporter, settings, workspace):
