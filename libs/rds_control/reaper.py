@@ -17,7 +17,8 @@ Run periodically by the pruner:
   ``cancelled`` anyway.
 
 A reaped run cannot act afterwards: its next claim is refused
-(``rds_control.claims``). How the task and its release end is
+(``rds_control.claims``), and a cancel is broadcast for it so the killer of
+its host stops the script it may still be running. How the task and its release end is
 ``rds_control.outcomes``.
 """
 import logging
@@ -27,6 +28,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rds_contracts.killer import CancelCommand
+from rds_control import outbox
 from rds_control.agents import is_online
 from rds_control.outcomes import end_task
 from rds_core.lifecycle import TaskKind, TaskStatus
@@ -102,7 +105,11 @@ def reap(session: Session, agent_timeout: float = 30, queue_timeout: float = 360
         if why is None:
             continue
         reason, cancelled = why
+        was_started = task.status != TaskStatus.QUEUED.value
         end_task(session, task, reason, ACTOR, cancelled=cancelled)
+        if was_started:
+            outbox.enqueue(session, CancelCommand(task_id=task.id, initiator=ACTOR), task.pool,
+                           broadcast=True)
         ended += 1
         log.warning("reaped task %s (%s): %s", task.id, task.kind, task.error)
     return ended
