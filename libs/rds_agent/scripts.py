@@ -9,7 +9,8 @@ failure (RDS counted "exit 1 with no output" as success; rds does not).
 A script dies with its agent: it is started with ``PR_SET_PDEATHSIG``
 (SIGKILL when the agent process dies, even by ``kill -9``), and its process
 group is recorded in the task files, so what it started in the background is
-killed by the host's orphan reaper (``rds_agent.tasks``).
+killed by the host's orphan reaper (``rds_agent.tasks``). When a script
+ends, whatever it left running in its process group is killed too.
 """
 import codecs
 import ctypes
@@ -46,6 +47,14 @@ def _die_with(parent_pid):
         if os.getppid() != parent_pid:  # the agent died before prctl took effect
             os._exit(137)
     return preexec
+
+
+def _kill_leftovers(pgid):
+    """Whatever the script left running in its process group dies with the script."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def base_env():
@@ -133,6 +142,7 @@ def _run(name, argv, env, cwd, output, task_files, task_id, timeout):
         if process.poll() is None:
             kill_group(process.pid, is_alive=lambda: process.poll() is None)
             process.wait()
+        _kill_leftovers(process.pid)
         if task_files is not None:
             task_files.register(task_id, None)
     if task_files is not None and task_files.is_cancelled(task_id):

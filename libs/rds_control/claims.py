@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from rds_contracts.pruner import START, ClaimAnswer, ClaimRequest
 from rds_control.agents import is_online
 from rds_control.outcomes import begin_run, end_task
+from rds_control.reaper import heartbeat_clock
 from rds_core.lifecycle import TASK_FINISHED, TaskStatus
 from rds_db.models import Agent, Task
 from rds_db.models.base import utcnow
@@ -53,7 +54,8 @@ def _holder_can_act(session: Session, task: Task, request: ClaimRequest, now: da
     if request.replaces is not None and request.replaces == task.agent and (
             _host(request.replaces) == _host(request.agent)):
         return False  # the claimant saw the holder's process die on its own host
-    return is_online(session.get(Agent, task.agent), now, agent_timeout)
+    return is_online(session.get(Agent, task.agent), heartbeat_clock(session, now),
+                     agent_timeout)
 
 
 def claim_task(session: Session, request: ClaimRequest, agent_timeout: float = 30,

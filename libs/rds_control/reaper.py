@@ -16,6 +16,11 @@ Run periodically by the pruner:
 * a cancel that no agent confirmed within ``cancel_timeout`` ends as
   ``cancelled`` anyway.
 
+Heartbeat age is measured against the newest heartbeat ingest applied from
+any agent (the web side's own services beat too), not the wall clock: when
+ingest is stopped or behind, every agent would look silent, and no task must
+fail for that.
+
 A reaped run cannot act afterwards: its next claim is refused
 (``rds_control.claims``), and a cancel is broadcast for it so the killer of
 its host stops the script it may still be running. How the task and its release end is
@@ -25,7 +30,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rds_contracts.killer import CancelCommand
@@ -48,6 +53,12 @@ DEFAULT_DEADLINES = {TaskKind.BUILD: 7200.0, TaskKind.ACTIVATE: 1800.0,
 DEFAULT_GRACE = 15.0
 
 
+def heartbeat_clock(session: Session, now: datetime) -> datetime:
+    """"Now" for heartbeat ages: the newest heartbeat applied (never later than now)."""
+    newest = session.scalar(select(func.max(Agent.last_heartbeat_at)))
+    return min(now, newest) if newest is not None else now
+
+
 def _lost_by_live_agent(task: Task, agent: Agent | None, grace: float) -> bool:
     if agent is None or task.id in (agent.running_tasks or []):
         return False
@@ -55,15 +66,15 @@ def _lost_by_live_agent(task: Task, agent: Agent | None, grace: float) -> bool:
     return agent.last_heartbeat_at > last_event + timedelta(seconds=grace)
 
 
-def _why(session: Session, task: Task, now: datetime, agent_timeout: float,
-         queue_timeout: float, cancel_timeout: float, deadlines: Mapping[TaskKind, float],
-         grace: float) -> tuple[str, bool] | None:
+def _why(session: Session, task: Task, now: datetime, beat_now: datetime,
+         agent_timeout: float, queue_timeout: float, cancel_timeout: float,
+         deadlines: Mapping[TaskKind, float], grace: float) -> tuple[str, bool] | None:
     """``(reason, cancelled)`` if the task must end now, else None."""
     agent = session.get(Agent, task.agent) if task.agent else None
     status = TaskStatus(task.status)
     if status == TaskStatus.RUNNING:
         deadline = deadlines.get(TaskKind(task.kind))
-        if not is_online(agent, now, agent_timeout):
+        if not is_online(agent, beat_now, agent_timeout):
             last = agent.last_heartbeat_at.isoformat(timespec="seconds") if agent else "never"
             return ("agent %s stopped sending heartbeats (last: %s)" % (task.agent, last),
                     False)
@@ -75,7 +86,7 @@ def _why(session: Session, task: Task, now: datetime, agent_timeout: float,
             return ("agent %s is alive but no longer runs the task; its last report was "
                     "lost" % task.agent, False)
     elif status == TaskStatus.CANCELLING and (
-            not is_online(agent, now, agent_timeout)
+            not is_online(agent, beat_now, agent_timeout)
             or (task.cancel_requested_at or task.created_at)
             < now - timedelta(seconds=cancel_timeout)):
         return "no agent confirmed the cancel; marked cancelled", True
@@ -96,12 +107,13 @@ def reap(session: Session, agent_timeout: float = 30, queue_timeout: float = 360
     """End tasks that can no longer finish; returns how many were ended."""
     now = now or utcnow()
     deadlines = DEFAULT_DEADLINES if deadlines is None else deadlines
+    beat_now = heartbeat_clock(session, now)
     ended = 0
     tasks = session.scalars(select(Task).where(Task.finished_at.is_(None))
                             .with_for_update(skip_locked=True)).all()
     for task in tasks:
-        why = _why(session, task, now, agent_timeout, queue_timeout, cancel_timeout,
-                   deadlines, grace)
+        why = _why(session, task, now, beat_now, agent_timeout, queue_timeout,
+                   cancel_timeout, deadlines, grace)
         if why is None:
             continue
         reason, cancelled = why

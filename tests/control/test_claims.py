@@ -71,6 +71,7 @@ def test_a_dead_holder_is_replaced_by_a_copy_on_its_host(db_session, make_projec
 def test_a_silent_holder_is_taken_over(db_session, make_project, alice):
     release, task = new_build(db_session, make_project, alice)
     heartbeat(db_session, "gone/builder/1", at=utcnow() - timedelta(minutes=5))
+    heartbeat(db_session, "web/ingest/1")  # heartbeats are flowing: "gone" is silent
     claim(db_session, task, agent="gone/builder/1")
     _, answer = claim(db_session, task, agent="host2/builder/7", redelivered=True)
     assert answer.granted and answer.token == 2
@@ -79,6 +80,7 @@ def test_a_silent_holder_is_taken_over(db_session, make_project, alice):
 def test_a_reaped_run_can_no_longer_act(db_session, make_project, alice):
     release, task = new_build(db_session, make_project, alice)
     heartbeat(db_session, "stuck/builder/1", at=utcnow() - timedelta(minutes=5))
+    heartbeat(db_session, "web/ingest/1")
     request, _ = claim(db_session, task, agent="stuck/builder/1")
     assert reap(db_session, agent_timeout=30) == 1
     _, upload = claim(db_session, task, agent="stuck/builder/1", run_id=request.run_id,

@@ -20,6 +20,7 @@ def test_a_build_whose_agent_went_silent_fails_and_is_retried(db_session, make_p
     release = releases.create_release(db_session, project.name, {}, alice)
     agent = agent_for(release.tasks[0], name="silent/builder/1")
     heartbeat(db_session, agent.name, utcnow() - timedelta(minutes=5))
+    heartbeat(db_session, "web/ingest/1", utcnow())  # heartbeats are flowing
     agent.start()
     assert reap(db_session, agent_timeout=30) == 1
     db_session.refresh(release)
@@ -113,3 +114,20 @@ def test_a_running_task_past_its_deadline_fails_and_is_cancelled_on_its_host(
     assert task.status == "failed" and "exceeded its deadline of 60 s" in task.error
     cancels = db_session.query(OutboxMessage).filter_by(command="cancel", broadcast=True).all()
     assert task.id in [m.body["task_id"] for m in cancels]
+
+
+def test_no_task_fails_while_no_heartbeat_is_applied_at_all(db_session, make_project, alice,
+                                                            agent_for):
+    """Ingest stopped: every agent looks silent, and that is not the agents' fault."""
+    from rds_db.models import Agent
+
+    db_session.query(Agent).delete()
+    project = make_project()
+    release = releases.create_release(db_session, project.name, {}, alice)
+    agent = agent_for(release.tasks[0], name="quiet/builder/1")
+    heartbeat(db_session, agent.name, utcnow() - timedelta(minutes=5))
+    heartbeat(db_session, "web/ingest/1", utcnow() - timedelta(minutes=5))
+    agent.start()
+    assert reap(db_session, agent_timeout=30) == 0 and release.tasks[0].status == "running"
+    heartbeat(db_session, "web/ingest/1", utcnow())  # ingest is back; quiet is not
+    assert reap(db_session, agent_timeout=30) == 1
