@@ -5,16 +5,13 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rds_db.models.base import Base, Timestamps, utcnow
+from rds_db.models.base import Base, Timestamps, str_enum, utcnow
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     ADMIN = "admin"
     DEPLOYER = "deployer"
     VIEWER = "viewer"
-
-    def __str__(self):
-        return self.value
 
 
 class User(Timestamps, Base):
@@ -25,7 +22,7 @@ class User(Timestamps, Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
+    role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.VIEWER)
     disabled_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
 

@@ -1,18 +1,41 @@
 """The OpenAPI 3.1 document of the JSON API (``GET /api/v1/openapi.json``).
 
 Request bodies come from the same pydantic schemas the control plane
-validates with, so the document cannot drift from what is enforced; a test
-checks that every route under ``/api/v1`` is described here.
+validates with, and response bodies from the models the API builds its
+answers with (``rds_web.api.schemas``), so the document cannot drift from
+what is enforced and sent; a test checks that every route under
+``/api/v1`` is described here.
 """
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
 from rds_control.inputs import ProjectInput, ReleaseInput
 from rds_web.api import bp
+from rds_web.api.schemas import (
+    AgentList,
+    ErrorOut,
+    Health,
+    ProjectList,
+    ProjectOut,
+    ReleaseList,
+    ReleaseOut,
+)
 
-ERROR = {"description": "refused; `error` says why, `field` names the bad field",
-         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-RELEASE = {"description": "the release", "content": {"application/json": {
-    "schema": {"$ref": "#/components/schemas/Release"}}}}
-PROJECT = {"description": "the project", "content": {"application/json": {
-    "schema": {"$ref": "#/components/schemas/Project"}}}}
+REF = "#/components/schemas/{model}"
+#: The models the document refers to: request bodies and response bodies.
+REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput)
+RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
+                                          ProjectList, AgentList, Health)
+
+
+def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": REF.format(model=model.__name__)}}}}
+
+
+ERROR = _body("refused; `error` says why, `field` names the bad field", ErrorOut)
+RELEASE = _body("the release, with every action's answer for the caller", ReleaseOut)
+PROJECT = _body("the project", ProjectOut)
 
 
 def _op(summary, responses, body=None, params=(), auth=True):
@@ -38,15 +61,15 @@ def _query(name, kind="string", description=""):
 RID, NAME = _path_param("release_id", "integer"), _path_param("name")
 
 PATHS = {
-    "/health": {"get": _op("Database reachability", {"200": {"description": "ok"},
-                                                     "503": {"description": "database down"}},
+    "/health": {"get": _op("Database reachability", {"200": _body("ok", Health),
+                                                     "503": _body("database down", Health)},
                            auth=False)},
     "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}},
                                  auth=False)},
     "/agents": {"get": _op("Agent copies with pool, version, heartbeat, online, tasks",
-                           {"200": {"description": "agents"}})},
+                           {"200": _body("agents", AgentList)})},
     "/projects": {
-        "get": _op("List projects", {"200": {"description": "projects"}}),
+        "get": _op("List projects", {"200": _body("projects", ProjectList)}),
         "post": _op("Create a project", {"201": PROJECT, "400": ERROR, "409": ERROR},
                     body="ProjectInput"),
     },
@@ -57,7 +80,8 @@ PATHS = {
                      body="ProjectInput"),
     },
     "/projects/{name}/releases": {
-        "get": _op("Releases of a project, newest first", {"200": {"description": "releases"}},
+        "get": _op("Releases of a project, newest first",
+                   {"200": _body("releases", ReleaseList), "404": ERROR},
                    params=[NAME, _query("limit", "integer", "1-500, default 50")]),
         "post": _op("Build the next version", {"201": RELEASE, "403": ERROR, "409": ERROR},
                     params=[NAME], body="ReleaseInput"),
@@ -84,32 +108,28 @@ PATHS = {
                     {"202": RELEASE, "409": ERROR}, params=[RID])},
     "/releases/{release_id}/cancel": {
         "post": _op("Cancel a build", {"202": RELEASE, "409": ERROR}, params=[RID])},
+    "/releases/{release_id}/pin": {
+        "post": _op("Keep the release on the servers whatever the retention policy says",
+                    {"200": RELEASE, "409": ERROR}, params=[RID])},
+    "/releases/{release_id}/unpin": {
+        "post": _op("Let the retention policy decide about the release again",
+                    {"200": RELEASE, "409": ERROR}, params=[RID])},
 }
 
 
-def document():
-    schemas = {
-        "ProjectInput": ProjectInput.model_json_schema(ref_template="#/components/schemas/{model}"),
-        "ReleaseInput": ReleaseInput.model_json_schema(ref_template="#/components/schemas/{model}"),
-        "Error": {"type": "object", "required": ["error"], "properties": {
-            "error": {"type": "string"}, "field": {"type": "string"}}},
-        "Release": {"type": "object", "properties": {
-            "id": {"type": "integer"}, "project": {"type": "string"},
-            "version": {"type": "string"}, "status": {"type": "string", "enum": [
-                "new", "building", "built", "installing", "installed", "using", "used", "old",
-                "failed", "cancelling", "cancelled"]},
-            "servers": {"type": "array"}, "tasks": {"type": "array"},
-            "last_error": {"type": ["string", "null"]}}},
-        "Project": {"type": "object", "properties": {
-            "name": {"type": "string"}, "live_version": {"type": ["string", "null"]}}},
-    }
-    for schema in list(schemas.values()):
-        schemas.update(schema.pop("$defs", {}))
+def component_schemas() -> dict[str, object]:
+    """JSON schemas of the request and response models (and the models they use)."""
+    _, top = models_json_schema([(m, "validation") for m in REQUESTS]
+                                + [(m, "serialization") for m in RESPONSES], ref_template=REF)
+    return dict(top.get("$defs", {}))
+
+
+def document() -> dict[str, object]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "rds API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
-        "components": {"schemas": schemas, "securitySchemes": {
+        "components": {"schemas": component_schemas(), "securitySchemes": {
             "token": {"type": "http", "scheme": "bearer",
                       "description": "an API token (rds token issue NAME)"}}},
         "security": [{"token": []}],
