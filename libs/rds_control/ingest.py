@@ -42,7 +42,7 @@ from rds_control.outcomes import (
     target_of,
 )
 from rds_control.tasks import finish_task, is_active
-from rds_core.lifecycle import ReleaseStatus, TaskStatus
+from rds_core.lifecycle import ReleaseStatus, TargetState, TaskStatus
 from rds_db.models import Agent, Task, TaskLog
 from rds_db.models.base import utcnow
 
@@ -174,7 +174,7 @@ def _on_server_ready(session, task, event):
     target = target_of(session, release, event.server_id)
     if target is None:
         return
-    target.state, target.manifest_sha256 = "ready", event.manifest_sha256
+    target.state, target.manifest_sha256 = TargetState.READY, event.manifest_sha256
     target.error, target.updated_at = None, event.at
     release_changed(session, release, task_id=task.id)
 

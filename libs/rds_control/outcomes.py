@@ -30,6 +30,7 @@ from rds_control.tasks import finish_task
 from rds_core.lifecycle import (
     MAX_AUTOMATIC_ATTEMPTS,
     ReleaseStatus,
+    TargetState,
     TaskKind,
     TaskStatus,
     can_transition,
@@ -82,7 +83,8 @@ def target_of(session: Session, release: ReleaseRequest, server_id: int) -> Rele
     if target is None:
         if session.get(Server, server_id) is None:
             return None
-        target = ReleaseTarget(release_id=release.id, server_id=server_id, state="ready",
+        target = ReleaseTarget(release_id=release.id, server_id=server_id,
+                               state=TargetState.READY,
                                updated_at=utcnow())
         session.add(target)
     return target
@@ -96,10 +98,10 @@ def record_targets(session: Session, release: ReleaseRequest, results: Iterable[
         if target is None:
             continue
         if result.ok:
-            if target.state != "ready":
-                target.state, target.error, target.updated_at = "ready", None, at
+            if target.state != TargetState.READY:
+                target.state, target.error, target.updated_at = TargetState.READY, None, at
         else:
-            target.state, target.error, target.updated_at = "failed", result.error, at
+            target.state, target.error, target.updated_at = TargetState.FAILED, result.error, at
 
 
 def record_current(session: Session, results: Iterable[ServerResult], at: datetime) -> None:

@@ -3,14 +3,14 @@
 Every run that claims a task gets the next fencing token (``tasks.fence``);
 the agent claims with it before each irreversible step.
 
-Revision ID: 0002_fencing
-Revises: 0001
+Revision ID: 0003_fencing
+Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0002_fencing'
-down_revision = '0001'
+revision = '0003_fencing'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
