@@ -9,6 +9,10 @@ One call of :func:`run_build` is one run of a build task::
     step upload    (every server in parallel)     → build_installing, server_ready…
     build_finished | build_failed(phase, reason) | build_cancelled
 
+A command with ``expect_manifest_sha256`` installs a release on its missing
+servers: the same commit is built again and shipped (to those servers only)
+only if its manifest is the one already verified on the other servers.
+
 Each run has its own workspace and upload scratch space (named by its run
 id), removed when the run ends; the mirror stays for the next build. With a
 fencing reporter the run claims the task before it starts and before the
@@ -67,6 +71,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                         manifest = scan_tree(workspace)
                     except BadTree as exc:
                         raise _Failed("pack", str(exc)) from None
+                    _check_expected(command, manifest)
                 reporter.event(BuildBuilt, commit=commit, files=len(manifest.files),
                                bytes=manifest.total_bytes)
                 reporter.line("Built %s %s at %s: %d files, %d bytes"
@@ -113,6 +118,16 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
         task_files.unregister(task_id)
         shutil.rmtree(workspace, ignore_errors=True)
         shutil.rmtree(uploads_dir, ignore_errors=True)
+
+
+def _check_expected(command, manifest):
+    """Installing on missing servers ships only the tree verified on the others."""
+    expected = command.expect_manifest_sha256
+    if expected is not None and manifest.sha256 != expected:
+        raise _Failed("pack", "the tree built again from %s differs from the one verified on "
+                      "the other servers (manifest %s, expected %s): the build is not "
+                      "reproducible; rebuild the release to install it everywhere"
+                      % (command.ref, manifest.sha256[:12], expected[:12]))
 
 
 def _checkout(command, reporter, settings, workspace):

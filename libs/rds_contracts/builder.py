@@ -58,6 +58,9 @@ class BuildCommand(Command):
     servers: list[ServerSpec] = Field(min_length=1, max_length=1000)
     upload: UploadPolicy = UploadPolicy()
     env: dict[str, str] = Field(default_factory=dict, max_length=100)
+    #: Install on missing servers: the tree built must have exactly this manifest
+    #: (the one verified on the other servers), or the build fails before uploading.
+    expect_manifest_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class BuildBuilt(TaskEvent):
