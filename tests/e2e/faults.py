@@ -65,6 +65,18 @@ def wait_log(rds_system, service, text, timeout=30):
             time.sleep(0.05)  # nothing new yet: the next line is the event we wait for
 
 
+def wait_until(check, what, timeout=60):
+    """Block until ``check()`` returns something true (it reads the state we wait for)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError("%s did not happen within %ss" % (what, timeout))
+        time.sleep(0.2)
+
+
 def dead_letter_for(rds_system, task_id, timeout=30):
     """Block until a message about ``task_id`` is dead-lettered (others are left alone)."""
     deadline = time.monotonic() + timeout

@@ -7,6 +7,7 @@ a queue, the killer restarted while cancels are pending, an event the database
 cannot store, and an activation asked for while the next version is uploading.
 """
 import os
+import shutil
 
 import pytest
 
@@ -24,6 +25,7 @@ from tests.e2e.faults import (
     stop,
     wait_exit,
     wait_log,
+    wait_until,
 )
 from tests.e2e.helpers import read_fifo
 
@@ -153,3 +155,38 @@ def test_an_activation_never_picks_up_a_release_still_being_built_or_uploaded(
     for server in rds_system.app_servers:
         with open(server.path("apps", name, "current", "public", "index.html")) as handle:
             assert handle.read() == "v2\n"
+
+
+def test_a_partial_install_is_completed_on_the_missing_servers(rds_system, project):
+    api, (name, _) = rds_system.api, project
+    good, bad = rds_system.app_servers
+    api.request("PATCH", "/projects/%s" % name, {"upload_max_failures": 1})
+    apps = bad.path("apps")
+    os.makedirs(apps, exist_ok=True)
+    shutil.chown(apps, bad.user, bad.user)
+    blocker = bad.path("apps", name)
+    with open(blocker, "w") as handle:  # the deploy path cannot be created there
+        handle.write("in the way\n")
+    created = api.post("/projects/%s/releases" % name, {"comment": "partial"})
+    release = api.wait_release(created["id"], {"installed"}, timeout=60)
+    states = {s["server"]: s["state"] for s in release["servers"]}
+    assert states == {"%s@127.0.0.1:%d" % (good.user, good.port): "ready",
+                      "%s@127.0.0.1:%d" % (bad.user, bad.port): "failed"}
+    activate = release["actions"]["activate"]
+    assert not activate["allowed"] and "not ready on %s" % bad.user in activate["reason"]
+    assert release["actions"]["install_missing"]["allowed"]
+    with pytest.raises(ApiError) as info:
+        api.post("/releases/%d/activate" % release["id"])
+    assert info.value.status == 409
+
+    os.unlink(blocker)
+    api.post("/releases/%d/install-missing" % release["id"])
+    done = wait_until(lambda: (lambda r: r if r["tasks"][-1]["status"] == "succeeded" else None)(
+        api.get("/releases/%d" % release["id"])), "installing on the missing server")
+    assert {s["state"] for s in done["servers"]} == {"ready"} and done["status"] == "installed"
+    assert [t["status"] for t in done["tasks"]] == ["succeeded", "succeeded"]
+    api.post("/releases/%d/activate" % release["id"])
+    api.wait_release(release["id"], {"used"}, timeout=60)
+    for server in rds_system.app_servers:
+        assert os.readlink(server.path("apps", name, "current")) == "releases/" + \
+            release["version"]
