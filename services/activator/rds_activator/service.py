@@ -15,7 +15,8 @@ class ActivatorService(runtime.AgentService):
     def handle_activate(self, command, redelivered):
         """Switch ``current`` to a release on every server, or switch back."""
         settings = AgentSettings.from_config(self.runtime.config)
-        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
         with self.runtime.running_task(command.task_id):
             run_activation(command, reporter, settings, TaskFiles(settings.run_dir),
                            redelivered=redelivered)

@@ -7,9 +7,17 @@
 * every hour, trim sent commands, old change-feed rows and long-gone agents
   (``rds_control.housekeeping``).
 
+It also answers the agents' fencing claims (``claim_task``, see
+``rds_control.claims``): the web side owns the database, so it decides which
+run of a task may act.
+
 Config keys: ``AGENT_TIMEOUT`` (seconds without heartbeat before a task of
 that agent fails, default 30), ``QUEUE_TIMEOUT`` (default 3600),
-``CANCEL_TIMEOUT`` (default 60), ``OUTBOX_GRACE`` (default 5).
+``CANCEL_TIMEOUT`` (default 60), ``OUTBOX_GRACE`` (default 5),
+``TASK_DEADLINE_<KIND>`` (seconds a running task of that kind may take:
+build 7200, activate 1800, migrate 7200, remove 1800), ``LOST_TASK_GRACE``
+(seconds a heartbeat must postdate a task's last event before the task's
+absence from it fails the task, default 15).
 """
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
@@ -19,11 +27,13 @@ from sqlalchemy import select
 from rds_bus.providers import Bus
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
+from rds_contracts.pruner import ClaimRequest
 from rds_contracts.registry import parse_command
 from rds_control import outbox, unit
+from rds_control.claims import claim_task
 from rds_control.errors import Conflict, NotFound
 from rds_control.housekeeping import trim
-from rds_control.reaper import reap
+from rds_control.reaper import DEFAULT_DEADLINES, DEFAULT_GRACE, reap
 from rds_control.tasks import COMMAND_FOR_KIND
 from rds_db.models import Task
 from rds_db.provider import Database
@@ -60,7 +70,21 @@ class PrunerService:
         return unit.run(self.db.session_factory, self.bus, reap,
                         agent_timeout=float(self.config.get("AGENT_TIMEOUT", 30)),
                         queue_timeout=float(self.config.get("QUEUE_TIMEOUT", 3600)),
-                        cancel_timeout=float(self.config.get("CANCEL_TIMEOUT", 60)))
+                        cancel_timeout=float(self.config.get("CANCEL_TIMEOUT", 60)),
+                        deadlines=self._deadlines(),
+                        grace=float(self.config.get("LOST_TASK_GRACE", DEFAULT_GRACE)))
+
+    def _deadlines(self):
+        return {kind: float(self.config.get("TASK_DEADLINE_%s" % kind.name, default) or default)
+                for kind, default in DEFAULT_DEADLINES.items()}
+
+    @rpc
+    def claim_task(self, request):
+        """Grant or refuse an agent's claim on a task (fencing); returns a ClaimAnswer."""
+        claim = ClaimRequest.model_validate(request)
+        answer = unit.run(self.db.session_factory, self.bus, claim_task, claim,
+                          agent_timeout=float(self.config.get("AGENT_TIMEOUT", 30)))
+        return answer.to_wire()
 
     @rpc
     def running_tasks(self):
