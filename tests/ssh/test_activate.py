@@ -165,7 +165,7 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, servers, se
     def no_ssh(*args):
         raise AssertionError("connected despite a bad name")
 
-    monkeypatch.setattr("rds_ssh.activate.connect", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.connect", no_ssh)
     with pytest.raises(InvalidName):
         activate_release(servers, deploy_path_, version, settings)
     with pytest.raises(InvalidName):
