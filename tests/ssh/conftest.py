@@ -4,6 +4,7 @@ Each test gets its own deploy path ``apps/<uuid>`` (relative: it lands in
 each login user's home) and removes it from both homes afterwards.
 """
 import os
+import shutil
 import uuid
 
 import pytest
@@ -18,6 +19,18 @@ from rds_ssh.upload import upload_release
 def settings(ssh_key, tmp_path):
     return SshSettings(key_path=ssh_key, known_hosts_path=str(tmp_path / "rds" / "known_hosts"),
                        connect_timeout=5, command_timeout=60)
+
+
+@pytest.fixture(params=["rsync", "tar/openssh", "tar/paramiko"])
+def method(request, settings, monkeypatch):
+    """Run the test once per way of sending: rsync deltas, tar over OpenSSH or paramiko."""
+    if request.param == "tar/paramiko":
+        settings.transport = "paramiko"
+    elif request.param == "tar/openssh":
+        real = shutil.which
+        monkeypatch.setattr("rds_ssh.upload.shutil.which",
+                            lambda name: None if name == "rsync" else real(name))
+    return request.param
 
 
 @pytest.fixture
