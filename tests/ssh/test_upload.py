@@ -1,6 +1,7 @@
 """upload_release against two real sshd app servers."""
 import os
 import pwd
+import secrets
 
 import pytest
 
@@ -218,3 +219,66 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, settings, t
     with pytest.raises(InvalidName):
         upload_release([unreachable()], deploy_path_, version, str(tmp_path),
                        scan_tree(str(tmp_path)), settings, str(tmp_path / "work"))
+
+
+def test_a_seed_file_edited_in_place_with_the_same_size_is_caught(upload, app_servers,
+                                                                  deploy_path, method):
+    upload(V1, {"a.txt": "same", "b.txt": "old"})
+    path = release(app_servers[0], deploy_path, V1, "a.txt")
+    before = os.stat(path)
+    with open(path, "r+") as handle:  # same inode, same size, new content
+        handle.write("SAME")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1000))
+    lines = []
+    results = upload(V2, {"a.txt": "same", "b.txt": "new"}, log=lines.append)
+    assert [r.ok for r in results] == [True, True]
+    assert [r.seeded_from for r in results] == [None, V1]
+    assert any("changed since the seed was verified: a.txt" in line for line in lines)
+    assert read(release(app_servers[0], deploy_path, V2, "a.txt")) == "same"
+
+
+def test_a_seed_file_replaced_by_another_inode_is_caught(upload, app_servers, deploy_path):
+    upload(V1, {"a.txt": "same", "b.txt": "old"})
+    path = release(app_servers[1], deploy_path, V1, "a.txt")
+    st = os.stat(path)
+    os.rename(path, path + ".tmp")
+    with open(path, "w") as handle:
+        handle.write("evil")
+    os.chown(path, st.st_uid, st.st_gid)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with the old mtime and size
+    os.unlink(path + ".tmp")
+    lines = []
+    results = upload(V2, {"a.txt": "same", "b.txt": "new"}, log=lines.append)
+    assert [r.seeded_from for r in results] == [V1, None]
+    assert any("changed since the seed was verified: a.txt" in line for line in lines)
+    assert read(release(app_servers[1], deploy_path, V2, "a.txt")) == "same"
+
+
+def test_rsync_sends_a_block_delta_of_a_changed_file(upload, app_servers, deploy_path, method):
+    big = "".join("line %06d %s\n" % (i, secrets.token_hex(24)) for i in range(25000))  # 1.5 MB
+    first = upload(V1, {"big.txt": big})
+    assert all(r.ok for r in first)
+    results = upload(V2, {"big.txt": big.replace("line 020000", "LINE 020000")})
+    assert all(r.ok and r.seeded_from == V1 for r in results), [r.error for r in results]
+    for server in app_servers:
+        assert read(release(server, deploy_path, V2, "big.txt")).count("LINE 020000") == 1
+    if method == "rsync":
+        assert all(r.bytes_sent < 100_000 for r in results), [r.bytes_sent for r in results]
+    else:  # a tar sends the whole changed file (compressed when that measured worth it)
+        assert all(r.bytes_sent > 100_000 for r in results), [r.bytes_sent for r in results]
+    assert all(r.bytes_sent < 0.7 * len(big) for r in first)  # hex compresses: zstd was chosen
+
+
+def test_seed_manifests_come_from_the_cache_not_the_wire(upload, app_servers, deploy_path,
+                                                         tmp_path, monkeypatch):
+    cache = str(tmp_path / "manifests")
+    upload(V1, {"a.txt": "1"}, manifest_cache=cache)
+    assert len(os.listdir(cache)) == 1
+
+    def no_read(self, release):
+        raise AssertionError("read the seed's manifest over the wire")
+
+    monkeypatch.setattr("rds_ssh.upload._ServerUploader.read_manifest", no_read)
+    results = upload(V2, {"a.txt": "2"}, manifest_cache=cache)
+    assert [r.seeded_from for r in results] == [V1, V1]
+    assert len(os.listdir(cache)) == 2
