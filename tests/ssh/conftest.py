@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 
+import paramiko
 import pytest
 
 from rds_contracts.base import ServerSpec
@@ -75,3 +76,18 @@ def upload(servers, deploy_path, settings, tmp_path):
         return upload_release(servers if targets is None else targets, deploy_path, version,
                               root, scan_tree(root), settings, str(tmp_path / "work"), **kwargs)
     return run
+
+
+@pytest.fixture
+def rename_fails_on(monkeypatch):
+    """Make SFTP posix_rename fail for connections to the given server."""
+    real = paramiko.SFTPClient.posix_rename
+    ports = set()
+
+    def posix_rename(self, oldpath, newpath):
+        if self.get_channel().get_transport().getpeername()[1] in ports:
+            raise OSError("injected rename failure")
+        return real(self, oldpath, newpath)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", posix_rename)
+    return ports

@@ -3,7 +3,6 @@ import os
 import threading
 import time
 
-import paramiko
 import pytest
 
 from rds_core.names import InvalidName
@@ -75,21 +74,6 @@ def test_a_real_directory_at_current_is_refused(two_releases, servers, app_serve
     assert not activation.ok and not activation.rolled_back
     assert "not a symlink" in activation.results[1].error
     assert not os.path.lexists(app_servers[0].path(deploy_path, "current"))
-
-
-@pytest.fixture
-def rename_fails_on(monkeypatch):
-    """Make SFTP posix_rename fail for connections to the given server."""
-    real = paramiko.SFTPClient.posix_rename
-    ports = set()
-
-    def posix_rename(self, oldpath, newpath):
-        if self.get_channel().get_transport().getpeername()[1] in ports:
-            raise OSError("injected rename failure")
-        return real(self, oldpath, newpath)
-
-    monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", posix_rename)
-    return ports
 
 
 def test_a_failed_switch_switches_the_others_back(two_releases, servers, app_servers,
