@@ -61,6 +61,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -455,8 +456,9 @@ class _ServerUploader:
         if measured.codec != "none":
             argv.append("-z")
         argv += ["%s/" % tree.path, "%s@%s:%s/" % (self.server.user, host, self.staging)]
-        status, output = _run_local(argv, None, self.settings.command_timeout,
-                                    self.is_cancelled)
+        status, output, stopped = _run_local(argv, None, self.settings.command_timeout,
+                                             self.is_cancelled)
+        self.stopped(stopped, "rsync")
         if status != 0:
             raise SshError(self.label, "rsync failed (exit %s): %s"
                            % (status, output.strip()[-2000:] or "no output"))
@@ -483,8 +485,9 @@ class _ServerUploader:
         counted = _Counted(stream, self.is_cancelled)
         if self.openssh is not None:
             argv = openssh_argv(self.openssh, self.server, self.settings) + [command]
-            status, output = _run_local(argv, counted, self.settings.command_timeout,
-                                        self.is_cancelled)
+            status, output, stopped = _run_local(argv, counted, self.settings.command_timeout,
+                                                 self.is_cancelled)
+            self.stopped(stopped, "sending the upload")
             self.result.method = "tar/openssh"
         else:
             status, output = self.session.send_stream(command, counted)
@@ -497,6 +500,13 @@ class _ServerUploader:
             raise SshError(self.label, "extracting the upload failed (exit %s): %s"
                            % (status, output.strip()[-2000:] or "no output"))
         self.result.bytes_sent = counted.bytes
+
+    def stopped(self, why: str | None, doing: str) -> None:
+        if why == "cancelled":
+            raise _Cancelled()
+        if why is not None:
+            raise SshError(self.label, "%s timed out after %ss"
+                           % (doing, self.settings.command_timeout))
 
     def verify(self, seed: _Seed | None, sent: list) -> None:
         q = shlex.quote
@@ -583,12 +593,29 @@ class _Counted:
 
 
 def _run_local(argv: list[str], chunks: Iterable[bytes] | None, timeout: float,
-               is_cancelled: Callable[[], bool]) -> tuple[int, str]:
-    """Run a local command (ssh, rsync) feeding ``chunks`` to its stdin; (status, output)."""
+               is_cancelled: Callable[[], bool]) -> tuple[int, str, str | None]:
+    """Run a local command (ssh, rsync) feeding ``chunks`` to its stdin.
+
+    Returns ``(status, output, stopped)``; ``stopped`` is ``"cancelled"`` or
+    ``"timed out"`` when a watchdog killed the command, else None.
+    """
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(argv, stdin=subprocess.PIPE if chunks is not None
                                    else subprocess.DEVNULL, stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True)
+        finished, stopped = threading.Event(), []
+
+        def watchdog() -> None:
+            deadline = time.monotonic() + timeout
+            while not finished.wait(0.5):
+                why = ("cancelled" if is_cancelled() else
+                       "timed out" if time.monotonic() > deadline else None)
+                if why:
+                    stopped.append(why)
+                    process.kill()
+                    return
+
+        threading.Thread(target=watchdog, name="watch-%d" % process.pid, daemon=True).start()
         try:
             if chunks is not None:
                 try:
@@ -601,17 +628,14 @@ def _run_local(argv: list[str], chunks: Iterable[bytes] | None, timeout: float,
                         process.stdin.close()
                     except OSError:
                         pass
-            status = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            status = -9
+            status = process.wait()
         finally:
+            finished.set()
             if process.poll() is None:
                 process.kill()
                 process.wait()
         output.seek(0)
-        return status, output.read().decode("utf-8", "replace")
+        return status, output.read().decode("utf-8", "replace"), (stopped or [None])[0]
 
 
 def _sha256_text(text: str) -> str:
