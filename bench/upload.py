@@ -133,10 +133,15 @@ class Bench:
     def __init__(self, count, work, key, files, size):
         self.count, self.work, self.key = count, work, key
         self.files, self.size = files, size
-        ports = [free_port() for _ in range(count)]
-        self.servers = [AppServer(os.path.join(work, "servers", "rdsbench%d" % (i + 1)),
-                                  ports[i], "rdsbench%d" % (i + 1), key + ".pub").start()
-                        for i in range(count)]
+        self.servers = []
+        self.sockets = None
+
+    def start(self):
+        count, work, key = self.count, self.work, self.key
+        for i in range(count):
+            self.servers.append(AppServer(os.path.join(work, "servers", "rdsbench%d" % (i + 1)),
+                                          free_port(), "rdsbench%d" % (i + 1), key + ".pub"))
+            self.servers[-1].start()
         self.specs = [ServerSpec(id=i + 1, host="127.0.0.1", port=s.port, user=s.user)
                       for i, s in enumerate(self.servers)]
         self.known_hosts = os.path.join(work, "known_hosts")
@@ -146,6 +151,15 @@ class Bench:
             connect(spec, self.settings).close()
         self.sockets = Sockets([s.port for s in self.servers])
         self.rows = []
+        return self
+
+    def stop(self):
+        if self.sockets is not None:
+            self.sockets.close()
+        for server in self.servers:
+            server.stop()
+        for server in self.servers:
+            shutil.rmtree(server.path("bench"), ignore_errors=True)
 
     def ssh(self, server):
         return ("ssh -p %d -i %s -o BatchMode=yes -o UserKnownHostsFile=%s "
@@ -263,6 +277,7 @@ def run(count, files, size, work, key, bundle, bundle2, changed, manifest1, mani
         count, files, size // 1024, changed), flush=True)
     bench = Bench(count, os.path.join(work, "n%d" % count), key, files, size)
     try:
+        bench.start()
         measured = min(SCP_SERVERS, count)
         scp = bench.measure("sequential scp -r (%d servers measured)" % measured,
                             lambda: bench.scp(bundle))
@@ -294,9 +309,7 @@ def run(count, files, size, work, key, bundle, bundle2, changed, manifest1, mani
                                                        act_seconds, reads, failed), flush=True)
         bench.clean("rds")
     finally:
-        bench.sockets.close()
-        for server in bench.servers:
-            server.stop()
+        bench.stop()
     table = [
         "| what (%d servers) | rds | anchor | ratio | goal |" % count,
         "|---|---|---|---|---|",

@@ -1,9 +1,10 @@
 """Switching ``current`` to a release on every server, all or nothing.
 
 Every server is handled by the same per-server steps (:mod:`rds_ssh.workers`),
-all servers in one parallel wave by default, each on one SSH session that is
+all servers in one parallel wave by default, each on one connection that is
 kept for the whole task (the caller may pass its :class:`Sessions` so a
-later switch back or read-back reuses the connections too).
+later switch back or read-back reuses the connections too). Each step is one
+shell command on that connection (one round trip).
 
 Phase 1 (read-only): on each server the release must be uploaded
 (``releases/<version>/.rds-manifest.json`` exists) and ``current`` must be
@@ -25,21 +26,23 @@ never "restores" the new version it had already switched to.
 """
 import posixpath
 import secrets
-import stat
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rds_core import names
 from rds_core.manifest import MANIFEST_JSON
-from rds_ssh.connection import Server, SshSession, SshSettings
+from rds_ssh.connection import Server, SshSettings
 from rds_ssh.errors import SshError
 from rds_ssh.workers import (
+    CURRENT_PROBE,
     Log,
+    Remote,
     Sessions,
     error_text,
     fan_out,
     log_to_logger,
-    read_link_target,
+    parse_current,
     sessions_for,
 )
 
@@ -77,43 +80,44 @@ def release_target(version: str | None) -> str | None:
     return None if version is None else posixpath.join("releases", names.check_version(version))
 
 
-def _link(session: SshSession, deploy_path: str) -> tuple[str, str]:
-    dp = session.abs(deploy_path)
-    return dp, posixpath.join(dp, "current")
+def _in_dp(deploy_path: str, command: str) -> str:
+    """``command`` run in the deploy path, after printing its absolute path."""
+    return "cd -- %s && pwd && %s" % (shlex.quote(deploy_path), command)
 
 
-def _switch(session: SshSession, dp: str, target: str) -> str | None:
+def _dp_and_current(remote: Remote, deploy_path: str, output: str) -> tuple[str, str | None]:
+    dp = output.splitlines()[0] if output.strip() else deploy_path
+    return dp, parse_current(remote.label, posixpath.join(dp, "current"), output)
+
+
+def _switch(remote: Remote, deploy_path: str, target: str) -> str | None:
     """Point ``<dp>/current`` at ``target`` atomically; return the read-back target."""
-    link = posixpath.join(dp, "current")
-    tmp = posixpath.join(dp, ".current.%s.tmp" % secrets.token_hex(8))
-    sftp = session.sftp
-    with session.errors("cannot switch %s to %s" % (link, target)):
-        sftp.symlink(target, tmp)
-        try:
-            sftp.posix_rename(tmp, link)
-        except BaseException:
-            try:
-                sftp.remove(tmp)
-            except Exception:
-                pass
-            raise
-    return read_link_target(session, link)
+    q = shlex.quote
+    tmp = ".current.%s.tmp" % secrets.token_hex(8)
+    output = remote.run_checked(_in_dp(deploy_path, (
+        "ln -s -- %s %s && { mv -T -- %s current || { rm -f -- %s; exit 1; }; } && %s"
+        % (q(target), tmp, tmp, tmp, CURRENT_PROBE))),
+        doing="switching %s/current to %s" % (deploy_path, target))
+    return _dp_and_current(remote, deploy_path, output)[1]
 
 
 def _restore_one(sessions: Sessions, server: Server, previous: str | None,
                  deploy_path: str) -> ServerActivation:
     result = ServerActivation(server, ok=False)
     try:
-        session = sessions.get(server)
-        dp, link = _link(session, deploy_path)
-        result.previous = result.current = before = read_link_target(session, link)
+        remote = sessions.get(server)
+        output = remote.run_checked(_in_dp(deploy_path, CURRENT_PROBE),
+                                    doing="reading %s/current" % deploy_path)
+        dp, before = _dp_and_current(remote, deploy_path, output)
+        result.previous = result.current = before
         if previous is None:
             if before is not None:
-                with session.errors("cannot remove %s" % link):
-                    session.sftp.remove(link)
+                output = remote.run_checked(_in_dp(deploy_path, "rm -f -- current && %s"
+                                                   % CURRENT_PROBE),
+                                            doing="removing %s/current" % dp)
+                result.current = _dp_and_current(remote, deploy_path, output)[1]
         elif before != previous:
-            _switch(session, dp, previous)
-        result.current = read_link_target(session, link)
+            result.current = _switch(remote, deploy_path, previous)
         if result.current != previous:
             raise SshError(server.label, "current reads %r after switching back, expected %r"
                            % (result.current, previous))
@@ -154,8 +158,13 @@ def read_current(server: Server, deploy_path: str, settings: SshSettings,
     """
     deploy_path = names.check_deploy_path(deploy_path)
     with sessions_for(sessions, settings) as pool:
-        session = pool.get(server)
-        return read_link_target(session, _link(session, deploy_path)[1])
+        return _read(pool.get(server), deploy_path)
+
+
+def _read(remote: Remote, deploy_path: str) -> str | None:
+    output = remote.run_checked(_in_dp(deploy_path, CURRENT_PROBE),
+                                doing="reading %s/current" % deploy_path)
+    return _dp_and_current(remote, deploy_path, output)[1]
 
 
 def read_currents(servers: Sequence[Server], deploy_path: str, settings: SshSettings,
@@ -166,8 +175,7 @@ def read_currents(servers: Sequence[Server], deploy_path: str, settings: SshSett
     with sessions_for(sessions, settings) as pool:
         def one(server: Server) -> ServerActivation:
             try:
-                session = pool.get(server)
-                current = read_link_target(session, _link(session, deploy_path)[1])
+                current = _read(pool.get(server), deploy_path)
                 return ServerActivation(server, ok=True, previous=current, current=current)
             except SshError as exc:
                 return ServerActivation(server, ok=False, error=error_text(server, exc))
@@ -204,10 +212,9 @@ def activate_release(servers: Sequence[Server], deploy_path: str, version: str,
 
         def switch(result: ServerActivation) -> ServerActivation:
             try:
-                session = pool.get(result.server)
-                result.current = _switch(session, session.abs(deploy_path), target)
+                result.current = _switch(pool.get(result.server), deploy_path, target)
                 if result.current != target:
-                    raise SshError(session.label, "current reads %r after the switch, "
+                    raise SshError(result.server.label, "current reads %r after the switch, "
                                    "expected %r" % (result.current, target))
                 log("%s: current -> %s (was %s)" % (result.server.label, target,
                                                    result.previous or "(none)"))
@@ -248,16 +255,24 @@ def _check(sessions: Sessions, server: Server, deploy_path: str,
            version: str) -> ServerActivation:
     """Phase 1 on one server: release present, ``current`` replaceable."""
     result = ServerActivation(server, ok=False)
+    q = shlex.quote
+    release = posixpath.join("releases", version)
     try:
-        session = sessions.get(server)
-        dp, link = _link(session, deploy_path)
-        release = posixpath.join(dp, "releases", version)
-        attrs = session.lstat(release)
-        if (attrs is None or not stat.S_ISDIR(attrs.st_mode)
-                or session.lstat(posixpath.join(release, MANIFEST_JSON)) is None):
-            raise SshError(server.label, "release %s is not uploaded here (no %s/%s)"
-                           % (version, release, MANIFEST_JSON))
-        result.previous = result.current = read_link_target(session, link)
+        remote = sessions.get(server)
+        status, output = remote.run(
+            "if ! cd -- %s 2>/dev/null; then echo rds:no-deploy-path; exit 0; fi; pwd; "
+            "if [ -d %s ] && [ ! -L %s ] && [ -f %s/%s ]; then echo rds:uploaded; fi; %s"
+            % (q(deploy_path), q(release), q(release), q(release), MANIFEST_JSON,
+               CURRENT_PROBE))
+        if status != 0:
+            raise SshError(server.label, "checking %s failed (exit %s): %s"
+                           % (deploy_path, status, output.strip()[-500:] or "no output"))
+        lines = output.splitlines()
+        if "rds:uploaded" not in lines:
+            where = deploy_path if "rds:no-deploy-path" in lines else lines[0]
+            raise SshError(server.label, "release %s is not uploaded here (no %s/%s/%s)"
+                           % (version, where, release, MANIFEST_JSON))
+        result.previous = result.current = _dp_and_current(remote, deploy_path, output)[1]
         result.ok = True
     except SshError as exc:
         result.error = error_text(server, exc)

@@ -78,7 +78,15 @@ from rds_core.versions import version_key
 from rds_ssh.connection import Server, SshSession, SshSettings, openssh_argv
 from rds_ssh.errors import SshError
 from rds_ssh.pack import Packer, SendTree, Stream
-from rds_ssh.workers import Log, Sessions, error_text, fan_out, log_to_logger
+from rds_ssh.workers import (
+    CURRENT_PROBE,
+    Log,
+    Remote,
+    Sessions,
+    error_text,
+    fan_out,
+    log_to_logger,
+)
 
 logger = logging.getLogger(__name__)
 SKIPPED = "skipped: failure budget exhausted"
@@ -154,7 +162,6 @@ class _Seed:
 class _Probe:
     dp: str
     current: str | None = None
-    current_is_link: bool = True
     tools: frozenset[str] = frozenset()
     releases: dict[str, str] = field(default_factory=dict)  # version -> .rds-verified line 1
 
@@ -268,7 +275,7 @@ class _ServerUploader:
         self.packer, self.cache = packer, cache
         self.log, self.is_cancelled = log, is_cancelled
         self.result = ServerUpload(server, ok=False)
-        self.session: SshSession | None = None
+        self.session: Remote | None = None
         self.staging: str | None = None
 
     def check(self) -> None:
@@ -327,24 +334,20 @@ class _ServerUploader:
         q = shlex.quote
         dp = self.deploy_path
         output = self.session.run_checked(
-            "mkdir -p -- %s/releases %s/shared && cd -- %s && pwd && "
-            "if [ -L current ]; then printf 'current %%s\\n' \"$(readlink current)\"; "
-            "elif [ -e current ]; then echo current-not-a-link; fi; "
+            "mkdir -p -- %s/releases %s/shared && cd -- %s && pwd && %s; "
             "for t in rsync zstd; do command -v \"$t\" >/dev/null 2>&1 && echo \"tool $t\"; done; "
             "for d in releases/*/; do d=${d%%/}; [ -L \"$d\" ] && continue; "
             "[ -f \"$d/%s\" ] || continue; v=; [ -f \"$d/%s\" ] && v=$(head -n 1 \"$d/%s\"); "
             "printf 'release %%s %%s\\n' \"${d#releases/}\" \"$v\"; done; true"
-            % (q(dp), q(dp), q(dp), MANIFEST_JSON, VERIFIED, VERIFIED),
+            % (q(dp), q(dp), q(dp), CURRENT_PROBE, MANIFEST_JSON, VERIFIED, VERIFIED),
             doing="preparing %s" % dp)
         lines = output.splitlines()
         probe = _Probe(dp=lines[0].strip() if lines else dp)
         tools, releases = set(), {}
         for line in lines[1:]:
             word, _, rest = line.partition(" ")
-            if word == "current":
+            if word == "rds:current":
                 probe.current = rest
-            elif word == "current-not-a-link":
-                probe.current_is_link = False
             elif word == "tool":
                 tools.add(rest.strip())
             elif word == "release":
@@ -386,15 +389,14 @@ class _ServerUploader:
         return None
 
     def read_manifest(self, release: str) -> Manifest | None:
-        s = self.session
         path = posixpath.join(release, MANIFEST_JSON)
-        with s.errors("cannot read %s" % path):
-            try:
-                with s.sftp.open(path, "r") as handle:
-                    handle.prefetch()
-                    text = handle.read().decode("utf-8")
-            except FileNotFoundError:
-                return None
+        status, text = self.session.run("if [ -f %s ]; then cat -- %s; else exit 3; fi"
+                                        % (shlex.quote(path), shlex.quote(path)))
+        if status == 3:
+            return None
+        if status != 0:
+            raise SshError(self.label, "cannot read %s (exit %s): %s"
+                           % (path, status, text.strip()[-500:]))
         try:
             seed = Manifest.from_json(text)
         except (ValueError, TypeError, KeyError, BadTree) as exc:
@@ -438,10 +440,10 @@ class _ServerUploader:
         # hard-link the seed, then delete what changes (before extracting: new inodes)
         doomed = list(remove) + list(MANIFEST_FILES) + [VERIFIED]
         self.session.run_checked(
-            "mkdir -- %s && cp -al -- %s/. %s/ && cd -- %s && xargs -0 -r rm -rf --" % (
+            "mkdir -- %s && cp -al -- %s/. %s/ && cd -- %s && xargs -d '\\n' -r rm -rf --" % (
                 q(self.staging), q(posixpath.join(self.releases, seed.version)),
                 q(self.staging), q(self.staging)),
-            stdin="".join("./%s\0" % p for p in doomed),
+            stdin="".join("./%s\n" % p for p in doomed),
             doing="hard-linking release %s into the staging directory" % seed.version)
 
     def send_rsync(self, seed: _Seed, tree: SendTree) -> None:
@@ -450,7 +452,8 @@ class _ServerUploader:
             self.label, seed.version, tree.files, "" if tree.files == 1 else "s",
             "" if measured.codec == "none" else ", compressed"))
         host = self.server.host if ":" not in self.server.host else "[%s]" % self.server.host
-        ssh = shlex.join(openssh_argv(self.openssh, self.server, self.settings)[:-1])
+        ssh = shlex.join(openssh_argv(self.openssh, self.server, self.settings,
+                                      control=self.sessions.control_path(self.server))[:-1])
         argv = ["rsync", "-rlptI", "--stats", "--copy-dest=../%s" % seed.version,
                 "--timeout=%d" % max(30, int(self.settings.command_timeout)), "-e", ssh]
         if measured.codec != "none":
@@ -484,12 +487,14 @@ class _ServerUploader:
             command = "mkdir -- %s && %s" % (q(self.staging), command)
         counted = _Counted(stream, self.is_cancelled)
         if self.openssh is not None:
-            argv = openssh_argv(self.openssh, self.server, self.settings) + [command]
+            argv = openssh_argv(self.openssh, self.server, self.settings,
+                                control=self.sessions.control_path(self.server)) + [command]
             status, output, stopped = _run_local(argv, counted, self.settings.command_timeout,
                                                  self.is_cancelled)
             self.stopped(stopped, "sending the upload")
             self.result.method = "tar/openssh"
         else:
+            assert isinstance(self.session, SshSession)  # no OpenSSH client: paramiko sessions
             status, output = self.session.send_stream(command, counted)
             self.result.method = "tar/paramiko"
         if counted.cancelled:

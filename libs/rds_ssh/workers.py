@@ -5,28 +5,34 @@ per server, do a few steps there, and turn any failure into a result that
 names the server instead of an exception that stops the others. This module
 holds the pieces they share:
 
-* :class:`Sessions`: one open :class:`~rds_ssh.connection.SshSession` per
-  server for the length of a task (readiness check, switch, read-back and a
-  switch back reuse the same connection), closed together at the end;
+* :class:`Sessions`: one open connection per server for the length of a task
+  (readiness check, switch, read-back and a switch back reuse it), closed
+  together at the end: a :class:`~rds_ssh.connection.RemoteShell` over the
+  system ssh client when it is installed (a ControlMaster that bulk
+  transfers reuse too), else a paramiko :class:`~rds_ssh.connection.SshSession`.
+  Both run shell commands, so every step is written once, as a command;
 * :func:`fan_out`: run a function for every server in parallel, in order,
   by default all at once (one wave), bounded by :data:`MAX_PARALLEL`;
 * :func:`error_text`: the message of a failure, without repeating the label;
-* :func:`read_link_target`: what ``current`` points to (refusing anything that
-  is not a symlink);
+* :data:`CURRENT_PROBE` / :func:`parse_current`: what ``current`` points to
+  (refusing anything that is not a symlink), as part of any command;
 * :func:`log_to_logger`: the default ``log`` callback.
 
 Threads are green threads under eventlet's monkey-patching, so a wave of 200
 servers costs 200 cheap greenlets, not 200 OS threads.
 """
 import contextlib
+import hashlib
 import logging
-import stat
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from rds_ssh.connection import Server, SshSession, SshSettings, connect
+from rds_ssh.connection import RemoteShell, Server, SshSettings, connect
 from rds_ssh.errors import SshError
 
 logger = logging.getLogger("rds_ssh")
@@ -61,16 +67,38 @@ def error_text(server: Server, exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def read_link_target(session: SshSession, link: str) -> str | None:
-    """Target of the symlink ``link``, None if missing; refuse anything else."""
-    attrs = session.lstat(link)
-    if attrs is None:
-        return None
-    if not stat.S_ISLNK(attrs.st_mode):
-        raise SshError(session.label, "%s exists but is not a symlink (a real directory or "
-                       "file?): refusing to replace it" % link)
-    with session.errors("cannot read %s" % link):
-        return session.sftp.readlink(link)
+#: Shell snippet printing what ``current`` (in the working directory) is.
+CURRENT_PROBE = ("if [ -L current ]; then printf 'rds:current %s\\n' \"$(readlink current)\"; "
+                 "elif [ -e current ]; then echo rds:not-a-link; else echo rds:no-current; fi")
+
+
+class Remote(Protocol):
+    """An open connection that runs shell commands (RemoteShell or SshSession)."""
+
+    label: str
+
+    @property
+    def active(self) -> bool: ...
+
+    def run(self, command: str, stdin: str | bytes | None = None) -> tuple[int, str]: ...
+
+    def run_checked(self, command: str, stdin: str | bytes | None = None,
+                    doing: str | None = None) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def parse_current(label: str, link: str, output: str) -> str | None:
+    """The target :data:`CURRENT_PROBE` printed (None: no ``current``); refuse a non-link."""
+    for line in output.splitlines():
+        if line.startswith("rds:current "):
+            return line[len("rds:current "):]
+        if line == "rds:no-current":
+            return None
+        if line == "rds:not-a-link":
+            raise SshError(label, "%s exists but is not a symlink (a real directory or "
+                           "file?): refusing to replace it" % link)
+    raise SshError(label, "cannot read %s: %s" % (link, output.strip()[-500:] or "no output"))
 
 
 class Sessions:
@@ -78,8 +106,9 @@ class Sessions:
 
     def __init__(self, settings: SshSettings):
         self.settings = settings
-        self._open: dict[tuple[str, int, str], SshSession] = {}
+        self._open: dict[tuple[str, int, str], Remote] = {}
         self._lock = threading.Lock()
+        self._control_dir: str | None = None
 
     def __enter__(self) -> "Sessions":
         return self
@@ -87,14 +116,18 @@ class Sessions:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def get(self, server: Server) -> SshSession:
-        """The open session to ``server`` (connecting if there is none or it dropped)."""
+    def get(self, server: Server) -> Remote:
+        """The open connection to ``server`` (connecting if there is none or it dropped)."""
         key = (server.host, server.port, server.user)
         with self._lock:
             session = self._open.get(key)
         if session is not None and session.active:
             return session
-        session = connect(server, self.settings)
+        ssh = self.settings.openssh
+        if ssh is None:
+            session = connect(server, self.settings)
+        else:
+            session = RemoteShell(ssh, server, self.settings, control=self.control_path(server))
         with self._lock:
             stale = self._open.get(key)
             self._open[key] = session
@@ -102,12 +135,26 @@ class Sessions:
             stale.close()
         return session
 
+    def control_path(self, server: Server) -> str | None:
+        """The ControlMaster socket of ``server`` (None without the system ssh client)."""
+        if self.settings.openssh is None:
+            return None
+        with self._lock:
+            if self._control_dir is None:  # short: a socket path must fit in 108 bytes
+                self._control_dir = tempfile.mkdtemp(prefix="rds-ssh-")
+        name = hashlib.sha256(("%s@%s:%d" % (server.user, server.host, server.port))
+                              .encode()).hexdigest()[:16]
+        return os.path.join(self._control_dir, name)
+
     def close(self) -> None:
         """Close every session."""
         with self._lock:
             sessions, self._open = list(self._open.values()), {}
+            control_dir, self._control_dir = self._control_dir, None
         for session in sessions:
             session.close()
+        if control_dir is not None:
+            shutil.rmtree(control_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

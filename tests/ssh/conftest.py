@@ -7,7 +7,6 @@ import os
 import shutil
 import uuid
 
-import paramiko
 import pytest
 
 from rds_contracts.base import ServerSpec
@@ -79,15 +78,16 @@ def upload(servers, deploy_path, settings, tmp_path):
 
 
 @pytest.fixture
-def rename_fails_on(monkeypatch):
-    """Make SFTP posix_rename fail for connections to the given server."""
-    real = paramiko.SFTPClient.posix_rename
-    ports = set()
+def read_only(deploy_path):
+    """``read_only(app_server)``: its deploy path refuses new entries (a switch there fails)."""
+    made = []
 
-    def posix_rename(self, oldpath, newpath):
-        if self.get_channel().get_transport().getpeername()[1] in ports:
-            raise OSError("injected rename failure")
-        return real(self, oldpath, newpath)
+    def make(server):
+        path = server.path(deploy_path)
+        os.chmod(path, 0o555)
+        made.append(path)
 
-    monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", posix_rename)
-    return ports
+    yield make
+    for path in made:
+        if os.path.isdir(path):
+            os.chmod(path, 0o755)

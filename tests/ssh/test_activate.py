@@ -25,6 +25,13 @@ def on_disk(app_servers, deploy_path):
     return links
 
 
+@pytest.fixture(autouse=True, params=["openssh", "paramiko"])
+def transport(request, settings):
+    """Every activation test runs over the system ssh client and over paramiko."""
+    settings.transport = request.param
+    return request.param
+
+
 @pytest.fixture
 def two_releases(upload):
     for version, text in ((V1, "one"), (V2, "two")):
@@ -77,16 +84,16 @@ def test_a_real_directory_at_current_is_refused(two_releases, servers, app_serve
 
 
 def test_a_failed_switch_switches_the_others_back(two_releases, servers, app_servers,
-                                                  deploy_path, settings, rename_fails_on):
+                                                  deploy_path, settings, read_only):
     assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
-    rename_fails_on.add(servers[1].port)
+    read_only(app_servers[1])
     lines = []
     activation = activate_release(servers, deploy_path, V2, settings, log=lines.append)
 
     assert not activation.ok and activation.rolled_back
-    assert "injected rename failure" in activation.reason
+    assert "Permission denied" in activation.reason
     assert [(r.ok, r.previous, r.current) for r in activation.results] == [(False, R1, R1)] * 2
-    assert "injected rename failure" in activation.results[1].error
+    assert "Permission denied" in activation.results[1].error
     assert on_disk(app_servers, deploy_path) == [R1, R1]
     assert any("%s: current -> %s (switched back)" % (servers[0].label, R1) in line
                for line in lines)
@@ -95,9 +102,8 @@ def test_a_failed_switch_switches_the_others_back(two_releases, servers, app_ser
 
 
 def test_a_failed_first_activation_removes_current_again(two_releases, servers, app_servers,
-                                                         deploy_path, settings,
-                                                         rename_fails_on):
-    rename_fails_on.add(servers[0].port)
+                                                         deploy_path, settings, read_only):
+    read_only(app_servers[0])
     activation = activate_release(servers, deploy_path, V2, settings, log=quiet)
     assert not activation.ok and activation.rolled_back
     assert [(r.previous, r.current) for r in activation.results] == [(None, None)] * 2
@@ -150,6 +156,8 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, servers, se
         raise AssertionError("connected despite a bad name")
 
     monkeypatch.setattr("rds_ssh.workers.connect", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.RemoteShell", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.RemoteShell", no_ssh)
     with pytest.raises(InvalidName):
         activate_release(servers, deploy_path_, version, settings)
     with pytest.raises(InvalidName):

@@ -216,6 +216,7 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, settings, t
         raise AssertionError("connected despite a bad name")
 
     monkeypatch.setattr("rds_ssh.workers.connect", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.RemoteShell", no_ssh)
     with pytest.raises(InvalidName):
         upload_release([unreachable()], deploy_path_, version, str(tmp_path),
                        scan_tree(str(tmp_path)), settings, str(tmp_path / "work"))
