@@ -77,6 +77,12 @@ class SshSettings:
     connect_timeout: float = 10
     command_timeout: float = 600
     transport: str = "auto"
+    #: where the system ssh client keeps its ControlMaster sockets; connections stay
+    #: open ``control_persist`` seconds after their last use, so the next task (the
+    #: activation after an upload, say) skips the handshake. None: beside the
+    #: known-hosts file; "": no persistent connections.
+    control_dir: str | None = None
+    control_persist: int = 60
 
     def __post_init__(self) -> None:
         if self.host_key_policy not in HOST_KEY_POLICIES:
@@ -85,6 +91,17 @@ class SshSettings:
         if self.transport not in TRANSPORTS:
             raise ValueError("transport must be one of %s (got %r)"
                              % (", ".join(TRANSPORTS), self.transport))
+
+    @property
+    def persistent_control_dir(self) -> str | None:
+        """The ControlMaster directory kept between tasks, or None (too long, disabled)."""
+        directory = self.control_dir
+        if directory is None:
+            directory = os.path.join(os.path.dirname(os.path.abspath(self.known_hosts_path)),
+                                     "ssh-control")
+        if not directory or self.control_persist <= 0 or len(directory) > 60:
+            return None  # a socket path (dir + 40 hex digits) must fit in 108 bytes
+        return directory
 
     @property
     def openssh(self) -> str | None:
@@ -408,13 +425,14 @@ def read_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
 
 
 def openssh_argv(ssh: str, server: Server, settings: SshSettings, control: str | None = None,
-                 master: bool = False) -> list[str]:
+                 persist: int = 0) -> list[str]:
     """The system ``ssh`` client's command line for ``server`` (no remote command yet).
 
     No user or system ssh config (``-F /dev/null``), only rds's key, only
     rds's known-hosts file, the same host key policy as the paramiko side
-    (``accept-new`` or ``yes``). ``control``: a ControlMaster socket to
-    multiplex over (``master``: this command opens it).
+    (``accept-new`` or ``yes``). ``control``: the ControlMaster socket to
+    multiplex over (the first command to a server opens it; ``persist``
+    seconds: it stays open in the background after the last use).
     """
     policy = "accept-new" if settings.host_key_policy == "accept-new" else "yes"
     argv = [ssh, "-F", "/dev/null", "-p", str(server.port), "-l", server.user,
@@ -427,8 +445,8 @@ def openssh_argv(ssh: str, server: Server, settings: SshSettings, control: str |
             "-o", "ServerAliveInterval=15", "-o", "Compression=no",
             "-o", "Ciphers=%s" % OPENSSH_CIPHERS, "-o", "LogLevel=ERROR"]
     if control:
-        argv += ["-o", "ControlPath=%s" % control,
-                 "-o", "ControlMaster=%s" % ("yes" if master else "no")]
+        argv += ["-o", "ControlPath=%s" % control, "-o", "ControlMaster=auto",
+                 "-o", "ControlPersist=%s" % ("%ds" % persist if persist > 0 else "no")]
     return argv + [server.host]
 
 
@@ -469,13 +487,13 @@ class RemoteShell:
     """
 
     def __init__(self, ssh: str, server: Server, settings: SshSettings,
-                 control: str | None = None):
+                 control: str | None = None, persist: int = 0):
         self.server, self.label, self.settings = server, server.label, settings
         self.control = control
         _ensure_known_hosts(settings.known_hosts_path)
         self._lock = threading.Lock()
         self._process = subprocess.Popen(
-            openssh_argv(ssh, server, settings, control=control, master=bool(control))
+            openssh_argv(ssh, server, settings, control=control, persist=persist)
             + ["exec /bin/sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True)
         self.run_checked("true", doing="opening the connection")

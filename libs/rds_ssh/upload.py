@@ -453,7 +453,8 @@ class _ServerUploader:
             "" if measured.codec == "none" else ", compressed"))
         host = self.server.host if ":" not in self.server.host else "[%s]" % self.server.host
         ssh = shlex.join(openssh_argv(self.openssh, self.server, self.settings,
-                                      control=self.sessions.control_path(self.server))[:-1])
+                                      control=self.sessions.control_path(self.server),
+                                      persist=self.sessions.persist)[:-1])
         argv = ["rsync", "-rlptI", "--stats", "--copy-dest=../%s" % seed.version,
                 "--timeout=%d" % max(30, int(self.settings.command_timeout)), "-e", ssh]
         if measured.codec != "none":
@@ -488,7 +489,8 @@ class _ServerUploader:
         counted = _Counted(stream, self.is_cancelled)
         if self.openssh is not None:
             argv = openssh_argv(self.openssh, self.server, self.settings,
-                                control=self.sessions.control_path(self.server)) + [command]
+                                control=self.sessions.control_path(self.server),
+                                persist=self.sessions.persist) + [command]
             status, output, stopped = _run_local(argv, counted, self.settings.command_timeout,
                                                  self.is_cancelled)
             self.stopped(stopped, "sending the upload")

@@ -127,7 +127,8 @@ class Sessions:
         if ssh is None:
             session = connect(server, self.settings)
         else:
-            session = RemoteShell(ssh, server, self.settings, control=self.control_path(server))
+            session = RemoteShell(ssh, server, self.settings, control=self.control_path(server),
+                                  persist=self.persist)
         with self._lock:
             stale = self._open.get(key)
             self._open[key] = session
@@ -135,16 +136,27 @@ class Sessions:
             stale.close()
         return session
 
+    @property
+    def persist(self) -> int:
+        """Seconds a ControlMaster connection outlives its last use (0: this task only)."""
+        return self.settings.control_persist if self.settings.persistent_control_dir else 0
+
     def control_path(self, server: Server) -> str | None:
         """The ControlMaster socket of ``server`` (None without the system ssh client)."""
         if self.settings.openssh is None:
             return None
+        persistent = self.settings.persistent_control_dir
         with self._lock:
-            if self._control_dir is None:  # short: a socket path must fit in 108 bytes
-                self._control_dir = tempfile.mkdtemp(prefix="rds-ssh-")
+            if persistent is not None:
+                os.makedirs(persistent, mode=0o700, exist_ok=True)
+                directory = persistent
+            else:
+                if self._control_dir is None:  # short: a socket path must fit in 108 bytes
+                    self._control_dir = tempfile.mkdtemp(prefix="rds-ssh-")
+                directory = self._control_dir
         name = hashlib.sha256(("%s@%s:%d" % (server.user, server.host, server.port))
-                              .encode()).hexdigest()[:16]
-        return os.path.join(self._control_dir, name)
+                              .encode()).hexdigest()[:40]
+        return os.path.join(directory, name)
 
     def close(self) -> None:
         """Close every session."""

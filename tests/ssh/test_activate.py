@@ -1,5 +1,8 @@
 """activate_release, restore and read_current against two real sshd app servers."""
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -164,3 +167,26 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, servers, se
         restore([(servers[0], R1)], deploy_path_ if version == V1 else "../x", settings)
     with pytest.raises(InvalidName):
         read_current(servers[0], "../etc", settings)
+
+
+def test_connections_outlive_the_task_for_the_next_one(two_releases, servers, app_servers,
+                                                       deploy_path, settings, transport):
+    if transport != "openssh":
+        pytest.skip("ControlMaster connections belong to the system ssh client")
+    settings.control_dir = tempfile.mkdtemp(prefix="rds-ctl-")
+    try:
+        assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+        sockets = [os.path.join(settings.control_dir, name)
+                   for name in os.listdir(settings.control_dir)]
+        assert len(sockets) == 2
+        for socket_path in sockets:  # the masters are still up after the task ended
+            check = subprocess.run(["ssh", "-O", "check", "-o", "ControlPath=%s" % socket_path,
+                                    "unused"], capture_output=True, text=True)
+            assert check.returncode == 0, check.stderr
+        assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
+        assert on_disk(app_servers, deploy_path) == [R2, R2]
+    finally:
+        for name in os.listdir(settings.control_dir):
+            subprocess.run(["ssh", "-O", "exit", "-o", "ControlPath=%s" % os.path.join(
+                settings.control_dir, name), "unused"], capture_output=True)
+        shutil.rmtree(settings.control_dir, ignore_errors=True)
