@@ -100,7 +100,7 @@ class SshSettings:
             directory = os.path.join(os.path.dirname(os.path.abspath(self.known_hosts_path)),
                                      "ssh-control")
         if not directory or self.control_persist <= 0 or len(directory) > 60:
-            return None  # a socket path (dir + 40 hex digits) must fit in 108 bytes
+            return None  # a socket path (dir, 16 hex digits, ssh's 17-byte temp suffix) < 108
         return directory
 
     @property

@@ -155,7 +155,7 @@ class Sessions:
                     self._control_dir = tempfile.mkdtemp(prefix="rds-ssh-")
                 directory = self._control_dir
         name = hashlib.sha256(("%s@%s:%d" % (server.user, server.host, server.port))
-                              .encode()).hexdigest()[:40]
+                              .encode()).hexdigest()[:16]
         return os.path.join(directory, name)
 
     def close(self) -> None:
