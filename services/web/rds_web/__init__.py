@@ -7,7 +7,7 @@ from rds_web import config
 def create_app(test_config=None):
     """Create the web application (settings from the environment, or ``test_config``)."""
     app = Flask(__name__)
-    app.config.from_mapping(config.from_environment())
+    app.config.from_mapping(config.from_settings())
     if test_config is not None:
         app.config.from_mapping(test_config)
     config.check(app.config)

@@ -1,0 +1,12 @@
+"""rds's configuration, read once per process from ``RDS_*`` environment variables.
+
+Every setting of every process (web, nameko services, the ``rds`` CLI) is a
+field of :class:`~rds_settings.settings.Settings`, with its one default and
+its meaning; README's "Configuration" table lists them all (a test checks).
+``get_settings()`` parses the environment the first time it is called and
+returns the same object after that. nameko's own config dict is derived from
+it by :func:`rds_settings.nameko.nameko_config`.
+"""
+from rds_settings.settings import Settings, get_settings
+
+__all__ = ["Settings", "get_settings"]

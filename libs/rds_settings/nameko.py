@@ -1,0 +1,115 @@
+"""Run an rds nameko service with its config derived from the settings object.
+
+    rds-service builder            # = nameko run rds_builder.service, configured from RDS_*
+
+nameko needs a config dict (``AMQP_URI``, ``max_workers``, ``LOGGING``) and
+rds's dependency providers read a few keys from it (``DATABASE_URL``,
+``AGENT_POOL``, ``AGENT_NAME``, ``HEARTBEAT_INTERVAL``). ``nameko_config``
+builds all of it from :class:`~rds_settings.Settings`, so no value or
+default is written in a YAML file. ``services/<name>/config.yml``, when
+given with ``--config``, may add nameko-only keys (e.g. ``max_workers``);
+it never holds an rds setting.
+
+The settings object itself travels in the dict under ``RDS_SETTINGS``;
+services get it with the ``SettingsDependency`` provider, parsed once at
+start (a test container without it falls back to the environment).
+"""
+import argparse
+import importlib
+import logging
+import logging.config
+import sys
+from typing import Any
+
+from rds_settings.settings import Settings, SettingsError, get_settings
+from rds_settings.startup import quiet_warnings
+
+SETTINGS_KEY = "RDS_SETTINGS"
+#: services that run beside the database; they heartbeat under this pool name
+WEB_SIDE_POOL = "web"
+WEB_SIDE = ("ingest", "pruner")
+AGENTS = ("builder", "activator", "killer", "migrator", "gc")
+SERVICES = WEB_SIDE + AGENTS
+#: commands one copy works on at once (also its prefetch); builder: RDS_BUILDER_CONCURRENCY
+MAX_WORKERS = {"ingest": 4, "pruner": 4, "activator": 4, "killer": 4, "migrator": 2, "gc": 2}
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": LOG_FORMAT}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "root": {"level": level, "handlers": ["console"]},
+    }
+
+
+def nameko_config(service: str, settings: Settings,
+                  overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The nameko config dict of ``service``, every value from ``settings``."""
+    if service not in SERVICES:
+        raise ValueError("unknown service %r (one of %s)" % (service, ", ".join(SERVICES)))
+    config: dict[str, Any] = {
+        "AMQP_URI": settings.amqp_uri,
+        "max_workers": (settings.builder_concurrency if service == "builder"
+                        else MAX_WORKERS[service]),
+        "AGENT_POOL": WEB_SIDE_POOL if service in WEB_SIDE else settings.agent_pool,
+        "AGENT_NAME": settings.agent_name,
+        "HEARTBEAT_INTERVAL": settings.heartbeat_interval,
+        "LOGGING": logging_config(settings.log_level),
+        SETTINGS_KEY: settings,
+    }
+    if service in WEB_SIDE:
+        config["DATABASE_URL"] = settings.database_url
+    config.update(overrides or {})
+    return config
+
+
+def settings_of(config: dict[str, Any]) -> Settings:
+    """The settings a nameko container was started with (or the environment's)."""
+    settings = config.get(SETTINGS_KEY)
+    return settings if isinstance(settings, Settings) else get_settings()
+
+
+def _read_overrides(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    import yaml
+
+    with open(path) as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise SystemExit("%s: expected a mapping of nameko config keys" % path)
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_warnings()
+    parser = argparse.ArgumentParser(prog="rds-service", description=__doc__.split("\n\n")[0])
+    parser.add_argument("service", choices=SERVICES)
+    parser.add_argument("--config", help="YAML file with extra nameko keys (optional)")
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print("rds-service %s: %s" % (args.service, exc), file=sys.stderr)
+        return 2
+    config = nameko_config(args.service, settings, _read_overrides(args.config))
+
+    import eventlet
+
+    eventlet.monkey_patch()
+    from nameko.cli.run import run
+
+    logging.config.dictConfig(config["LOGGING"])
+    module = importlib.import_module("rds_%s.service" % args.service)
+    service_classes = [value for value in vars(module).values()
+                       if isinstance(value, type) and getattr(value, "name", None) == args.service
+                       and value.__module__ == module.__name__]
+    run(service_classes, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
