@@ -1,6 +1,7 @@
 """Run an rds nameko service with its config derived from the settings object.
 
     rds-service builder            # = nameko run rds_builder.service, configured from RDS_*
+    rds-service builder --check    # health check: a copy of builder consumes its queue
 
 nameko needs a config dict (``AMQP_URI``, ``max_workers``, ``LOGGING``) and
 rds's dependency providers read a few keys from it (``DATABASE_URL``,
@@ -84,17 +85,40 @@ def _read_overrides(path: str | None) -> dict[str, Any]:
     return data
 
 
+#: the queue whose consumers show a service is up (nameko names RPC queues rpc-<service>)
+HEALTH_QUEUES = {"ingest": "rds.ingest.events"}
+
+
+def check(service: str, settings: Settings) -> str | None:
+    """``None`` when some copy of ``service`` consumes its queue, else why not."""
+    from kombu import Connection
+
+    queue = HEALTH_QUEUES.get(service, "rpc-%s" % service)
+    try:
+        with Connection(settings.amqp_uri, connect_timeout=5) as connection:
+            _, _, consumers = connection.default_channel.queue_declare(queue, passive=True)
+    except Exception as exc:  # any failure is "unhealthy", with the reason
+        return "%s: %s" % (queue, exc)
+    return None if consumers else "%s has no consumer" % queue
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_warnings()
     parser = argparse.ArgumentParser(prog="rds-service", description=__doc__.split("\n\n")[0])
     parser.add_argument("service", choices=SERVICES)
     parser.add_argument("--config", help="YAML file with extra nameko keys (optional)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 0 if a copy of the service is consuming, 1 if not")
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
     except SettingsError as exc:
         print("rds-service %s: %s" % (args.service, exc), file=sys.stderr)
         return 2
+    if args.check:
+        problem = check(args.service, settings)
+        print(problem or "%s is up" % args.service)
+        return 1 if problem else 0
     config = nameko_config(args.service, settings, _read_overrides(args.config))
 
     import eventlet

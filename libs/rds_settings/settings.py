@@ -43,6 +43,8 @@ class WebGroup(_Group):
     ui_keepalive_seconds: float = Field(15.0, gt=0,
                                         description="keep-alive comment on idle streams")
     ui_session_hours: float = Field(12.0, gt=0, description="login session lifetime")
+    metrics_token: str = Field("", description=(
+        "when set, `GET /metrics` requires `Authorization: Bearer <it>`"))
 
 
 class AgentGroup(_Group):

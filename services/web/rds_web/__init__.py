@@ -12,10 +12,11 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     config.check(app.config)
 
-    from rds_web import api, bus, db, ui
+    from rds_web import api, bus, db, metrics, ui
 
     db.init_app(app)
     bus.init_app(app)
     api.init_app(app)
+    metrics.init_app(app)
     ui.init_app(app)  # after the API: exempts its blueprint from CSRF
     return app

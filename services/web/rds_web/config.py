@@ -18,6 +18,7 @@ KEYS = {
     "UI_MAX_STREAMS": "ui_max_streams",
     "UI_KEEPALIVE_SECONDS": "ui_keepalive_seconds",
     "UI_SESSION_HOURS": "ui_session_hours",
+    "METRICS_TOKEN": "metrics_token",
 }
 
 

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `make test-containers`: build the images and run the whole of rds from
+# docker-compose.yml with podman, deploy the sample project through the API,
+# activate it, check `current` on both app servers, tear everything down.
+#
+# Needs root and Debian packages podman, podman-compose, runc, debootstrap
+# (installed if missing). Official images cannot be pulled here, so
+# docker/compose.local.yml builds PostgreSQL and RabbitMQ from Debian
+# packages; the Debian base image comes from docker/base-image.sh (cached in
+# RDS_IMAGE_CACHE, default /var/cache/rds). Ports: RDS_WEB_PORT (default 18000)
+# and the others of docker-compose.yml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+step() { echo "[$(( $(date +%s) - started ))s] $*"; }
+
+need=()
+for pkg in podman podman-compose runc debootstrap; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  step "installing ${need[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+fi
+
+export CONTAINERS_CONF=$PWD/docker/containers.conf
+export RDS_SECRET_KEY=${RDS_SECRET_KEY:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
+export RDS_WEB_PORT=${RDS_WEB_PORT:-18000}
+project=${RDS_COMPOSE_PROJECT:-rdsct}
+compose=(podman-compose -p "$project" -f docker-compose.yml -f docker/compose.local.yml)
+certs=/etc/ssl/certs/ca-certificates.crt
+build=(podman build -q --network=host --pull=never)
+[ -s "$certs" ] && build+=(-v "$certs:$certs:ro")
+
+teardown() {
+  step "tearing down"
+  "${compose[@]}" down -v >/dev/null 2>&1 || true
+  podman pod rm -f "pod_$project" >/dev/null 2>&1 || true
+}
+trap teardown EXIT
+
+step "base image"
+docker/base-image.sh
+step "building images (rds, postgres, rabbitmq, appserver)"
+# pip inside the build trusts the host's CA bundle (TLS-intercepting proxies)
+"${build[@]}" --build-arg "PIP_OPTIONS=${RDS_PIP_OPTIONS-"--cert $certs"}" \
+  -t localhost/rds:latest . >/dev/null
+"${build[@]}" -t localhost/rds-postgres:15 docker/postgres >/dev/null
+"${build[@]}" -t localhost/rds-rabbitmq:3 docker/rabbitmq >/dev/null
+"${build[@]}" -t localhost/rds-appserver:latest docker/appserver >/dev/null
+
+container() { echo "${project}_$1_1"; }
+health() { podman inspect --format '{{.State.Health.Status}}' "$(container "$1")" 2>/dev/null; }
+wait_healthy() {  # podman-compose ignores depends_on conditions: wait here instead
+  local deadline=$(( $(date +%s) + ${2:-120} ))
+  until [ "$(health "$1")" = healthy ]; do
+    podman healthcheck run "$(container "$1")" >/dev/null 2>&1 && continue
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+      echo "$1 not healthy; its log:"; podman logs --tail 30 "$(container "$1")"; exit 1
+    fi
+    sleep 1
+  done
+}
+
+teardown >/dev/null
+step "starting postgres, rabbitmq, keys"
+"${compose[@]}" up -d postgres rabbitmq keys >/dev/null
+wait_healthy postgres; wait_healthy rabbitmq
+test "$(podman wait "$(container keys)")" = 0
+step "one-shot migration"
+"${compose[@]}" up -d migrate >/dev/null
+test "$(podman wait "$(container migrate)")" = 0 || {
+  podman start -a "$(container migrate)"; }   # raced postgres' first start: once more
+podman logs "$(container migrate)" | tail -n 1
+step "starting every rds service and the app servers"
+"${compose[@]}" up -d >/dev/null
+for service in app1 app2 web ingest pruner builder activator killer migrator gc; do
+  wait_healthy "$service" 180
+done
+step "all healthy; deploying the sample project through the API"
+token=$(podman exec "$(container web)" rds user create-admin admin)
+"${compose[@]}" run --rm -e RDS_TOKEN="$token" admin \
+  rds demo --server app1:22:deploy --server app2:22:deploy
+version=$(python3 - "$RDS_WEB_PORT" "$token" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(
+    "http://127.0.0.1:%s/api/v1/projects/sample-app" % sys.argv[1],
+    headers={"Authorization": "Bearer " + sys.argv[2]})
+print(json.load(urllib.request.urlopen(request, timeout=10))["live_version"])
+PY
+)
+for app in app1 app2; do
+  link=$(podman exec "$(container "$app")" readlink /home/deploy/apps/sample-app/current)
+  test "$link" = "releases/$version" || { echo "$app: current -> $link, want $version"; exit 1; }
+  step "$app: current -> $link"
+done
+step "containers test passed"
