@@ -51,13 +51,15 @@ step "building images (rds, postgres, rabbitmq, appserver)"
 "${build[@]}" -t localhost/rds-appserver:latest docker/appserver >/dev/null
 
 container() { echo "${project}_$1_1"; }
-health() { podman inspect --format '{{.State.Health.Status}}' "$(container "$1")" 2>/dev/null; }
-wait_healthy() {  # podman-compose ignores depends_on conditions: wait here instead
-  local deadline=$(( $(date +%s) + ${2:-120} ))
-  until [ "$(health "$1")" = healthy ]; do
-    podman healthcheck run "$(container "$1")" >/dev/null 2>&1 && continue
-    if [ "$(date +%s)" -gt "$deadline" ]; then
-      echo "$1 not healthy; its log:"; podman logs --tail 30 "$(container "$1")"; exit 1
+# podman-compose ignores depends_on conditions, and without systemd podman runs no
+# health-check timers: run each container's health check here until it passes.
+wait_healthy() {
+  local name deadline=$(( $(date +%s) + ${2:-120} ))
+  name=$(container "$1")
+  until podman healthcheck run "$name" >/dev/null 2>&1; do
+    if [ "$(podman inspect --format '{{.State.Running}}' "$name")" != true ] \
+        || [ "$(date +%s)" -gt "$deadline" ]; then
+      echo "$1 is not healthy; the end of its log:"; podman logs --tail 30 "$name"; exit 1
     fi
     sleep 1
   done
@@ -65,16 +67,16 @@ wait_healthy() {  # podman-compose ignores depends_on conditions: wait here inst
 
 teardown >/dev/null
 step "starting postgres, rabbitmq, keys"
-"${compose[@]}" up -d postgres rabbitmq keys >/dev/null
+"${compose[@]}" up -d postgres rabbitmq keys >/dev/null 2>&1
 wait_healthy postgres; wait_healthy rabbitmq
 test "$(podman wait "$(container keys)")" = 0
 step "one-shot migration"
-"${compose[@]}" up -d migrate >/dev/null
+"${compose[@]}" up -d migrate >/dev/null 2>&1
 test "$(podman wait "$(container migrate)")" = 0 || {
   podman start -a "$(container migrate)"; }   # raced postgres' first start: once more
 podman logs "$(container migrate)" | tail -n 1
 step "starting every rds service and the app servers"
-"${compose[@]}" up -d >/dev/null
+"${compose[@]}" up -d >/dev/null 2>&1
 for service in app1 app2 web ingest pruner builder activator killer migrator gc; do
   wait_healthy "$service" 180
 done
