@@ -23,7 +23,6 @@ import sys
 from typing import Any
 
 from rds_settings.settings import Settings, SettingsError, get_settings
-from rds_settings.startup import quiet_warnings
 
 SETTINGS_KEY = "RDS_SETTINGS"
 #: services that run beside the database; they heartbeat under this pool name
@@ -103,7 +102,8 @@ def check(service: str, settings: Settings) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet_warnings()
+    """Run (or ``--check``) a service; call through ``rds_settings.launch``, which
+    monkey-patches first."""
     parser = argparse.ArgumentParser(prog="rds-service", description=__doc__.split("\n\n")[0])
     parser.add_argument("service", choices=SERVICES)
     parser.add_argument("--config", help="YAML file with extra nameko keys (optional)")
@@ -121,9 +121,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problem else 0
     config = nameko_config(args.service, settings, _read_overrides(args.config))
 
-    import eventlet
-
-    eventlet.monkey_patch()
     from nameko.cli.run import run
 
     logging.config.dictConfig(config["LOGGING"])
@@ -134,6 +131,3 @@ def main(argv: list[str] | None = None) -> int:
     run(service_classes, config)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -196,13 +196,15 @@ class _ServerUploader:
         except (OSError, BadTree) as exc:
             raise SshError(self.label, "packing the upload failed: %s" % exc) from None
         self.check()
-        what = "%d changed file%s" % (pack.files, "" if pack.files == 1 else "s")
+        total = len(self.manifest.files)
         if seed_version:
-            self.log("%s: seeded from %s, sending %s (%s)" % (
-                self.label, seed_version, what, human_size(pack.size)))
+            self.log("%s: seeded from %s (hard links); %d of %d files differ from it, "
+                     "sending them in a %s archive" % (
+                         self.label, seed_version, pack.files, total, human_size(pack.size)))
         else:
-            self.log("%s: full upload, sending %d file%s (%s)" % (
-                self.label, pack.files, "" if pack.files == 1 else "s", human_size(pack.size)))
+            self.log("%s: full upload (no earlier release there), sending %d file%s "
+                     "in a %s archive" % (self.label, pack.files,
+                                          "" if pack.files == 1 else "s", human_size(pack.size)))
         self.stage(seed_version, pack)
         self.check()
         self.verify()

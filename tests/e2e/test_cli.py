@@ -158,3 +158,27 @@ def test_errors_are_one_readable_line(rds_system):
     assert bad.returncode == 1 and "HTTP 401" in bad.stderr
     nothing = rds(rds_system, "project", "update", "x", check=False)
     assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+
+
+def test_db_upgrade_prints_the_revisions_before_and_after():
+    from rds_db.migrate import current_revision
+    from rds_testing import infra
+
+    url = infra.create_database()
+    try:
+        environ = dict(os.environ, RDS_DATABASE_URL=url)
+
+        def run(*args):
+            return subprocess.run([RDS, *args], env=environ, capture_output=True, text=True,
+                                  timeout=120, check=True).stdout.strip()
+        first = run("db", "upgrade")
+        head = current_revision(url)
+        assert head and first == "database upgraded from (empty) to %s" % head
+        assert run("db", "upgrade") == "database already at %s" % head
+        assert run("db", "current") == head
+        elsewhere = dict(os.environ, RDS_DATABASE_URL="postgresql://x@127.0.0.1:9/none")
+        flag = subprocess.run([RDS, "--database-url", url, "db", "current"], env=elsewhere,
+                              capture_output=True, text=True, timeout=60)
+        assert flag.stdout.strip() == head
+    finally:
+        infra.drop_database(url)

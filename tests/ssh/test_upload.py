@@ -49,7 +49,8 @@ def test_it_uploads_a_first_release_into_each_users_home(upload, app_servers, de
         assert releases_listing(server, deploy_path) == [V1]  # no staging left behind
         owner = os.stat(release(server, deploy_path, V1, "index.html")).st_uid
         assert owner == pwd.getpwnam(server.user).pw_uid
-    assert any("full upload, sending 2 files" in line for line in lines)
+    assert any("full upload (no earlier release there), sending 2 files in a" in line
+               for line in lines)
 
 
 def test_it_seeds_the_next_release_with_hard_links(upload, app_servers, deploy_path, tmp_path):
@@ -60,7 +61,8 @@ def test_it_seeds_the_next_release_with_hard_links(upload, app_servers, deploy_p
 
     assert [r.ok for r in results] == [True, True], [r.error for r in results]
     assert [(r.seeded_from, r.files_sent) for r in results] == [(V1, 2), (V1, 2)]
-    assert any("seeded from %s, sending 2 changed files" % V1 in line for line in lines)
+    assert any("seeded from %s (hard links); 2 of 4 files differ from it, sending them"
+               % V1 in line for line in lines)
     for server in app_servers:
         old, new = (lambda *p: release(server, deploy_path, V1, *p),
                     lambda *p: release(server, deploy_path, V2, *p))

@@ -115,6 +115,12 @@
     }
   });
 
+  document.addEventListener("change", function (e) {
+    if (e.target.id === "show-gone") {
+      document.getElementById("agents").classList.toggle("show-gone", e.target.checked);
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes();
     var log = document.getElementById("log");

@@ -34,6 +34,8 @@ def init_app(app):
         app.config["SESSION_COOKIE_SECURE"] = True
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
         hours=float(app.config["UI_SESSION_HOURS"]))
+    # browsers ask for /favicon.ico whatever the page says
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
     csrf.init_app(app)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
     common.init_app(app)
