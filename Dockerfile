@@ -8,7 +8,7 @@ RUN apt-get update \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/rds
-ENV PATH=/opt/rds/bin:$PATH PYTHONUNBUFFERED=1
+ENV PATH=/opt/rds/bin:$PATH PYTHONUNBUFFERED=1 LANG=C.UTF-8
 
 WORKDIR /app
 # extra pip options for the build only, e.g. "--cert /etc/ssl/certs/ca-certificates.crt"

@@ -47,7 +47,7 @@ up: install infra
 down:
 	-$(BIN)/python -m rds_testing.localrun stop --var-dir $(VAR)
 	-$(BIN)/python -m rds_testing.appservers stop $(VAR)
-# exits 3 unless every service and app server runs
+# fails unless every service and app server runs
 status:
 	@$(BIN)/python -m rds_testing.localrun status --var-dir $(VAR); s=$$?; \
 	  $(BIN)/python -m rds_testing.appservers status $(VAR); a=$$?; \

@@ -176,6 +176,8 @@ def main(argv):
     action, var_dir = argv[0], argv[1]
     if action == "status":
         servers = status(var_dir)
+        if not servers:
+            print("no app servers under %s (make demo starts them)" % var_dir)
         for server in servers:
             print("app server %s@127.0.0.1:%s  %s" % (
                 server["user"], server["port"],
