@@ -7,8 +7,9 @@
 # (installed if missing). Official images cannot be pulled here, so
 # docker/compose.local.yml builds PostgreSQL and RabbitMQ from Debian
 # packages; the Debian base image comes from docker/base-image.sh (cached in
-# RDS_IMAGE_CACHE, default /var/cache/rds). Ports: RDS_WEB_PORT (default 18000)
-# and the others of docker-compose.yml.
+# RDS_IMAGE_CACHE, default /var/cache/rds). Host ports (RDS_WEB_PORT, RDS_PG_PORT,
+# RDS_AMQP_PORT, RDS_AMQP_UI_PORT) and the compose project name are free/unique
+# per run unless set, so two runs on one machine do not collide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -26,8 +27,10 @@ fi
 
 export CONTAINERS_CONF=$PWD/docker/containers.conf
 export RDS_SECRET_KEY=${RDS_SECRET_KEY:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
-export RDS_WEB_PORT=${RDS_WEB_PORT:-18000}
-project=${RDS_COMPOSE_PROJECT:-rdsct}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+export RDS_WEB_PORT=${RDS_WEB_PORT:-$(free_port)} RDS_PG_PORT=${RDS_PG_PORT:-$(free_port)}
+export RDS_AMQP_PORT=${RDS_AMQP_PORT:-$(free_port)} RDS_AMQP_UI_PORT=${RDS_AMQP_UI_PORT:-$(free_port)}
+project=${RDS_COMPOSE_PROJECT:-rdsct$$}
 compose=(podman-compose -p "$project" -f docker-compose.yml -f docker/compose.local.yml)
 certs=/etc/ssl/certs/ca-certificates.crt
 build=(podman build -q --network=host --pull=never)
@@ -35,7 +38,7 @@ build=(podman build -q --network=host --pull=never)
 
 teardown() {
   step "tearing down"
-  "${compose[@]}" down -v >/dev/null 2>&1 || true
+  "${compose[@]}" down -t 2 -v >/dev/null 2>&1 || true
   podman pod rm -f "pod_$project" >/dev/null 2>&1 || true
 }
 trap teardown EXIT
@@ -82,8 +85,10 @@ for service in app1 app2 web ingest pruner builder activator killer migrator gc;
 done
 step "all healthy; deploying the sample project through the API"
 token=$(podman exec "$(container web)" rds user create-admin admin)
+# (podman-compose 1.0 `run` prints the merged compose file first: skip to the demo's output)
 "${compose[@]}" run --rm -e RDS_TOKEN="$token" admin \
-  rds demo --server app1:22:deploy --server app2:22:deploy
+  rds demo --server app1:22:deploy --server app2:22:deploy 2>&1 | sed -n '/^created project/,$p'
+test "${PIPESTATUS[0]}" = 0
 version=$(python3 - "$RDS_WEB_PORT" "$token" <<'PY'
 import json, sys, urllib.request
 request = urllib.request.Request(
