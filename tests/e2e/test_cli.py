@@ -156,6 +156,11 @@ def test_errors_are_one_readable_line(rds_system):
     assert no_token.returncode == 1 and "RDS_TOKEN" in no_token.stderr
     bad = rds(rds_system, "agents", check=False, env={"RDS_TOKEN": "rds_wrong"})
     assert bad.returncode == 1 and "HTTP 401" in bad.stderr
+    away = rds(rds_system, "agents", check=False, env={"RDS_URL": "http://127.0.0.1:9"})
+    assert away.returncode == 1 and away.stderr.startswith("Error: cannot reach http://127.0.0.1:9/")
+    assert "Traceback" not in away.stderr
+    badly_set = rds(rds_system, "agents", check=False, env={"RDS_QUEUE_TIMEOUT": "soon"})
+    assert badly_set.returncode == 1 and "RDS_QUEUE_TIMEOUT" in badly_set.stderr
     nothing = rds(rds_system, "project", "update", "x", check=False)
     assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
 

@@ -6,21 +6,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
+import requests
 
 from rds_settings import get_settings
+from rds_settings.settings import SettingsError
 from rds_web.client import ApiClient, ApiError
 
 
+def setting(field: str) -> Callable[[], Any]:
+    """A click default read from the settings object (a bad RDS_* value: one-line error)."""
+    def read() -> Any:
+        try:
+            return getattr(get_settings(), field)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+    return read
+
+
 def main_options(fn: Callable) -> Callable:
-    settings = get_settings
     fn = click.option("--database-url", envvar="RDS_DATABASE_URL", show_envvar=True,
-                      default=lambda: settings().database_url,
+                      default=setting("database_url"),
                       help="rds's database (db, user and token commands).")(fn)
     fn = click.option("--token", envvar="RDS_TOKEN", show_envvar=True,
-                      default=lambda: settings().token,
-                      help="API token (rds token issue NAME).")(fn)
+                      default=setting("token"), help="API token (rds token issue NAME).")(fn)
     fn = click.option("--url", envvar="RDS_URL", show_envvar=True,
-                      default=lambda: settings().url, help="Where the rds web runs.")(fn)
+                      default=setting("url"), help="Where the rds web runs.")(fn)
     return fn
 
 
@@ -61,6 +71,10 @@ def api(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except ApiError as exc:
             raise click.ClickException(str(exc)) from None
+        except requests.RequestException as exc:
+            url = exc.request.url if exc.request is not None else "the API"
+            raise click.ClickException("cannot reach %s: %s" % (
+                url, type(exc).__name__)) from None
     return wrapper
 
 
