@@ -39,7 +39,7 @@ build=(podman build -q --network=host --pull=never)
 teardown() {
   step "tearing down"
   "${compose[@]}" down -t 2 -v >/dev/null 2>&1 || true
-  podman pod rm -f "pod_$project" >/dev/null 2>&1 || true
+  podman network rm -f "${project}_default" >/dev/null 2>&1 || true  # down leaves it
 }
 trap teardown EXIT
 

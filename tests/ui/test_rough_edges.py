@@ -1,6 +1,7 @@
 """Layout details a new user noticed: nothing overflows a phone, the header fits,
 headings do not collide, no request 404s (favicon), the audit filter fits its
 placeholders, and agents that went away idle are collapsed until asked for."""
+import os
 import uuid
 from datetime import timedelta
 
@@ -46,11 +47,13 @@ def box(page, selector):
 
 
 def test_the_project_page_fits_a_phone_and_its_headings_do_not_collide(
-        logged_in, rds_system, long_project):
+        logged_in, rds_system, long_project, artifacts):
     page = logged_in
     for viewport in (PHONE, {"width": 1440, "height": 1000}):
         page.set_viewport_size(viewport)
         page.goto("%s/projects/%s" % (rds_system.url, long_project))
+        page.screenshot(path=os.path.join(artifacts, "project-%d.png" % viewport["width"]),
+                        full_page=True, animations="disabled")
         assert overflow(page) <= 0, viewport
         title, settings = box(page, ".board-head h2"), box(page, "section h3")
         assert title["y"] + title["height"] <= settings["y"], (viewport, title, settings)
@@ -91,7 +94,8 @@ def test_the_audit_filter_shows_its_placeholders_and_aligns_its_button(logged_in
     assert abs(button["y"] - field["y"]) <= 2 and abs(button["height"] - field["height"]) <= 2
 
 
-def test_agents_that_went_away_idle_are_collapsed_until_asked_for(logged_in, rds_system):
+def test_agents_that_went_away_idle_are_collapsed_until_asked_for(logged_in, rds_system,
+                                                                  artifacts):
     page = logged_in
     name = "gone-%s/builder/1" % uuid.uuid4().hex[:6]
     with transaction(rds_system.session_factory) as session:
@@ -104,5 +108,7 @@ def test_agents_that_went_away_idle_are_collapsed_until_asked_for(logged_in, rds
     expect(gone).to_be_hidden()
     page.locator("#show-gone").click()
     expect(gone).to_be_visible()
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=os.path.join(artifacts, "agents-390.png"), animations="disabled")
     page.locator("#show-gone").click()
     expect(gone).to_be_hidden()
