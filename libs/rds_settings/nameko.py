@@ -7,9 +7,9 @@ nameko needs a config dict (``AMQP_URI``, ``max_workers``, ``LOGGING``) and
 rds's dependency providers read a few keys from it (``DATABASE_URL``,
 ``AGENT_POOL``, ``AGENT_NAME``, ``HEARTBEAT_INTERVAL``). ``nameko_config``
 builds all of it from :class:`~rds_settings.Settings`, so no value or
-default is written in a YAML file. ``services/<name>/config.yml``, when
-given with ``--config``, may add nameko-only keys (e.g. ``max_workers``);
-it never holds an rds setting.
+default is written in a YAML file (the services have no ``config.yml`` any
+more). ``--config FILE`` may add or override nameko-only keys (e.g.
+``max_workers``, ``SERIALIZER``); rds settings always come from ``RDS_*``.
 
 The settings object itself travels in the dict under ``RDS_SETTINGS``;
 services get it with the ``SettingsDependency`` provider, parsed once at
