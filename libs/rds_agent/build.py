@@ -74,7 +74,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                     _check_expected(command, manifest)
                 reporter.event(BuildBuilt, commit=commit, files=len(manifest.files),
                                bytes=manifest.total_bytes)
-                reporter.line("Built %s %s at %s: %d files, %d bytes"
+                reporter.line("Built %s %s at %s: %d files, %d bytes of content"
                               % (command.project, command.version, commit[:12],
                                  len(manifest.files), manifest.total_bytes))
                 reporter.event(BuildInstalling, servers=len(command.servers))

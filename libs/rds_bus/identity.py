@@ -1,6 +1,7 @@
 """Who an agent copy is: its pool and its unique name.
 
-Config keys (``config.yml`` of each agent service):
+nameko config keys (derived from ``RDS_AGENT_POOL``/``RDS_AGENT_NAME`` by
+``rds_settings.nameko``):
 
 * ``AGENT_POOL``: the pool whose commands this copy takes (default ``default``).
 * ``AGENT_NAME``: the host part of the copy's name (default: the host name).

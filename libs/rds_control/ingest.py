@@ -26,7 +26,6 @@ Commands caused by an event (automatic retries) are queued in the outbox of
 the same transaction; run ``apply_event`` through ``rds_control.unit``.
 """
 import logging
-import os
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -50,12 +49,13 @@ from rds_control.tasks import finish_task, is_active
 from rds_core.lifecycle import ReleaseStatus, TargetState, TaskStatus
 from rds_db.models import Agent, Server, Task, TaskLog
 from rds_db.models.base import utcnow
+from rds_settings import get_settings
 
 log = logging.getLogger(__name__)
 S = ReleaseStatus
 
 #: Most bytes of build output stored per release (``RDS_RELEASE_LOG_LIMIT``).
-RELEASE_LOG_LIMIT = int(os.environ.get("RDS_RELEASE_LOG_LIMIT") or 20 * 2**20)
+RELEASE_LOG_LIMIT = get_settings().release_log_limit
 TRUNCATED = ("\n[rds: log truncated: this release's log reached its limit of %d bytes "
              "(RDS_RELEASE_LOG_LIMIT); later output was dropped]\n")
 

@@ -40,17 +40,19 @@ from rds_control.outcomes import end_task
 from rds_core.lifecycle import TaskKind, TaskStatus
 from rds_db.models import Agent, Task
 from rds_db.models.base import utcnow
+from rds_settings.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:pruner"
 
-#: Seconds a task of each kind may run (``RDS_TASK_DEADLINE_<KIND>``).
-DEFAULT_DEADLINES = {TaskKind.BUILD: 7200.0, TaskKind.ACTIVATE: 1800.0,
-                     TaskKind.MIGRATE: 7200.0, TaskKind.REMOVE: 1800.0}
+#: Seconds a task of each kind may run (``RDS_TASK_DEADLINE_<KIND>``; defaults
+#: are the settings' own).
+DEFAULT_DEADLINES = {kind: float(Settings.model_fields["task_deadline_%s" % kind].default)
+                     for kind in TaskKind}
 #: Seconds a heartbeat must postdate a task's last event before the task's
 #: absence from it counts (events and heartbeats may be applied out of order).
-DEFAULT_GRACE = 15.0
+DEFAULT_GRACE = float(Settings.model_fields["lost_task_grace"].default)
 
 
 def heartbeat_clock(session: Session, now: datetime) -> datetime:

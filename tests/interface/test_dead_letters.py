@@ -14,12 +14,14 @@ from rds_contracts import agents
 from rds_db.models import Agent
 from rds_db.session import transaction
 from rds_ingest.service import IngestService
+from rds_settings.nameko import SETTINGS_KEY
+from rds_settings.settings import load
 
 
 @pytest.fixture
 def config(amqp_uri, database_url, tmp_path):
-    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url,
-            "AGENT_WORK_DIR": str(tmp_path / "agent"), "HEARTBEAT_INTERVAL": 60}
+    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "HEARTBEAT_INTERVAL": 60,
+            SETTINGS_KEY: load({"RDS_AGENT_WORK_DIR": str(tmp_path / "agent")})}
 
 
 def next_dead_letter(amqp_uri, timeout=10):

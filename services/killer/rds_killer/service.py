@@ -17,7 +17,7 @@ import logging
 from nameko.timer import timer
 
 from rds_agent.scripts import kill_group
-from rds_agent.settings import AgentSettings
+from rds_agent.settings import AgentSettingsDependency
 from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 
 class KillerService(runtime.AgentService):
     name = killer.SERVICE_NAME
+    agent_settings = AgentSettingsDependency()
 
     def _files(self):
-        return TaskFiles(AgentSettings.from_config(self.runtime.config).run_dir)
+        return TaskFiles(self.agent_settings.run_dir)
 
     @command_handler(killer.CANCEL, broadcast=True)
     def handle_cancel(self, command, redelivered):

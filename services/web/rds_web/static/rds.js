@@ -128,6 +128,8 @@
     var select = e.target;
     if (select.matches && select.matches("form.filters select") && select.form) {
       select.form.submit();
+    } else if (e.target.id === "show-gone") {
+      document.getElementById("agents").classList.toggle("show-gone", e.target.checked);
     }
   });
 
