@@ -17,7 +17,7 @@ class Project(Timestamps, Base):
     default_ref: Mapped[str] = mapped_column(String(255), default="main")
     deploy_path: Mapped[str] = mapped_column(String(1024))
     agent_pool: Mapped[str] = mapped_column(String(63), default="default")
-    keep_releases: Mapped[int] = mapped_column(Integer, default=10)
+    keep_releases: Mapped[int] = mapped_column(Integer, default=5)
     post_migration_delay_days: Mapped[int] = mapped_column(Integer, default=7)
     upload_concurrency: Mapped[int] = mapped_column(Integer, default=8)
     upload_max_failures: Mapped[int] = mapped_column(Integer, default=0)

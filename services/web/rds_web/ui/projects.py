@@ -120,7 +120,7 @@ def show(name):
 def create():
     """Show the new-project form; create the project (nothing is saved on error)."""
     if request.method == "GET":
-        defaults = {"default_ref": "main", "agent_pool": "default", "keep_releases": 10,
+        defaults = {"default_ref": "main", "agent_pool": "default", "keep_releases": 5,
                     "post_migration_delay_days": 7, "upload_concurrency": 8,
                     "upload_max_failures": 0}
         return _render_form(defaults, {}, creating=True)
