@@ -22,8 +22,8 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from rds_contracts import activator, agents, builder
-from rds_control import audit
+from rds_contracts import activator, agents, builder, gc
+from rds_control import audit, removal
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError
 from rds_control.tasks import finish_task, is_active
@@ -342,4 +342,8 @@ _HANDLERS = {
     builder.BUILD_CANCELLED: _on_build_cancelled,
     activator.ACTIVATION_FINISHED: _on_activation_finished,
     activator.ACTIVATION_FAILED: _on_activation_failed,
+    gc.REMOVAL_FINISHED: removal.on_removal_finished,
+    gc.REMOVAL_FAILED: removal.on_removal_failed,
+    gc.SERVERS_INSPECTED: removal.on_servers_inspected,
+    gc.INSPECTION_FAILED: removal.on_inspection_failed,
 }

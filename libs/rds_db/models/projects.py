@@ -59,6 +59,13 @@ class Server(Base):
     #: What ``current`` pointed at when an agent last read it back.
     current_version: Mapped[str | None] = mapped_column(String(64))
     current_checked_at: Mapped[datetime | None]
+    #: Differences with the database found by the last check (``rds_control.drift``):
+    #: ``[{"kind": ..., "detail": ...}]``; empty when the server agrees.
+    drift: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    #: When the gc agent last read this server's current and releases/.
+    inspected_at: Mapped[datetime | None]
+    #: Why the last check could not read the server (None: it could).
+    inspection_error: Mapped[str | None] = mapped_column(Text)
 
     project: Mapped[Project] = relationship(back_populates="servers")
 
