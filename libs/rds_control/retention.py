@@ -69,6 +69,15 @@ class RetentionSettings:
                    discarded_age=hours("RETENTION_DISCARDED_AGE_HOURS", DEFAULT_DISCARDED_AGE))
 
 
+    @classmethod
+    def from_environ(cls, environ=None) -> "RetentionSettings":
+        """From ``RDS_RETENTION_*`` (what the pruner's config.yml reads too)."""
+        import os
+
+        environ = os.environ if environ is None else environ
+        return cls.from_config({k[4:]: v for k, v in environ.items() if k.startswith("RDS_")})
+
+
 @dataclass(frozen=True)
 class ReleaseView:
     """What the plan needs to know about one release."""

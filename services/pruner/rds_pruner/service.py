@@ -5,11 +5,16 @@
   was away);
 * every 5 s, end tasks that can no longer finish (``rds_control.reaper``);
 * every hour, trim sent commands, old change-feed rows and long-gone agents
-  (``rds_control.housekeeping``).
+  (``rds_control.housekeeping``);
+* every 5 minutes, start removals the retention plan allows, and every minute
+  check the servers of projects not checked for ``DRIFT_CHECK_INTERVAL``
+  seconds (``rds_control.removal``).
 
 Config keys: ``AGENT_TIMEOUT`` (seconds without heartbeat before a task of
 that agent fails, default 30), ``QUEUE_TIMEOUT`` (default 3600),
-``CANCEL_TIMEOUT`` (default 60), ``OUTBOX_GRACE`` (default 5).
+``CANCEL_TIMEOUT`` (default 60), ``OUTBOX_GRACE`` (default 5), ``RETENTION_*``
+(``rds_control.retention.RetentionSettings``), ``DRIFT_CHECK_INTERVAL``
+(default 900).
 """
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
@@ -20,10 +25,12 @@ from rds_bus.providers import Bus
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
 from rds_contracts.registry import parse_command
-from rds_control import outbox, unit
+from rds_control import outbox, removal, unit
 from rds_control.errors import Conflict, NotFound
 from rds_control.housekeeping import trim
+from rds_control.projects import get_project
 from rds_control.reaper import reap
+from rds_control.retention import RetentionSettings
 from rds_control.tasks import COMMAND_FOR_KIND
 from rds_db.models import Task
 from rds_db.provider import Database
@@ -53,6 +60,32 @@ class PrunerService:
     def trim_tables(self):
         """Delete bookkeeping rows nobody needs any more."""
         return unit.run(self.db.session_factory, None, trim)
+
+    @timer(interval=300)
+    def remove_old_releases(self):
+        """Start the removals the retention plan of every project allows."""
+        return unit.run(self.db.session_factory, self.bus, removal.schedule_removals,
+                        RetentionSettings.from_config(self.config))
+
+    @timer(interval=60)
+    def check_servers_when_due(self):
+        """Check the servers of projects not checked for DRIFT_CHECK_INTERVAL seconds."""
+        return unit.run(self.db.session_factory, self.bus, removal.schedule_inspections,
+                        float(self.config.get("DRIFT_CHECK_INTERVAL", 900)))
+
+    @rpc
+    def retention_plan(self, project_name):
+        """Dry run: what retention would remove from a project now, and why each other stays."""
+        with self.db.transaction() as session:
+            project = get_project(session, project_name)
+            return removal.project_plan(session, project,
+                                        RetentionSettings.from_config(self.config)).to_wire()
+
+    @rpc
+    def check_servers(self, project_name):
+        """Read current and releases/ of every server of a project now (drift)."""
+        return {"task_id": unit.run(self.db.session_factory, self.bus,
+                                    lambda s: removal.check_servers(s, project_name).id)}
 
     @rpc
     def reap_now(self):

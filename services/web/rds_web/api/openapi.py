@@ -19,13 +19,16 @@ from rds_web.api.schemas import (
     ProjectOut,
     ReleaseList,
     ReleaseOut,
+    RetentionPlanOut,
+    TaskStarted,
 )
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
 REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
-                                          ProjectList, AgentList, Health)
+                                          ProjectList, AgentList, Health, RetentionPlanOut,
+                                          TaskStarted)
 
 
 def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
@@ -89,6 +92,13 @@ PATHS = {
     "/projects/{name}/revert": {
         "post": _op("Activate the version live before the current one",
                     {"202": RELEASE, "409": ERROR}, params=[NAME])},
+    "/projects/{name}/retention": {
+        "get": _op("Dry run of retention: what goes next and why each other release stays",
+                   {"200": _body("the plan", RetentionPlanOut), "404": ERROR}, params=[NAME])},
+    "/projects/{name}/check-servers": {
+        "post": _op("Read current and releases/ of every server now (drift)",
+                    {"202": _body("the inspection task", TaskStarted), "404": ERROR,
+                     "409": ERROR}, params=[NAME])},
     "/releases/{release_id}": {
         "get": _op("A release with per-server state, builds and (log=1) logs",
                    {"200": RELEASE, "404": ERROR}, params=[RID, _query("log", "string", "1")]),
