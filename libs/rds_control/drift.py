@@ -18,11 +18,12 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rds_control import audit
 from rds_control.changes import record_change
-from rds_db.models import Server
+from rds_db.models import Project, Server
 
 Item = dict[str, str]
 
@@ -98,3 +99,13 @@ def record(session: Session, server: Server, items: list[Item], actor: str) -> b
 def with_item(existing: Iterable[Item], item: Item) -> list[Item]:
     """The server's items with ``item`` replacing any item of its kind about the same thing."""
     return [i for i in existing if i["kind"] != item["kind"]] + [item]
+
+
+def drifting(session: Session, project_name: str | None = None) -> list[tuple[str, Server]]:
+    """``(project name, server)`` of every server with drift (of one project, if named)."""
+    query = (select(Project.name, Server).join(Server, Server.project_id == Project.id)
+             .where(func.jsonb_array_length(Server.drift) > 0)
+             .order_by(Project.name, Server.position, Server.id))
+    if project_name:
+        query = query.where(Project.name == project_name)
+    return [(name, server) for name, server in session.execute(query)]

@@ -78,6 +78,14 @@ class RetentionSettings:
         return cls.from_config({k[4:]: v for k, v in environ.items() if k.startswith("RDS_")})
 
 
+def deletion_note(settings: RetentionSettings) -> str:
+    """What "Delete" does, as the confirmation says it (the pruner runs every 5 minutes)."""
+    return ("It leaves the board now; rds removes its files from every server about %s "
+            "later, unless it is the version live before the current one, pinned, at or "
+            "above the rollback floor, or a task is running on it."
+            % _hours(settings.discarded_age))
+
+
 @dataclass(frozen=True)
 class ReleaseView:
     """What the plan needs to know about one release."""

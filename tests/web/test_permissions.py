@@ -23,6 +23,7 @@ ROUTES = [
     ("POST", "/releases/{release}/pin", "deploy"),
     ("POST", "/releases/{release}/unpin", "deploy"),
     ("POST", "/projects/{project}/revert", "deploy"),
+    ("POST", "/projects/{project}/check-servers", "deploy"),
     ("GET", "/builds/{task}", "view"),
     ("GET", "/builds/{task}/log.txt", "view"),
     ("GET", "/projects", "view"),
