@@ -125,9 +125,12 @@ def clean_workspaces(work_dir: str, running_dir: str, now: float | None = None,
 
 
 def _mirror_used_at(mirror: str) -> float:
-    """Last time a build touched the mirror: clone, fetch (FETCH_HEAD) or its lock."""
-    times = [os.stat(p).st_mtime for p in (mirror, os.path.join(mirror, "FETCH_HEAD"),
-                                           mirror + ".lock") if os.path.exists(p)]
+    """Last time a build touched the mirror: its clone, or its last fetch (FETCH_HEAD).
+
+    (Not the lock file: it is opened without writing, so its times say nothing.)
+    """
+    times = [os.stat(p).st_mtime for p in (mirror, os.path.join(mirror, "FETCH_HEAD"))
+             if os.path.exists(p)]
     return max(times) if times else 0.0
 
 

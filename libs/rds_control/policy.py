@@ -260,6 +260,8 @@ def rebuild(release: ReleaseFacts, situation: Situation) -> Denial | None:
     if latest is not None and latest != release.id:
         return _inapplicable("only the latest release of %s can be rebuilt"
                              % situation.project.name)
+    if release.removal_running:
+        return _being_removed(release)
     busy = situation.project.busy.get(Lane.BUILD)
     if busy:
         return _blocked(busy)

@@ -174,6 +174,22 @@ def project_revert(ctx, name, wait):
     _print(release)
 
 
+@project.command("retention")
+@click.argument("name")
+@click.pass_context
+def project_retention(ctx, name):
+    """Dry run: which releases gc removes next, and why every other one stays."""
+    _print(_api(lambda: _client(ctx).get("/projects/%s/retention" % name)))
+
+
+@project.command("check-servers")
+@click.argument("name")
+@click.pass_context
+def project_check_servers(ctx, name):
+    """Read current and releases/ of every server now (drift shows on `rds project show`)."""
+    _print(_api(lambda: _client(ctx).post("/projects/%s/check-servers" % name)))
+
+
 @main.group()
 def release():
     """Releases (API)."""
@@ -218,6 +234,22 @@ def release_activate(ctx, release_id, wait):
     if wait:
         data = _api(lambda: client.wait_release(release_id, {"used"}))
     _print(data)
+
+
+@release.command("pin")
+@click.argument("release_id", type=int)
+@click.pass_context
+def release_pin(ctx, release_id):
+    """Keep a release on the servers whatever the retention policy says."""
+    _print(_api(lambda: _client(ctx).post("/releases/%d/pin" % release_id)))
+
+
+@release.command("unpin")
+@click.argument("release_id", type=int)
+@click.pass_context
+def release_unpin(ctx, release_id):
+    """Let the retention policy decide about a release again."""
+    _print(_api(lambda: _client(ctx).post("/releases/%d/unpin" % release_id)))
 
 
 @release.command("wait")
