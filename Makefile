@@ -56,15 +56,16 @@ lint:
 
 # in-process tests (unit, ssh, nameko services under eventlet)
 test-unit:
-	$(BIN)/pytest -q tests/unit tests/control tests/api tests/web tests/ssh
+	$(BIN)/pytest -q tests/unit tests/control tests/api tests/web tests/ssh tests/gc
 	$(BIN)/pytest -q tests/interface
 # whole-system tests: services as processes, HTTP API, browser
 test-system:
 	$(BIN)/pytest -q tests/e2e tests/ui
 
-## bench: the board's response time with 10,000 releases (throwaway database)
+## bench: the board's response time with 10,000 releases (throwaway database); gc removing 30 releases from 2 servers
 bench: install infra
 	$(BIN)/python bench/board.py
+	$(BIN)/python bench/gc.py
 
 clean: down
 	rm -rf $(VAR) test-artifacts
