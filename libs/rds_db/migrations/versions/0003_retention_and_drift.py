@@ -1,14 +1,14 @@
 """retention and drift: inspect tasks, per-server drift
 
 Revision ID: gc01
-Revises: 0001
+Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = 'gc01'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
