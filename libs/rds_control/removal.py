@@ -34,7 +34,7 @@ from rds_contracts.gc import (
     RemoveReleaseCommand,
     ServersInspected,
 )
-from rds_control import audit, drift
+from rds_control import audit, drift, unit
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import Conflict
 from rds_control.projects import get_project
@@ -102,31 +102,53 @@ def start_removal(session: Session, project: Project, release: ReleaseRequest,
     return start_task(session, TaskKind.REMOVE, project, command, release=release, user=user)
 
 
-def schedule_removals(session: Session, settings: RetentionSettings,
+def project_ids(session: Session) -> list[int]:
+    """Every project, for timers that handle one project per transaction."""
+    return list(session.scalars(select(Project.id).order_by(Project.id)))
+
+
+def schedule_removals(session: Session, project_id: int, settings: RetentionSettings,
                       now: datetime | None = None,
                       retry_after: float = DEFAULT_RETRY_AFTER) -> list[str]:
-    """Start a removal task for every release a project's plan lets go; returns task ids."""
+    """Start a removal task for every release the project's plan lets go; returns task ids.
+
+    Takes the project's row lock (SKIP LOCKED: a project another pruner copy
+    or an activation holds is left for the next run).
+    """
     now = now or utcnow()
+    project = session.scalars(select(Project).where(Project.id == project_id)
+                              .with_for_update(skip_locked=True)).one_or_none()
+    if project is None or not project.servers:
+        return []
+    doomed = project_plan(session, project, settings, now).to_remove
+    skip = _recently_failed(session, [d.release.id for d in doomed],
+                            now - timedelta(seconds=retry_after))
     started = []
-    project_ids = session.scalars(select(Project.id).order_by(Project.id)).all()
-    for project_id in project_ids:
-        project = session.scalars(select(Project).where(Project.id == project_id)
-                                  .with_for_update(skip_locked=True)).one_or_none()
-        if project is None or not project.servers:
-            continue  # another pruner copy holds it, or nothing to remove from
-        doomed = project_plan(session, project, settings, now).to_remove
-        skip = _recently_failed(session, [d.release.id for d in doomed],
-                                now - timedelta(seconds=retry_after))
-        for decision in doomed:
-            if decision.release.id in skip:
-                continue
-            release = session.get(ReleaseRequest, decision.release.id)
-            task = start_removal(session, project, release)
-            audit.record(session, "release.removing", "Removing %s %s from the servers: %s"
-                         % (project.name, release.version, decision.reason),
-                         actor=ACTOR, release=release)
-            started.append(task.id)
+    for decision in doomed:
+        if decision.release.id in skip:
+            continue
+        release = session.get(ReleaseRequest, decision.release.id)
+        task = start_removal(session, project, release)
+        audit.record(session, "release.removing", "Removing %s %s from the servers: %s"
+                     % (project.name, release.version, decision.reason),
+                     actor=ACTOR, release=release)
+        started.append(task.id)
     return started
+
+
+def run_for_every_project(session_factory, publisher, fn, *args, **kwargs) -> list:
+    """``fn(session, project_id, ...)`` per project, each in its own unit of work.
+
+    A project that fails is logged and skipped; the others still run.
+    """
+    results: list = []
+    for project_id in unit.run(session_factory, None, project_ids):
+        try:
+            results.extend(unit.run(session_factory, publisher, fn, project_id, *args,
+                                    **kwargs))
+        except Exception:
+            log.exception("%s failed for project %s", fn.__name__, project_id)
+    return results
 
 
 def _record_current(server: Server, current: str | None, at: datetime) -> None:
@@ -202,17 +224,17 @@ def check_servers(session: Session, project_name: str, user: User | None = None,
     return task
 
 
-def schedule_inspections(session: Session, interval: float,
-                         now: datetime | None = None) -> list[str]:
-    """Check the servers of every project not checked within ``interval`` seconds."""
+def schedule_inspection(session: Session, project_id: int, interval: float,
+                        now: datetime | None = None) -> list[str]:
+    """Check the project's servers if any was not checked within ``interval`` seconds."""
     now = now or utcnow()
-    due = session.execute(
-        select(Project.name).join(Server, Server.project_id == Project.id)
-        .group_by(Project.id, Project.name)
-        .having(func.bool_or(Server.inspected_at.is_(None)
-                             | (Server.inspected_at < now - timedelta(seconds=interval))))
-        .order_by(Project.id)).scalars().all()
-    return [check_servers(session, name).id for name in due]
+    project = session.get(Project, project_id)
+    if project is None or not project.servers:
+        return []
+    limit = now - timedelta(seconds=interval)
+    if all(s.inspected_at is not None and s.inspected_at >= limit for s in project.servers):
+        return []
+    return [check_servers(session, project.name).id]
 
 
 def _expected(session: Session, project: Project) -> dict[int, drift.Expected]:

@@ -74,7 +74,7 @@ def test_thirty_releases_in_mixed_states_lose_exactly_what_the_plan_says(
     with transaction(session_factory) as session:
         plan = removal.project_plan(session, session.get(Project, project_id), SETTINGS)
         assert {d.release.id for d in plan.to_remove} == {ids[n] for n in REMOVED}
-        tasks = removal.schedule_removals(session, SETTINGS)
+        tasks = removal.schedule_removals(session, project_id, SETTINGS)
     assert len(tasks) == len(REMOVED) == 20
 
     gc_agent.run(tasks)
@@ -102,8 +102,9 @@ def test_thirty_releases_in_mixed_states_lose_exactly_what_the_plan_says(
 
         # within retry_after nothing is rescheduled; after it, 22 is tried again and
         # refused again, and the unchanged drift is not audited a second time
-        assert removal.schedule_removals(session, SETTINGS) == []
-        again = removal.schedule_removals(session, SETTINGS, now=utcnow() + 2 * HOUR)
+        assert removal.schedule_removals(session, project_id, SETTINGS) == []
+        again = removal.schedule_removals(session, project_id, SETTINGS,
+                                              now=utcnow() + 2 * HOUR)
         assert len(again) == 1
     gc_agent.run(again)
     assert on_disk(app_servers[1], deploy_path).count(version(22)) == 1
@@ -127,7 +128,7 @@ def test_an_unreachable_server_keeps_the_release_undestroyed_until_a_later_run(
         place(server, deploy_path, [version(n) for n in (1, 2, 3)])
 
     with transaction(session_factory) as session:
-        tasks = removal.schedule_removals(session, SETTINGS)
+        tasks = removal.schedule_removals(session, project_id, SETTINGS)
     gc_agent.run(tasks)
 
     assert on_disk(app_servers[0], deploy_path) == [version(2), version(3)]
@@ -141,7 +142,8 @@ def test_an_unreachable_server_keeps_the_release_undestroyed_until_a_later_run(
         session.scalars(select(Server).where(Server.project_id == project_id,
                                              Server.port == 1)).one().port = real["port"]
     with transaction(session_factory) as session:
-        later = removal.schedule_removals(session, SETTINGS, now=utcnow() + 2 * HOUR)
+        later = removal.schedule_removals(session, project_id, SETTINGS,
+                                              now=utcnow() + 2 * HOUR)
     gc_agent.run(later)
 
     assert [on_disk(s, deploy_path) for s in app_servers] == [[version(2), version(3)]] * 2
@@ -158,7 +160,7 @@ def test_a_pinned_release_survives_and_the_remove_script_runs_instead(
         for number in (1, 2, 3, 4):
             add_release(session, project_id, number, S.OLD, (10 - number) * DAY,
                         pinned=number == 1)
-        tasks = removal.schedule_removals(session, SETTINGS)
+        tasks = removal.schedule_removals(session, project_id, SETTINGS)
     gc_agent.run(tasks)
 
     assert marker.read_text() == "%s %s 127.0.0.1 127.0.0.1\n" % (name, version(2))

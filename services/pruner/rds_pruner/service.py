@@ -64,14 +64,16 @@ class PrunerService:
     @timer(interval=300)
     def remove_old_releases(self):
         """Start the removals the retention plan of every project allows."""
-        return unit.run(self.db.session_factory, self.bus, removal.schedule_removals,
-                        RetentionSettings.from_config(self.config))
+        return removal.run_for_every_project(
+            self.db.session_factory, self.bus, removal.schedule_removals,
+            RetentionSettings.from_config(self.config))
 
     @timer(interval=60)
     def check_servers_when_due(self):
         """Check the servers of projects not checked for DRIFT_CHECK_INTERVAL seconds."""
-        return unit.run(self.db.session_factory, self.bus, removal.schedule_inspections,
-                        float(self.config.get("DRIFT_CHECK_INTERVAL", 900)))
+        return removal.run_for_every_project(
+            self.db.session_factory, self.bus, removal.schedule_inspection,
+            float(self.config.get("DRIFT_CHECK_INTERVAL", 900)))
 
     @rpc
     def retention_plan(self, project_name):
