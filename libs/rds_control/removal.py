@@ -164,7 +164,8 @@ def _apply_removal(session: Session, task: Task, results, at: datetime) -> None:
         server = servers.get(result.server_id)
         if server is None:
             continue
-        _record_current(server, result.current, at)
+        if result.ok or result.drift or result.current is not None:
+            _record_current(server, result.current, at)  # it was read (not unreachable)
         if result.drift:
             drift.record(session, server, drift.with_item(server.drift or [], {
                 "kind": "current", "detail": "current points at %s, which rds wanted to "
