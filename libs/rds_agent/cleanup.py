@@ -6,7 +6,8 @@ What grows on an agent host, and when it may go:
   ``uploads/<id>``: its tars. ``<id>`` names the task (or the run) that made
   it. The task normally removes both when it ends; a killed agent leaves them
   behind. One is removed when no task running on this host claims it
-  (``rds_agent.tasks.TaskFiles`` lists what runs here) *and* it has not
+  (``rds_agent.tasks.TaskFiles`` lists what runs here: the task ids, and a
+  ``run_id`` when its record names one) *and* it has not
   changed for ``grace`` seconds (default 2 hours: a task that just started
   may not be registered when the list is read, and a workspace named after a
   run id rather than a task id is only recognised by its age);
@@ -19,6 +20,7 @@ Never touches a database, never anything outside the work directory.
 """
 import errno
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -62,11 +64,22 @@ class CleanupReport:
 
 
 def running_ids(running_dir: str) -> set[str]:
-    """Ids of the tasks running on this host (their ``TaskFiles`` records)."""
+    """Ids of the tasks running on this host (their ``TaskFiles`` records), and the
+    ``run_id`` a record names, if it names one (workspaces may be named by run)."""
     try:
-        return {name for name in os.listdir(running_dir) if not name.endswith(".tmp")}
+        names = [n for n in os.listdir(running_dir) if not n.endswith(".tmp")]
     except FileNotFoundError:
         return set()
+    ids = set(names)
+    for name in names:
+        try:
+            with open(os.path.join(running_dir, name)) as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            continue  # an older plain record (a process group id), or gone meanwhile
+        if isinstance(record, dict) and isinstance(record.get("run_id"), str):
+            ids.add(record["run_id"])
+    return ids
 
 
 def _claimed(entry_id: str, running: Iterable[str]) -> bool:

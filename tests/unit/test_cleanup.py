@@ -4,6 +4,7 @@ Ages come from an injected clock: ``NOW`` is far after every file's times, so
 "old" and "fresh" are decided by the grace and idle limits alone.
 """
 import fcntl
+import json
 import os
 import time
 
@@ -94,3 +95,14 @@ def test_settings_are_read_from_the_agent_config():
     assert settings == CleanupSettings(grace=60.0, mirror_max_idle=2 * 86400.0)
     with pytest.raises(ValueError, match="GC_WORKSPACE_GRACE"):
         CleanupSettings.from_config({"GC_WORKSPACE_GRACE": "-1"})
+
+
+def test_a_workspace_named_by_a_run_of_a_running_task_is_kept(work):
+    work_dir, files = work
+    run_id = "d" * 32
+    with open(os.path.join(files.running_dir, "e" * 32), "w") as handle:
+        json.dump({"owner": os.getpid(), "pgid": None, "run_id": run_id}, handle)
+    by_run = make(os.path.join(work_dir, "uploads", run_id, "pack.tar"))
+    report = clean_workspaces(work_dir, files.running_dir, now=time.time() + 10 * 3600,
+                              grace=3600)
+    assert by_run not in report.removed and os.path.isdir(by_run)
