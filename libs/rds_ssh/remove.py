@@ -1,13 +1,17 @@
 """Removing a release from every server, and reading what the servers hold.
 
-:func:`remove_release`, per server (in parallel, at most ``concurrency``):
+:func:`remove_release` runs ONE remote command per server (in parallel, at
+most ``concurrency`` at a time); connecting costs more than everything else,
+and a command-only step fits any shell transport:
 
-1. read ``<dp>/current``; if it points at the release, refuse: whatever the
-   database says, that server serves it (reported as drift, never removed);
-2. if ``<dp>/releases/<version>`` is already gone, the server is done
-   (removal is idempotent);
+1. read ``<dp>/current``; if it resolves to ``releases/<version>`` (relative
+   or absolute, canonicalised with ``readlink -f``), refuse: whatever the
+   database says, that server serves it (reported as drift, never removed).
+   A ``current`` that is not a symlink is refused too (it cannot be told);
+2. if ``releases/<version>`` is already gone, the server is done (removal is
+   idempotent);
 3. rename it to ``releases/.<version>.removing-<random>`` (rename(2): the
-   release disappears at once, never half-deleted under its own name), read
+   release disappears at once, never half-deleted under its own name), check
    ``current`` again (an activation may have raced the check: then rename it
    back and refuse), and ``rm -rf`` the renamed directory.
 
@@ -22,22 +26,21 @@ removal) older than ``sweep_older_than`` seconds. The change time (ctime) is
 used, not the modification time: ``cp -a`` copies an old release's mtime
 onto a fresh staging directory, but nothing can set a ctime back.
 
-Every path is built from a checked deploy path and version and quoted with
-:func:`shlex.quote`. Uses only the public helpers of ``rds_ssh.connection``.
+Versions are checked (digits and dots) before they reach a command; the
+deploy path is checked and quoted with :func:`shlex.quote`. Uses only the
+public ``connect`` and ``run_checked`` of ``rds_ssh.connection``.
 """
 import logging
-import posixpath
 import re
 import secrets
 import shlex
-import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from rds_core import names
-from rds_ssh.connection import SshSession, SshSettings, connect
+from rds_ssh.connection import SshSettings, connect
 from rds_ssh.errors import SshError
 
 logger = logging.getLogger(__name__)
@@ -90,64 +93,75 @@ def _message(server: Any, exc: SshError) -> str:
     return exc.message if exc.server_label == server.label else str(exc)
 
 
-def read_link(session: SshSession, path: str) -> str | None:
-    """Target of the symlink ``path``; None if missing; SshError if not a symlink."""
-    attrs = session.lstat(path)
-    if attrs is None:
-        return None
-    if not stat.S_ISLNK(attrs.st_mode):
-        raise SshError(session.label, "%s is not a symlink (a real directory or file?): "
-                       "cannot tell which release it serves" % path)
-    with session.errors("cannot read %s" % path):
-        return session.sftp.readlink(path)
+#: Shell prelude of every command here: enter the deploy path, and describe
+#: ``current`` (``rds:current <target>``, ``rds:no-current``, ``rds:not-a-link``).
+#: ``live`` succeeds when ``current`` resolves to ``$target`` (absolute or
+#: relative, trailing slash or not: both sides are canonicalised).
+_PRELUDE = """cd -- {dp} 2>/dev/null || {{ echo rds:no-deploy-path; exit 0; }}
+target="$(readlink -f releases 2>/dev/null || echo "$PWD/releases")/{version}"
+live() {{ [ -L current ] && [ "$(readlink -f current)" = "$target" ]; }}
+if [ -L current ]; then printf 'rds:current %s\\n' "$(readlink current)"
+elif [ -e current ]; then echo rds:not-a-link; exit 0
+else echo rds:no-current; fi
+if live; then echo rds:live; exit 0; fi
+"""
+
+#: The removal itself: gone already, or renamed aside, re-checked, deleted.
+_REMOVE = _PRELUDE + """if [ ! -e releases/{version} ] && [ ! -L releases/{version} ]; then
+  echo rds:absent; exit 0; fi
+mv -T -- releases/{version} releases/{aside} || exit 1
+if live; then mv -T -- releases/{aside} releases/{version}; echo rds:live; exit 0; fi
+rm -rf -- releases/{aside} || exit 1
+echo rds:removed
+"""
+
+_CHECK = _PRELUDE + "echo rds:not-live\n"
 
 
-def points_at(current: str | None, deploy_path: str, version: str) -> bool:
-    """Whether a ``current`` target (relative to the deploy path, or absolute) is the release."""
-    if not current:
+def _script(template: str, deploy_path: str, version: str, **extra: str) -> str:
+    return template.format(dp=shlex.quote(deploy_path), version=version, **extra)
+
+
+def _markers(output: str) -> dict[str, str]:
+    """``rds:<marker> [value]`` lines of a command's output."""
+    found = {}
+    for line in output.splitlines():
+        if line.startswith("rds:"):
+            marker, _, value = line[4:].partition(" ")
+            found[marker] = value
+    return found
+
+
+def _read(result: ServerRemoval, markers: dict[str, str], version: str) -> bool:
+    """Record what ``current`` is; refuse (False) when it serves the release or is no link."""
+    result.current = markers.get("current")
+    if "not-a-link" in markers:
+        result.error = ("current is not a symlink (a real directory or file?): cannot tell "
+                        "which release it serves; %s not removed" % version)
         return False
-    target = posixpath.normpath(posixpath.join(deploy_path, current))
-    return target == posixpath.normpath(posixpath.join(deploy_path, "releases", version))
-
-
-def _current_of(session: SshSession, dp: str) -> str | None:
-    return read_link(session, posixpath.join(dp, "current"))
-
-
-def _refusal(result: ServerRemoval, version: str) -> ServerRemoval:
-    result.ok, result.drift = False, True
-    result.error = ("current points at %s here: not removed (rds does not think it is live "
-                    "on this server: drift)" % version)
-    return result
+    if "live" in markers:
+        result.drift = True
+        result.error = ("current points at %s here: not removed (rds does not think it is "
+                        "live on this server: drift)" % version)
+        return False
+    return True
 
 
 def _remove_one(server: Any, deploy_path: str, version: str, settings: SshSettings,
                 log: Log) -> ServerRemoval:
     result = ServerRemoval(server)
+    aside = ".%s.removing-%s" % (version, secrets.token_hex(6))
     try:
         with connect(server, settings) as session:
-            dp = session.abs(deploy_path)
-            release = posixpath.join(dp, "releases", version)
-            result.current = _current_of(session, dp)
-            if points_at(result.current, dp, version):
-                return _refusal(result, version)
-            if session.lstat(release) is None:
-                result.ok = True
-                log("%s: %s is not there (already removed)" % (server.label, version))
-                return result
-            aside = posixpath.join(dp, "releases", ".%s.removing-%s" % (
-                version, secrets.token_hex(6)))
-            with session.errors("cannot move %s aside" % release):
-                session.sftp.posix_rename(release, aside)
-            result.current = _current_of(session, dp)
-            if points_at(result.current, dp, version):  # switched to it meanwhile
-                with session.errors("cannot move %s back" % release):
-                    session.sftp.posix_rename(aside, release)
-                return _refusal(result, version)
-            session.run_checked("rm -rf -- %s" % shlex.quote(aside),
-                                doing="removing %s" % release)
-            result.ok = result.removed = True
-            log("%s: removed %s" % (server.label, version))
+            markers = _markers(session.run_checked(
+                _script(_REMOVE, deploy_path, version, aside=aside),
+                doing="removing releases/%s" % version))
+        if not _read(result, markers, version):
+            log("%s: %s" % (server.label, result.error))
+            return result
+        result.ok, result.removed = True, "removed" in markers
+        log("%s: %s" % (server.label, "removed %s" % version if result.removed
+                        else "%s is not there (already removed)" % version))
     except SshError as exc:
         result.ok, result.error = False, _message(server, exc)
         log("%s: could not remove %s: %s" % (server.label, version, result.error))
@@ -178,11 +192,9 @@ def check_not_live(servers: Sequence[Any], deploy_path: str, version: str,
         result = ServerRemoval(server)
         try:
             with connect(server, settings) as session:
-                dp = session.abs(deploy_path)
-                result.current = _current_of(session, dp)
-                if points_at(result.current, dp, version):
-                    return _refusal(result, version)
-                result.ok = True
+                markers = _markers(session.run_checked(
+                    _script(_CHECK, deploy_path, version), doing="reading current"))
+            result.ok = _read(result, markers, version)
         except SshError as exc:
             result.error = _message(server, exc)
         return result
@@ -190,8 +202,14 @@ def check_not_live(servers: Sequence[Any], deploy_path: str, version: str,
     return _parallel(one, list(servers), concurrency)
 
 
-_LIST = ("cd %s 2>/dev/null || exit 0; date +%%s.%%N; "
-         "find . -mindepth 1 -maxdepth 1 -printf '%%y %%C@ %%f\\0'")
+_LIST = r"""cd -- {dp} 2>/dev/null || exit 0
+if [ -L current ]; then printf 'rds:current %s\n' "$(readlink current)"
+elif [ -e current ]; then echo rds:not-a-link; fi
+cd releases 2>/dev/null || exit 0
+printf 'rds:now %s\n' "$(date +%s.%N)"
+echo rds:listing
+find . -mindepth 1 -maxdepth 1 -printf '%y %C@ %f\0'
+"""
 
 
 def _inspect_one(server: Any, deploy_path: str, settings: SshSettings,
@@ -199,13 +217,15 @@ def _inspect_one(server: Any, deploy_path: str, settings: SshSettings,
     result = Inventory(server)
     try:
         with connect(server, settings) as session:
-            dp = session.abs(deploy_path)
-            releases_dir = posixpath.join(dp, "releases")
-            result.current = _current_of(session, dp)
-            output = session.run_checked(_LIST % shlex.quote(releases_dir),
-                                         doing="listing %s" % releases_dir)
-            head, _, listing = output.partition("\n")
-            server_now = float(head) if head.strip() else 0.0
+            output = session.run_checked(_LIST.format(dp=shlex.quote(deploy_path)),
+                                         doing="listing %s/releases" % deploy_path)
+            head, _, listing = output.partition("rds:listing\n")
+            markers = _markers(head)
+            if "not-a-link" in markers:
+                raise SshError(server.label, "current is not a symlink (a real directory or "
+                               "file?): cannot tell which release it serves")
+            result.current = markers.get("current")
+            server_now = float(markers.get("now") or 0)
             doomed = []
             for entry in filter(None, listing.split("\0")):
                 kind, changed, name = entry.split(" ", 2)
@@ -220,8 +240,8 @@ def _inspect_one(server: Any, deploy_path: str, settings: SshSettings,
                 else:
                     result.unknown.append(name)
             if doomed:
-                session.run_checked("cd %s && rm -rf -- %s" % (
-                    shlex.quote(releases_dir), " ".join(shlex.quote(n) for n in doomed)),
+                session.run_checked("cd -- %s/releases && rm -rf -- %s" % (
+                    shlex.quote(deploy_path), " ".join(shlex.quote(n) for n in doomed)),
                     doing="removing old staging directories")
                 result.swept = doomed
                 log("%s: removed %d leftover staging director%s: %s" % (

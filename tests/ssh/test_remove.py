@@ -7,7 +7,7 @@ import pytest
 from rds_contracts.base import ServerSpec
 from rds_core.names import InvalidName
 from rds_ssh.activate import activate_release
-from rds_ssh.remove import check_not_live, inspect, points_at, remove_release
+from rds_ssh.remove import check_not_live, inspect, remove_release
 
 V1, V2, V3 = "1.00.001.1", "1.00.002.2", "1.00.003.3"
 
@@ -87,8 +87,21 @@ def test_current_is_recognised_absolute_or_with_a_trailing_slash(servers, app_se
     results = remove_release(servers, deploy_path, V1, settings, log=quiet)
     assert [r.drift for r in results] == [True, True]
     assert [releases_on(s, deploy_path) for s in app_servers] == [[V1], [V1]]
-    assert points_at("releases/%s" % V1, "/x", V1) and not points_at("releases/%s" % V2,
-                                                                     "/x", V1)
+
+
+def test_a_current_that_is_not_a_symlink_keeps_everything(servers, app_servers, deploy_path,
+                                                          settings):
+    place(app_servers[0], deploy_path, "releases/" + V1, "current")
+    result = remove_release(servers[:1], deploy_path, V1, settings, log=quiet)[0]
+    assert not result.ok and "not a symlink" in result.error
+    assert releases_on(app_servers[0], deploy_path) == [V1]
+    inventory = inspect(servers[:1], deploy_path, settings, log=quiet)[0]
+    assert not inventory.ok and "not a symlink" in inventory.error
+
+
+def test_a_missing_deploy_path_means_the_release_is_gone(servers, deploy_path, settings):
+    results = remove_release(servers, deploy_path, V1, settings, log=quiet)
+    assert [(r.ok, r.removed) for r in results] == [(True, False)] * 2
 
 
 def test_an_unreachable_server_keeps_its_copy_and_says_why(servers, app_servers, deploy_path,
