@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rds_contracts.gc import (
+    DEFAULT_STAGING_MAX_AGE,
     InspectionFailed,
     InspectServersCommand,
     RemovalFailed,
@@ -204,7 +205,7 @@ def on_removal_failed(session: Session, task: Task, event: RemovalFailed) -> Non
 
 
 def check_servers(session: Session, project_name: str, user: User | None = None,
-                  sweep_staging_older_than: int | None = 3600) -> Task:
+                  sweep_staging_older_than: int | None = DEFAULT_STAGING_MAX_AGE) -> Task:
     """Start reading every server of a project (drift); an unfinished check is reused."""
     project = get_project(session, project_name, lock=True)
     if not project.servers:
