@@ -78,6 +78,10 @@ class AgentGroup(_Group):
     heartbeat_interval: float = Field(5.0, gt=0, description="seconds between heartbeats")
     builder_concurrency: int = Field(2, ge=1, description=(
         "builds one builder copy runs at once (its nameko `max_workers`)"))
+    gc_workspace_grace: float = Field(7200.0, ge=0, description=(
+        "seconds before gc removes a workspace or upload tar no running task claims"))
+    gc_mirror_max_idle_days: float = Field(14.0, ge=0, description=(
+        "days after which gc removes a git mirror no build used"))
 
 
 class PrunerGroup(_Group):
@@ -102,6 +106,14 @@ class PrunerGroup(_Group):
     lost_task_grace: float = Field(15.0, gt=0, description=(
         "seconds a heartbeat must postdate a task's last event before the task's absence "
         "from it fails the task"))
+
+    retention_min_age_hours: float = Field(24.0, ge=0, le=87600, description=(
+        "retention never removes a successful release younger than this (hours; from its "
+        "creation or its last time live)"))
+    retention_discarded_age_hours: float = Field(6.0, ge=0, le=87600, description=(
+        "failed, cancelled and deleted releases are removed after this many hours"))
+    drift_check_interval: float = Field(900.0, gt=0, description=(
+        "seconds between automatic drift checks of a project's servers"))
 
     def task_deadlines(self) -> dict[str, float]:
         """Seconds a running task may take, by task kind."""
