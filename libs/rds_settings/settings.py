@@ -103,6 +103,8 @@ class PrunerGroup(_Group):
         "seconds a running migration may take before it fails"))
     task_deadline_remove: float = Field(1800.0, gt=0, description=(
         "seconds a running removal may take before it fails"))
+    task_deadline_inspect: float = Field(600.0, gt=0, description=(
+        "seconds a running drift check of a project's servers may take before it fails"))
     lost_task_grace: float = Field(15.0, gt=0, description=(
         "seconds a heartbeat must postdate a task's last event before the task's absence "
         "from it fails the task"))
@@ -118,7 +120,8 @@ class PrunerGroup(_Group):
     def task_deadlines(self) -> dict[str, float]:
         """Seconds a running task may take, by task kind."""
         return {"build": self.task_deadline_build, "activate": self.task_deadline_activate,
-                "migrate": self.task_deadline_migrate, "remove": self.task_deadline_remove}
+                "migrate": self.task_deadline_migrate, "remove": self.task_deadline_remove,
+                "inspect": self.task_deadline_inspect}
 
 
 class IngestGroup(_Group):

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from rds_agent.removal import run_inspection, run_removal
 from rds_agent.reporting import TaskReporter
 from rds_agent.settings import AgentSettings
+from rds_settings.settings import load
 from rds_agent.tasks import TaskFiles
 from rds_contracts.registry import event_name, parse_command
 from rds_control import projects, unit, users
@@ -55,8 +56,8 @@ class InProcessGc:
 
 @pytest.fixture
 def gc_agent(session_factory, ssh_key, tmp_path):
-    settings = AgentSettings.from_config({"AGENT_WORK_DIR": str(tmp_path / "agent"),
-                                          "SSH_KEY_PATH": ssh_key})
+    settings = AgentSettings.from_settings(load({"RDS_AGENT_WORK_DIR": str(tmp_path / "agent"),
+                                                 "RDS_SSH_KEY_PATH": ssh_key}))
     return InProcessGc(session_factory, settings, TaskFiles(settings.run_dir))
 
 
