@@ -84,6 +84,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                         manifest, settings.ssh(), uploads_dir,
                         concurrency=command.upload.concurrency,
                         max_failures=command.upload.max_failures, log=reporter.line,
+                        manifest_cache=settings.path("manifests"),
                         is_cancelled=lambda: task_files.is_cancelled(task_id),
                         on_server_ready=lambda result: reporter.event(
                             ServerReady, server_id=result.server.id,

@@ -6,7 +6,8 @@ queue (or, with ``broadcast=True``, from the copy's private queue);
 
 Delivery semantics, chosen on purpose:
 
-* a message that does not match its contract is logged with the reason and
+* a message that does not match its contract, or is not signed with the
+  configured key (``rds_bus.signing``), is logged with the reason and
   dead-lettered at once (never retried, never crash-loops the consumer);
 * the message is acked only after the handler returned, i.e. after its work
   is recorded; if the process dies first, the broker redelivers it;
@@ -30,7 +31,7 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 
-from rds_bus import topology
+from rds_bus import signing, topology
 from rds_bus.identity import agent_host, agent_pool
 from rds_contracts.registry import InvalidMessage, parse_command, parse_event
 
@@ -143,12 +144,16 @@ class CommandHandler(_ValidatingConsumer):
             self.queue = topology.broadcast_queue(self.command, pool, agent_host(config))
         else:
             self.queue = topology.command_queue(self.command, pool)
+        self.signer = signing.command_signer(config)
+        signing.warn_if_unsigned(self.signer, self.container.service_name)
         super().setup()
 
     def parse(self, message, body):
         name = _message_type(message)
         if name != self.command:
             raise InvalidMessage("expected command %r, got %r" % (self.command, name))
+        self.signer.verify(message.delivery_info.get("routing_key", ""), name, body,
+                           message.headers)
         command = parse_command(name, body)
         return (command, bool(message.delivery_info.get("redelivered")))
 
@@ -163,11 +168,18 @@ class EventConsumer(_ValidatingConsumer):
         self._retry_later_rule = retry_later
         super().__init__(queue=topology.INGEST_QUEUE, **kwargs)
 
+    def setup(self):
+        self.signer = signing.event_signer(self.container.config)
+        signing.warn_if_unsigned(self.signer, self.container.service_name)
+        super().setup()
+
     def retry_later(self, exc):
         return self._retry_later_rule is not None and bool(self._retry_later_rule(exc))
 
     def parse(self, message, body):
         name = _message_type(message)
+        self.signer.verify(message.delivery_info.get("routing_key", ""), name, body,
+                           message.headers)
         return (name, parse_event(name, body))
 
 

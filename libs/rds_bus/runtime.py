@@ -83,7 +83,7 @@ class AgentRuntime(DependencyProvider):
         self.interval = float(self.config.get(HEARTBEAT_INTERVAL_KEY,
                                               DEFAULT_HEARTBEAT_INTERVAL))
         self.claim_timeout = float(self.config.get(CLAIM_TIMEOUT_KEY, DEFAULT_CLAIM_TIMEOUT))
-        self.publisher = BusPublisher(self.config[AMQP_URI_CONFIG_KEY])
+        self.publisher = BusPublisher.from_config(self.config, self.config[AMQP_URI_CONFIG_KEY])
         self.running = set()
         self._thread = None
 

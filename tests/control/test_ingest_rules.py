@@ -1,10 +1,12 @@
 """Ingest applies each agent event once, in order, along the state machine."""
 import uuid
 
+import pytest
+
 from rds_contracts import activator, agents, builder
 from rds_control import outbox, releases
-from rds_control.ingest import apply_event
-from rds_db.models import Agent, AuditEntry, Change, ReleaseTarget, TaskLog
+from rds_control.ingest import RejectedEvent, apply_event
+from rds_db.models import Agent, AuditEntry, Change, ReleaseTarget, Task, TaskLog
 
 
 def build_release(db_session, make_project, alice, agent_for, **project_overrides):
@@ -89,16 +91,13 @@ def test_events_after_the_task_ended_change_nothing(db_session, make_project, al
     assert release.status == "installed" and release.last_error is None
 
 
-def test_events_for_unknown_tasks_are_ignored(db_session, caplog):
-    from rds_db.models import Task
-
-    tasks = db_session.query(Task).count()
-    changes = db_session.query(Change).count()
+def test_events_for_unknown_tasks_are_rejected_for_the_dead_letters(db_session):
     event = agents.TaskStarted(task_id=uuid.uuid4().hex, run_id=uuid.uuid4().hex, seq=1,
                                agent="x")
-    with caplog.at_level("WARNING", logger="rds_control.ingest"):
+    tasks = db_session.query(Task).count()
+    changes = db_session.query(Change).count()
+    with pytest.raises(RejectedEvent, match="unknown task"):
         apply_event(db_session, agents.TASK_STARTED, event)
-    assert "unknown task %s" % event.task_id in caplog.text
     assert db_session.query(Task).count() == tasks  # no task appears out of nowhere
     assert db_session.query(Change).count() == changes
 
