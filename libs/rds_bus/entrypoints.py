@@ -119,7 +119,8 @@ class _ValidatingConsumer(Consumer):
         queue = topology.delay_queue(self.queue, retries)
         log.warning("%s failed with a transient error (%s); retry %d in %ss", method, exc,
                     retries + 1, queue.queue_arguments["x-message-ttl"] // 1000)
-        self._republish(message, body, topology.DELAY_EXCHANGE, queue.routing_key,
+        self._republish(message, body, queue.exchange,
+                        message.delivery_info.get("routing_key", ""),
                         {RETRIES_HEADER: retries + 1}, declare=[queue])
 
     def _dead_letter(self, message, body, reason):
