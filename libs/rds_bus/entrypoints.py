@@ -1,7 +1,8 @@
 """nameko entrypoints that check every message against its contract.
 
 ``command_handler(name)`` consumes one command from the agent pool's shared
-queue (or, with ``broadcast=True``, from the copy's private queue);
+queue (or, with ``broadcast=True``, from the queue of its pool and host, which
+outlives any one process);
 ``event_consumer()`` consumes every agent event for ingest.
 
 Delivery semantics, chosen on purpose:
