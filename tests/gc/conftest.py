@@ -14,7 +14,6 @@ from sqlalchemy import select
 from rds_agent.removal import run_inspection, run_removal
 from rds_agent.reporting import TaskReporter
 from rds_agent.settings import AgentSettings
-from rds_settings.settings import load
 from rds_agent.tasks import TaskFiles
 from rds_contracts.registry import event_name, parse_command
 from rds_control import projects, unit, users
@@ -22,6 +21,7 @@ from rds_control.ingest import apply_event
 from rds_db.models import OutboxMessage
 from rds_db.models.base import utcnow
 from rds_db.session import transaction
+from rds_settings.settings import load
 
 
 class InProcessGc:

@@ -1,17 +1,16 @@
 """task fencing tokens
 
 Every run that claims a task gets the next fencing token (``tasks.fence``);
-the agent claims with it before each irreversible step. It also joins the two
-branches that grew from 0001 (the board's indexes and the login sessions).
+the agent claims with it before each irreversible step.
 
 Revision ID: 0003_fencing
-Revises: 0002, 5e7c1a9d2b40
+Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0003_fencing'
-down_revision = ('0002', '5e7c1a9d2b40')
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
