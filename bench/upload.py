@@ -55,7 +55,7 @@ WORDS = ("def class return import self request response render template value er
          "False async await yield lambda").split()
 NFT_TABLE = "rdsbench"
 #: sequential scp is measured on this many servers and scaled to N (it is N times one copy)
-SCP_SERVERS = int(os.environ.get("BENCH_SCP_SERVERS", "4"))
+SCP_SERVERS = int(os.environ.get("BENCH_SCP_SERVERS", "2"))
 
 
 def text_file(rng, size):
