@@ -172,6 +172,7 @@ class Bench:
             shutil.rmtree(server.path("bench", name), ignore_errors=True)
 
     def measure(self, label, fn):
+        os.sync()  # the previous step's writes must not be flushed on this step's clock
         before = self.sockets.total()
         started = time.perf_counter()
         detail = fn()
