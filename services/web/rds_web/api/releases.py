@@ -6,10 +6,12 @@ import time
 from flask import g, request
 from sqlalchemy import select
 
-from rds_control import releases
+from rds_control import board, installs, releases
 from rds_control.errors import InvalidInput
 from rds_control.projects import get_project
 from rds_core.lifecycle import ReleaseStatus
+from rds_core.names import InvalidName
+from rds_core.versions import version_key
 from rds_db.models import ReleaseRequest
 from rds_web.api import bp, json_body
 from rds_web.api.schemas import release_body, releases_body
@@ -36,17 +38,23 @@ def create_release(name):
 @bp.get("/projects/<name>/releases")
 @require("view")
 def list_releases(name):
-    """The project's releases, newest first (``?limit=``, default 50)."""
+    """The project's releases, highest version first (``?limit=`` 1-500, default 50;
+    ``?before=<version>`` continues after the last version of the previous page)."""
     session = get_session()
     project = get_project(session, name)
-    try:
-        limit = int(request.args.get("limit", "50"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 500:
+    limit_text = request.args.get("limit", "50")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
         raise InvalidInput("limit must be a whole number from 1 to 500", field="limit")
-    rows = session.scalars(select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
-                           .order_by(ReleaseRequest.version_key.desc()).limit(limit))
+    query = select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
+    before = request.args.get("before")
+    if before is not None:
+        try:
+            key = list(version_key(before))
+        except InvalidName as exc:
+            raise InvalidInput("before: %s" % exc, field="before") from None
+        query = query.where(ReleaseRequest.version_key < key)
+    rows = session.scalars(board.with_row_data(query.order_by(
+        ReleaseRequest.version_key.desc()).limit(int(limit_text)))).unique().all()
     return releases_body(session, list(rows), g.user)
 
 
@@ -140,6 +148,16 @@ def unpin_release(release_id):
     """Let the retention policy decide about a release again."""
     return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
                    status=200)
+
+
+@bp.post("/releases/<int:release_id>/install-missing")
+@require("deploy")
+def install_missing(release_id):
+    """Install a partly installed release on the servers where it is missing.
+
+    :raise 409: installed everywhere, not installed, or a build is running.
+    """
+    return _action(installs.install_missing, release_id)
 
 
 @bp.delete("/releases/<int:release_id>")

@@ -61,7 +61,7 @@
       var empty = document.querySelector(".empty");
       if (empty) { empty.remove(); }
       var count = document.getElementById("release-count");
-      if (count) {
+      if (count && !count.dataset.capped) {
         var total = parseInt(count.dataset.total, 10) + 1;
         count.dataset.total = total;
         count.textContent = total + (total === 1 ? " release" : " releases");
@@ -128,6 +128,8 @@
     var select = e.target;
     if (select.matches && select.matches("form.filters select") && select.form) {
       select.form.submit();
+    } else if (e.target.id === "show-gone") {
+      document.getElementById("agents").classList.toggle("show-gone", e.target.checked);
     }
   });
 

@@ -40,7 +40,6 @@ from rds_web.ui.ansi import AnsiRenderer
 
 bp = Blueprint("events", __name__)
 
-DEFAULTS = {"UI_STREAM_SECONDS": 300.0, "UI_MAX_STREAMS": 12, "UI_KEEPALIVE_SECONDS": 15.0}
 #: A resumed stream this far behind tells the page to reload instead.
 MAX_BACKLOG = 2000
 #: Wait at most this long for a NOTIFY before looking anyway (lost notifications).
@@ -51,7 +50,7 @@ _open_lock = threading.Lock()
 
 
 def _setting(name):
-    return current_app.config.get(name, DEFAULTS[name])
+    return current_app.config[name]  # from rds_settings (rds_web.config)
 
 
 def parse_event_id(text):
@@ -86,7 +85,7 @@ class BoardView:
             self.release = int(args["release"]) if args.get("release") else None
         except ValueError:
             self.release = None
-        self.first_page = args.get("page", "1") in ("", "1")
+        self.first_page = args.get("first", "1") in ("", "1")
 
     def events(self, session, changes):
         ids = {c.release_id for c in changes if c.kind in ("release", "task") and c.release_id}
