@@ -58,7 +58,8 @@ def test_a_real_agent_and_ingest_run_with_their_role_logins(container_factory, l
                                                             database_url, session_factory,
                                                             tmp_path):
     ingest = container_factory(IngestService, config(login_as("web"), database_url, tmp_path))
-    ingest.start()
+    with entrypoint_waiter(ingest, "handle_event"):  # its own heartbeat, as an event
+        ingest.start()
     agent_config = config(login_as("agent"), database_url, tmp_path)
     builder = container_factory(BuilderService, agent_config)
     with entrypoint_waiter(ingest, "handle_event",
