@@ -46,6 +46,9 @@ class FakeIngest:
 def ingest(container_factory, amqp_uri, database_url):
     FakeIngest.handled, FakeIngest.attempts = [], {}
     FakeIngest.database_url = database_url
+    with Connection(amqp_uri) as connection:  # events other tests' services left behind
+        topology.INGEST_QUEUE(connection.default_channel).declare()
+        topology.INGEST_QUEUE(connection.default_channel).purge()
     container = container_factory(FakeIngest, {"AMQP_URI": amqp_uri, "max_workers": 1,
                                                "BUS_EVENT_KEY": EVENT_KEY})
     container.start()
