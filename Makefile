@@ -7,8 +7,8 @@ export RDS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/rds
 export RDS_AMQP_URI ?= amqp://guest:guest@127.0.0.1:5672/
 export RDS_URL ?= http://127.0.0.1:8000
 
-.PHONY: demo install infra up down status test lint test-unit test-system test-containers \
-	docs-screenshot bench clean
+.PHONY: demo secrets install infra up down status test lint test-unit test-system \
+	test-containers docs-screenshot bench clean
 
 ## demo: set everything up, start the whole system, deploy the sample project
 demo: install infra
@@ -16,9 +16,7 @@ demo: install infra
 	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='rds'" | grep -q 1 \
 	  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE rds"
 	$(BIN)/rds db upgrade
-	test -s $(VAR)/admin-token || { mkdir -p $(VAR) && \
-	  $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))" > $(VAR)/admin-password && \
-	  $(BIN)/rds user create-admin admin --password "$$(cat $(VAR)/admin-password)" > $(VAR)/admin-token; }
+	$(MAKE) --no-print-directory secrets
 	$(BIN)/python -m rds_testing.localrun restart --var-dir $(VAR)
 	$(BIN)/python -c "from rds_testing.localrun import wait_ready; wait_ready('$(RDS_URL)', open('$(VAR)/admin-token').read().strip(), var_dir='$(VAR)')"
 	RDS_TOKEN=$$(cat $(VAR)/admin-token) $(BIN)/rds demo --var-dir $(VAR)
@@ -26,6 +24,13 @@ demo: install infra
 	@echo "Web UI:    $(RDS_URL)/   (user admin, password in $(VAR)/admin-password)"
 	@echo "API token: $(VAR)/admin-token   (export RDS_TOKEN=\$$(cat $(VAR)/admin-token))"
 	@echo "Logs:      $(VAR)/log/<service>.log     Stop: make down"
+
+## secrets: the demo admin's password and API token, readable only by their owner (0600)
+secrets:
+	test -s $(VAR)/admin-token || { mkdir -p $(VAR) && umask 077 && \
+	  $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(12))" > $(VAR)/admin-password && \
+	  $(BIN)/rds user create-admin admin --password "$$(cat $(VAR)/admin-password)" > $(VAR)/admin-token; }
+	chmod 600 $(VAR)/admin-password $(VAR)/admin-token
 
 ## install: virtualenv with the pinned dependencies and rds itself (editable)
 install: $(BIN)/rds

@@ -6,7 +6,8 @@ queue (or, with ``broadcast=True``, from the copy's private queue);
 
 Delivery semantics, chosen on purpose:
 
-* a message that does not match its contract is logged with the reason and
+* a message that does not match its contract, or is not signed with the
+  configured key (``rds_bus.signing``), is logged with the reason and
   dead-lettered at once (never retried, never crash-loops the consumer);
 * the message is acked only after the handler returned, i.e. after its work
   is recorded; if the process dies first, the broker redelivers it;
@@ -21,7 +22,7 @@ from amqp.exceptions import ConnectionError as AmqpConnectionError
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 
-from rds_bus import topology
+from rds_bus import signing, topology
 from rds_bus.identity import agent_name, agent_pool
 from rds_contracts.registry import InvalidMessage, parse_command, parse_event
 
@@ -98,12 +99,16 @@ class CommandHandler(_ValidatingConsumer):
                 self.command, pool, agent_name(config, self.container.service_name))
         else:
             self.queue = topology.command_queue(self.command, pool)
+        self.signer = signing.command_signer(config)
+        signing.warn_if_unsigned(self.signer, self.container.service_name)
         super().setup()
 
     def parse(self, message, body):
         name = _message_type(message)
         if name != self.command:
             raise InvalidMessage("expected command %r, got %r" % (self.command, name))
+        self.signer.verify(message.delivery_info.get("routing_key", ""), name, body,
+                           message.headers)
         command = parse_command(name, body)
         return (command, bool(message.delivery_info.get("redelivered")))
 
@@ -116,8 +121,15 @@ class EventConsumer(_ValidatingConsumer):
         self.retry_delay = retry_delay
         super().__init__(queue=topology.INGEST_QUEUE, **kwargs)
 
+    def setup(self):
+        self.signer = signing.event_signer(self.container.config)
+        signing.warn_if_unsigned(self.signer, self.container.service_name)
+        super().setup()
+
     def parse(self, message, body):
         name = _message_type(message)
+        self.signer.verify(message.delivery_info.get("routing_key", ""), name, body,
+                           message.headers)
         return (name, parse_event(name, body))
 
 

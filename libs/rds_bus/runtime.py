@@ -42,7 +42,7 @@ class AgentRuntime(DependencyProvider):
         self.host = agent_host(self.config)
         self.interval = float(self.config.get(HEARTBEAT_INTERVAL_KEY,
                                               DEFAULT_HEARTBEAT_INTERVAL))
-        self.publisher = BusPublisher(self.config[AMQP_URI_CONFIG_KEY])
+        self.publisher = BusPublisher.from_config(self.config, self.config[AMQP_URI_CONFIG_KEY])
         self.running = set()
         self._thread = None
 

@@ -2,9 +2,12 @@
 
 Rules (SPEC §1, §3):
 
-* an event for an unknown task, or from a run that is not the task's current
-  run, changes nothing (a redelivered command starts a new run: its
-  ``task_started`` carries ``redelivered`` and takes over the task);
+* an event for an unknown task, or one reaching beyond its task (servers of
+  another project, a start by an agent of another service or pool), raises
+  ``RejectedEvent``: the consumer dead-letters it with the reason;
+* an event from a run that is not the task's current run changes nothing
+  (a redelivered command starts a new run: its ``task_started`` carries
+  ``redelivered`` and takes over the task);
 * facts (log chunks, step timings, "server N is ready") are applied whatever
   their order, idempotently, even after the task ended (several ingest
   workers may apply one task's events in parallel);
@@ -18,11 +21,13 @@ Commands caused by an event (automatic retries) are queued in the outbox of
 the same transaction; run ``apply_event`` through ``rds_control.unit``.
 """
 import logging
+import os
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from rds_contracts import activator, agents, builder
+from rds_contracts.registry import COMMAND_SERVICE
 from rds_control import audit
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError
@@ -44,6 +49,11 @@ S = ReleaseStatus
 #: not: it would fail the same way again).
 RETRYABLE_PHASES = {"checkout", "upload", "internal"}
 
+#: Most bytes of build output stored per release (``RDS_RELEASE_LOG_LIMIT``).
+RELEASE_LOG_LIMIT = int(os.environ.get("RDS_RELEASE_LOG_LIMIT") or 20 * 2**20)
+TRUNCATED = ("\n[rds: log truncated: this release's log reached its limit of %d bytes "
+             "(RDS_RELEASE_LOG_LIMIT); later output was dropped]\n")
+
 
 def apply_event(session, name, event):
     if name == agents.AGENT_HEARTBEAT:
@@ -52,8 +62,8 @@ def apply_event(session, name, event):
     task = session.scalars(select(Task).where(Task.id == event.task_id)
                            .with_for_update()).one_or_none()
     if task is None:
-        log.warning("dropping %s for unknown task %s", name, event.task_id)
-        return
+        raise RejectedEvent("%s for unknown task %s" % (name, event.task_id))
+    check_ownership(session, name, task, event)
     task.seen_at = utcnow()
     if name == agents.TASK_STARTED:
         _apply_started(session, task, event)
@@ -77,6 +87,52 @@ def apply_event(session, name, event):
         return
     task.last_seq = event.seq
     _HANDLERS[name](session, task, event)
+
+
+class RejectedEvent(Exception):
+    """An event that must not be applied: the consumer dead-letters it with this reason."""
+
+
+def _servers_named(event):
+    ids = {getattr(event, "server_id", None)}
+    results = getattr(event, "servers", None)
+    if isinstance(results, (list, tuple)):  # build_installing's ``servers`` is a count
+        ids.update(result.server_id for result in results)
+    ids.discard(None)
+    return ids
+
+
+def check_ownership(session, name, task, event):
+    """Refuse an event that reaches beyond its task.
+
+    Every server it names must be one of the task's project; a ``task_started``
+    must come from a copy of the service that takes the task's command, in the
+    task's pool (when that copy has announced itself), and a second start of
+    the current run must be by the agent already running it. Other events are
+    bound to the agent by their run id (128 random bits chosen by the agent
+    that started the run; stale runs are dropped below).
+    """
+    named = _servers_named(event)
+    if named:
+        owned = set(session.scalars(select(Server.id).where(
+            Server.id.in_(named), Server.project_id == task.project_id)))
+        if named - owned:
+            raise RejectedEvent("%s of task %s names server(s) %s outside project %s"
+                                % (name, task.id, sorted(named - owned), task.project_id))
+    if name != agents.TASK_STARTED:
+        return
+    service = COMMAND_SERVICE.get(task.kind)
+    parts = event.agent.split("/")
+    if service is not None and (len(parts) < 3 or parts[-2] != service):
+        raise RejectedEvent("task %s (%s) started by %r, which is not a %s copy"
+                            % (task.id, task.kind, event.agent, service))
+    known = session.get(Agent, event.agent)
+    if known is not None and known.pool != task.pool:
+        raise RejectedEvent("task %s of pool %s started by %s of pool %s"
+                            % (task.id, task.pool, event.agent, known.pool))
+    if task.run_id == event.run_id and task.agent not in (None, event.agent):
+        raise RejectedEvent("run %s of task %s belongs to %s, not %s"
+                            % (event.run_id, task.id, task.agent, event.agent))
 
 
 def _apply_heartbeat(session, event):
@@ -125,11 +181,30 @@ def _begin_run(session, task, event):
 
 
 def _store_log(session, task, event):
+    text = _within_log_limit(session, task, event.text)
+    if text is None:
+        return
     session.execute(insert(TaskLog).values(
-        task_id=task.id, run_id=event.run_id, seq=event.seq, text=event.text,
+        task_id=task.id, run_id=event.run_id, seq=event.seq, text=text,
         created_at=event.at).on_conflict_do_nothing())
     record_change(session, "log", project_id=task.project_id, release_id=task.release_id,
                   task_id=task.id)
+
+
+def _within_log_limit(session, task, text):
+    """``text``, cut so the release's stored log stays within RELEASE_LOG_LIMIT bytes;
+    the chunk that reaches the limit ends with TRUNCATED; later ones are dropped (None)."""
+    tasks = select(Task.id).where(Task.release_id == task.release_id) \
+        if task.release_id is not None else select(Task.id).where(Task.id == task.id)
+    stored = session.scalar(select(func.coalesce(func.sum(func.octet_length(TaskLog.text)), 0))
+                            .where(TaskLog.task_id.in_(tasks)))
+    room = RELEASE_LOG_LIMIT - stored
+    if room <= 0:
+        return None
+    data = text.encode()
+    if len(data) <= room:
+        return text
+    return data[:room].decode(errors="ignore") + TRUNCATED % RELEASE_LOG_LIMIT
 
 
 def _apply_step(session, task, event):

@@ -28,6 +28,10 @@ class CommonGroup(_Group):
                           description="RabbitMQ (every service)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="log level of the nameko services")
+    bus_command_key: str = Field("", description=(
+        "HMAC key signing commands (web, ingest, pruner sign; agents check); README \"Security\""))
+    bus_event_key: str = Field("", description=(
+        "HMAC key signing events (agents sign; ingest checks); README \"Security\""))
 
 
 class WebGroup(_Group):
@@ -45,6 +49,12 @@ class WebGroup(_Group):
     ui_session_hours: float = Field(12.0, gt=0, description="login session lifetime")
     metrics_token: str = Field("", description=(
         "when set, `GET /metrics` requires `Authorization: Bearer <it>`"))
+    health_token: str = Field("", description=(
+        "when set, `/health` shows database error details to `Authorization: Bearer <it>`"))
+    max_content_length: int = Field(2 * 1024 * 1024, gt=0, description=(
+        "largest request body in bytes (more: 413)"))
+    trusted_proxies: int = Field(0, ge=0, description=(
+        "reverse proxies in front of the web whose `X-Forwarded-*` headers count"))
 
 
 class AgentGroup(_Group):

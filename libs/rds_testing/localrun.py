@@ -34,21 +34,30 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
+def secret_file(var_dir, name):
+    """The secret in ``<var_dir>/<name>``, created (0600, random) if missing."""
+    path = os.path.join(var_dir, name)
+    if not os.path.exists(path):
+        os.makedirs(var_dir, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    os.chmod(path, 0o600)
+    with open(path) as handle:
+        return handle.read().strip()
+
+
 def service_env(var_dir, database_url, amqp_uri, extra=None):
     """The environment every local service gets."""
     var_dir = os.path.abspath(var_dir)
-    secret_file = os.path.join(var_dir, "secret_key")
-    if not os.path.exists(secret_file):
-        os.makedirs(var_dir, exist_ok=True)
-        with open(secret_file, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    with open(secret_file) as handle:
-        secret = handle.read().strip()
+    secret = secret_file(var_dir, "secret_key")
     env = dict(os.environ)
     env.update({
         "RDS_DATABASE_URL": database_url,
         "RDS_AMQP_URI": amqp_uri,
         "RDS_SECRET_KEY": secret,
+        "RDS_BUS_COMMAND_KEY": secret_file(var_dir, "bus-command-key"),
+        "RDS_BUS_EVENT_KEY": secret_file(var_dir, "bus-event-key"),
         "RDS_AGENT_WORK_DIR": os.path.join(var_dir, "agent"),
         "RDS_SSH_KEY_PATH": os.path.join(var_dir, "ssh", "id_ed25519"),
         "PYTHONUNBUFFERED": "1",

@@ -20,6 +20,8 @@ ROUTES = [
     ("POST", "/releases/{release}/rebuild", "deploy"),
     ("POST", "/releases/{release}/cancel", "deploy"),
     ("POST", "/releases/{release}/delete", "deploy"),
+    ("POST", "/releases/{release}/pin", "deploy"),
+    ("POST", "/releases/{release}/unpin", "deploy"),
     ("POST", "/projects/{project}/revert", "deploy"),
     ("GET", "/builds/{task}", "view"),
     ("GET", "/builds/{task}/log.txt", "view"),

@@ -12,8 +12,9 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     config.check(app.config)
 
-    from rds_web import api, bus, db, metrics, ui
+    from rds_web import api, bus, db, edge, metrics, ui
 
+    edge.init_app(app)
     db.init_app(app)
     bus.init_app(app)
     api.init_app(app)

@@ -19,6 +19,10 @@ KEYS = {
     "UI_KEEPALIVE_SECONDS": "ui_keepalive_seconds",
     "UI_SESSION_HOURS": "ui_session_hours",
     "METRICS_TOKEN": "metrics_token",
+    "HEALTH_TOKEN": "health_token",
+    "BUS_COMMAND_KEY": "bus_command_key",
+    "MAX_CONTENT_LENGTH": "max_content_length",
+    "TRUSTED_PROXIES": "trusted_proxies",
 }
 
 

@@ -3,7 +3,7 @@ from flask import g
 
 from rds_control import projects, releases
 from rds_web.api import bp, json_body
-from rds_web.api.schemas import project_dict, release_dict
+from rds_web.api.schemas import ProjectList, ProjectOut, dump, release_body
 from rds_web.auth import require
 from rds_web.db import get_session, run
 
@@ -13,8 +13,8 @@ from rds_web.db import get_session, run
 def list_projects():
     """List every project with its servers and live version."""
     session = get_session()
-    return {"projects": [project_dict(p, releases.live_release(session, p.id))
-                         for p in projects.list_projects(session)]}
+    return dump(ProjectList(projects=[ProjectOut.of(p, releases.live_release(session, p.id))
+                                      for p in projects.list_projects(session)]))
 
 
 @bp.get("/projects/<name>")
@@ -23,7 +23,7 @@ def show_project(name):
     """Show one project. :raise 404: unknown project."""
     session = get_session()
     project = projects.get_project(session, name)
-    return project_dict(project, releases.live_release(session, project.id))
+    return dump(ProjectOut.of(project, releases.live_release(session, project.id)))
 
 
 @bp.post("/projects")
@@ -32,7 +32,7 @@ def create_project():
     """Create a project. :raise 400: invalid field; 409: name taken."""
     data = json_body()
     def create(session):
-        return project_dict(projects.create_project(session, data, g.user))
+        return dump(ProjectOut.of(projects.create_project(session, data, g.user)))
     return run(create), 201
 
 
@@ -43,7 +43,8 @@ def update_project(name):
     data = json_body()
     def update(session):
         project = projects.get_project(session, name, lock=True)
-        return project_dict(projects.update_project(session, project, data, g.user))
+        project = projects.update_project(session, project, data, g.user)
+        return dump(ProjectOut.of(project, releases.live_release(session, project.id)))
     return run(update)
 
 
@@ -55,5 +56,5 @@ def revert_project(name):
     :raise 409: nothing to revert to.
     """
     def revert(session):
-        return release_dict(releases.revert_project(session, name, g.user))
+        return release_body(session, releases.revert_project(session, name, g.user), g.user)
     return run(revert), 202
