@@ -81,9 +81,12 @@ docs-screenshot: install infra
 	RDS_REFRESH_DOCS=1 $(BIN)/pytest -q \
 	  tests/ui/test_release_board.py::test_release_from_creation_to_rollback_in_the_browser
 
-## bench: the board's response time with 10,000 releases (throwaway database)
+## bench: the board's response time with 10,000 releases (throwaway database), then
+## upload and activation side by side with scp/tar|ssh/rsync on 4 and 20 loopback sshd servers
+## (quick run: BENCH_SERVERS=4 BENCH_FILES=1000 make bench)
 bench: install infra
 	$(BIN)/python bench/board.py
+	$(BIN)/python bench/upload.py
 
 clean: down
 	rm -rf $(VAR) test-artifacts

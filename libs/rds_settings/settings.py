@@ -30,9 +30,9 @@ class CommonGroup(_Group):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="log level of the nameko services")
     bus_command_key: str = Field("", repr=False, description=(
-        "HMAC key signing commands (web, ingest, pruner sign; agents check); README \"Security\""))
+        "HMAC key signing commands (web, ingest, pruner sign; agents check); see Security"))
     bus_event_key: str = Field("", repr=False, description=(
-        "HMAC key signing events (agents sign; ingest checks); README \"Security\""))
+        "HMAC key signing agent events (agents sign; ingest checks); see Security"))
 
 
 class WebGroup(_Group):
@@ -52,11 +52,11 @@ class WebGroup(_Group):
     metrics_token: str = Field("", repr=False, description=(
         "when set, `GET /metrics` requires `Authorization: Bearer <it>`"))
     health_token: str = Field("", repr=False, description=(
-        "when set, `/health` shows database error details to `Authorization: Bearer <it>`"))
-    max_content_length: int = Field(2 * 1024 * 1024, gt=0, description=(
-        "largest request body in bytes (more: 413)"))
-    trusted_proxies: int = Field(0, ge=0, description=(
-        "reverse proxies in front of the web whose `X-Forwarded-*` headers count"))
+        "`Authorization: Bearer <it>` shows database error details on `/health`"))
+    max_content_length: int = Field(2 * 1024 * 1024, ge=1024, description=(
+        "largest request body in bytes (larger: 413)"))
+    trusted_proxies: int = Field(0, ge=0, le=10, description=(
+        "reverse proxies in front of web whose `X-Forwarded-*` headers count"))
 
 
 class AgentGroup(_Group):
@@ -93,6 +93,29 @@ class PrunerGroup(_Group):
         "seconds after which an unconfirmed cancel ends as cancelled"))
     outbox_grace: float = Field(5.0, ge=0, description=(
         "seconds before the pruner re-publishes an unsent command"))
+    task_deadline_build: float = Field(7200.0, gt=0, description=(
+        "seconds a running build (with its upload) may take before it fails"))
+    task_deadline_activate: float = Field(1800.0, gt=0, description=(
+        "seconds a running activation may take before it fails"))
+    task_deadline_migrate: float = Field(7200.0, gt=0, description=(
+        "seconds a running migration may take before it fails"))
+    task_deadline_remove: float = Field(1800.0, gt=0, description=(
+        "seconds a running removal may take before it fails"))
+    lost_task_grace: float = Field(15.0, gt=0, description=(
+        "seconds a heartbeat must postdate a task's last event before the task's absence "
+        "from it fails the task"))
+
+    def task_deadlines(self) -> dict[str, float]:
+        """Seconds a running task may take, by task kind."""
+        return {"build": self.task_deadline_build, "activate": self.task_deadline_activate,
+                "migrate": self.task_deadline_migrate, "remove": self.task_deadline_remove}
+
+
+class IngestGroup(_Group):
+    """The ingest service."""
+
+    release_log_limit: int = Field(20 * 2**20, ge=1024, description=(
+        "bytes of build output stored per release; then the log says it was truncated"))
 
 
 class ClientGroup(_Group):
@@ -103,7 +126,7 @@ class ClientGroup(_Group):
                        description="the API token the CLI uses (`rds token issue NAME`)")
 
 
-class Settings(CommonGroup, WebGroup, AgentGroup, PrunerGroup, ClientGroup):
+class Settings(CommonGroup, WebGroup, AgentGroup, PrunerGroup, IngestGroup, ClientGroup):
     """Every ``RDS_*`` setting of rds."""
 
     def resolved_work_dir(self) -> str:

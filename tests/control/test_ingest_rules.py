@@ -206,3 +206,25 @@ def test_a_late_build_built_still_records_the_commit(db_session, make_project, a
     agent.send(builder.BUILD_INSTALLING, builder.BuildInstalling, servers=2)
     apply_event(db_session, builder.BUILD_BUILT, built)
     assert release.status == "installing" and release.commit == "9" * 40
+
+
+def test_a_log_chunk_with_nul_is_stored_not_lost(db_session, make_project,
+                                                                     alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    agent.send(agents.TASK_LOG, agents.TaskLog, text="before\x00after end\n")
+    db_session.flush()  # PostgreSQL refuses NUL in text: this is where it would fail
+    chunk = db_session.query(TaskLog).filter_by(task_id=agent.task_id).one()
+    assert chunk.text == "before\ufffdafter end\n"
+
+
+def test_a_terminal_event_with_nul_still_ends_the_release(db_session, make_project, alice,
+                                                          agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    assert release.status == "building"
+    agent.send(builder.BUILD_FAILED, builder.BuildFailed, phase="build",
+               reason="script printed \x00 and died")
+    db_session.flush()
+    assert release.status == "failed" and release.tasks[0].status == "failed"
+    assert "\x00" not in release.last_error and "\ufffd" in release.last_error

@@ -22,6 +22,7 @@ ROUTES = [
     ("POST", "/releases/{release}/delete", "deploy"),
     ("POST", "/releases/{release}/pin", "deploy"),
     ("POST", "/releases/{release}/unpin", "deploy"),
+    ("POST", "/releases/{release}/install-missing", "deploy"),
     ("POST", "/projects/{project}/revert", "deploy"),
     ("GET", "/builds/{task}", "view"),
     ("GET", "/builds/{task}/log.txt", "view"),

@@ -16,7 +16,8 @@ class ActivatorService(runtime.AgentService):
     def handle_activate(self, command, redelivered):
         """Switch ``current`` to a release on every server, or switch back."""
         settings = self.agent_settings
-        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
         with self.runtime.running_task(command.task_id):
             run_activation(command, reporter, settings, TaskFiles(settings.run_dir),
                            redelivered=redelivered)

@@ -16,7 +16,8 @@ class BuilderService(runtime.AgentService):
     def handle_build(self, command, redelivered):
         """Build one version and upload it to every server of the project."""
         settings = self.agent_settings
-        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
         with self.runtime.running_task(command.task_id):
             run_build(command, reporter, settings, TaskFiles(settings.run_dir),
                       redelivered=redelivered)

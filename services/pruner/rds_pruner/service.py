@@ -7,8 +7,13 @@
 * every hour, trim sent commands, old change-feed rows and long-gone agents
   (``rds_control.housekeeping``).
 
+It also answers the agents' fencing claims (``claim_task``, see
+``rds_control.claims``): the web side owns the database, so it decides which
+run of a task may act.
+
 Settings: ``RDS_AGENT_TIMEOUT``, ``RDS_QUEUE_TIMEOUT``, ``RDS_CANCEL_TIMEOUT``,
-``RDS_OUTBOX_GRACE`` (``rds_settings``; README "Configuration").
+``RDS_OUTBOX_GRACE``, ``RDS_TASK_DEADLINE_<KIND>``, ``RDS_LOST_TASK_GRACE``
+(``rds_settings``; README "Configuration").
 
 Operator RPCs (``nameko shell``, README "Operations"): ``running_tasks()``,
 ``show_task(id)``, ``agents()``, ``resend_command(id)``, ``reap_now()``.
@@ -19,8 +24,10 @@ from nameko.timer import timer
 from rds_bus.providers import Bus
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
+from rds_contracts.pruner import ClaimRequest
 from rds_contracts.registry import parse_command
 from rds_control import operations, outbox, unit
+from rds_control.claims import claim_task
 from rds_control.errors import Conflict, NotFound
 from rds_control.housekeeping import trim
 from rds_control.reaper import reap
@@ -61,7 +68,17 @@ class PrunerService:
         return unit.run(self.db.session_factory, self.bus, reap,
                         agent_timeout=self.settings.agent_timeout,
                         queue_timeout=self.settings.queue_timeout,
-                        cancel_timeout=self.settings.cancel_timeout)
+                        cancel_timeout=self.settings.cancel_timeout,
+                        deadlines=self.settings.task_deadlines(),
+                        grace=self.settings.lost_task_grace)
+
+    @rpc
+    def claim_task(self, request):
+        """Grant or refuse an agent's claim on a task (fencing); returns a ClaimAnswer."""
+        claim = ClaimRequest.model_validate(request)
+        answer = unit.run(self.db.session_factory, self.bus, claim_task, claim,
+                          agent_timeout=self.settings.agent_timeout)
+        return answer.to_wire()
 
     @rpc
     def running_tasks(self):

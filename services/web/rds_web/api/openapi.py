@@ -133,6 +133,9 @@ PATHS = {
                     {"202": RELEASE, **WRITE}, params=[RID])},
     "/releases/{release_id}/cancel": {
         "post": _op("Cancel a build", {"202": RELEASE, **WRITE}, params=[RID])},
+    "/releases/{release_id}/install-missing": {
+        "post": _op("Install a partly installed release on the servers where it is missing",
+                    {"202": RELEASE, **WRITE}, params=[RID])},
     "/releases/{release_id}/pin": {
         "post": _op("Keep the release on the servers whatever the retention policy says",
                     {"200": RELEASE, **WRITE}, params=[RID])},

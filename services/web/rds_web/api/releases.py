@@ -6,7 +6,7 @@ import time
 from flask import g, request
 from sqlalchemy import select
 
-from rds_control import board, releases
+from rds_control import board, installs, releases
 from rds_control.errors import InvalidInput
 from rds_control.projects import get_project
 from rds_core.lifecycle import ReleaseStatus
@@ -148,6 +148,16 @@ def unpin_release(release_id):
     """Let the retention policy decide about a release again."""
     return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
                    status=200)
+
+
+@bp.post("/releases/<int:release_id>/install-missing")
+@require("deploy")
+def install_missing(release_id):
+    """Install a partly installed release on the servers where it is missing.
+
+    :raise 409: installed everywhere, not installed, or a build is running.
+    """
+    return _action(installs.install_missing, release_id)
 
 
 @bp.delete("/releases/<int:release_id>")

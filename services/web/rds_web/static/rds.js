@@ -123,18 +123,13 @@
     }
   });
 
-  /* The agents page folds away copies that went away idle until asked for. */
-  document.addEventListener("change", function (e) {
-    if (e.target.id === "show-gone") {
-      document.getElementById("agents").classList.toggle("show-gone", e.target.checked);
-    }
-  });
-
   /* Filters apply as soon as one changes (no inline handlers: see the CSP). */
   document.addEventListener("change", function (e) {
     var select = e.target;
     if (select.matches && select.matches("form.filters select") && select.form) {
       select.form.submit();
+    } else if (e.target.id === "show-gone") {
+      document.getElementById("agents").classList.toggle("show-gone", e.target.checked);
     }
   });
 
