@@ -1,10 +1,10 @@
 """The settings object: one field per ``RDS_<NAME>`` variable, grouped by who reads it.
 
-Each group is a small class; ``Settings`` inherits them all. Secrets (keys,
-tokens) are left out of ``repr`` so a logged settings object leaks nothing. To add a setting,
+Each group is a small class; ``Settings`` inherits them all. To add a setting,
 add a field (with its default and a ``description``) to the group of the
 process that reads it, or a new group to ``Settings``' bases, and a row to
-README's Configuration table. A bad value fails at start-up with the
+README's Configuration table. Secrets (keys, tokens) are left out of ``repr``,
+so a logged settings object leaks nothing. A bad value fails at start-up with the
 variable's name (``RDS_QUEUE_TIMEOUT: Input should be a valid number``).
 """
 import os
