@@ -1,13 +1,13 @@
 """per-user session version and the login throttle
 
 Revision ID: 5e7c1a9d2b40
-Revises: 0001
+Revises: 0003_fencing
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '5e7c1a9d2b40'
-down_revision = '0001'
+down_revision = '0003_fencing'
 branch_labels = None
 depends_on = None
 
