@@ -353,6 +353,21 @@ def new_release(situation: Situation, line: int) -> Denial | None:
     return None
 
 
+# -- bans and the deployment switch themselves --------------------------------
+
+def change_ban(situation: Situation) -> Denial | None:
+    """Set or lift a release ban of the situation's project (deployers and admins)."""
+    return _role(situation)
+
+
+def flip_switch(role: str | None) -> Denial | None:
+    """Stop or resume every deploy with the global switch (admins only)."""
+    if role != "admin":
+        return Denial("only an admin may switch deployment on or off (your role: %s)"
+                      % (role or "none"), DenialKind.ROLE)
+    return None
+
+
 def require(denial: Denial | None) -> None:
     """Raise the control-plane error for a denial (403 policy/role, 409 state)."""
     if denial is None:

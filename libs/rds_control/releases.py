@@ -4,7 +4,7 @@ from sqlalchemy import select
 from rds_contracts.activator import ActivateCommand
 from rds_contracts.builder import BuildCommand, UploadPolicy
 from rds_contracts.killer import CancelCommand
-from rds_control import audit, facts, outbox, policy
+from rds_control import audit, facts, lines, outbox, policy
 from rds_control.changes import release_changed
 from rds_control.errors import Conflict, NotFound
 from rds_control.inputs import ReleaseInput, parse
@@ -12,7 +12,7 @@ from rds_control.projects import get_project
 from rds_control.tasks import active_task, finish_task, new_task_id, server_specs, start_task
 from rds_core import versions
 from rds_core.lifecycle import Lane, ReleaseStatus, TaskKind, TaskStatus
-from rds_db.models import DeploymentSwitch, ProjectLineCounter, ReleaseLine, ReleaseRequest
+from rds_db.models import DeploymentSwitch, ProjectLineCounter, ReleaseRequest
 from rds_db.models.base import utcnow
 
 S = ReleaseStatus
@@ -51,13 +51,6 @@ def deployment_switch(session):
     return session.get(DeploymentSwitch, 1)
 
 
-def _default_line(session):
-    line = session.scalars(select(ReleaseLine.number).order_by(ReleaseLine.number)).first()
-    if line is None:
-        raise Conflict("no release line exists; run `rds db upgrade`")
-    return line
-
-
 def _allocate_version(session, project, line):
     counter = session.scalars(select(ProjectLineCounter).where(
         ProjectLineCounter.project_id == project.id, ProjectLineCounter.line == line)
@@ -84,9 +77,7 @@ def create_release(session, project_name, data, user):
     """Allocate the next version of a project and start building it."""
     values = parse(ReleaseInput, data)
     project = get_project(session, project_name, lock=True)
-    line = values.release_line if values.release_line is not None else _default_line(session)
-    if session.scalar(select(ReleaseLine.id).where(ReleaseLine.number == line)) is None:
-        raise Conflict("release line %d does not exist" % line, field="release_line")
+    line = lines.release_line_for(session, project, values.release_line)
     policy.require(policy.new_release(facts.project_situation(session, project, user), line))
     version = _allocate_version(session, project, line)
     release = ReleaseRequest(

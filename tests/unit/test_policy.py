@@ -188,3 +188,15 @@ def test_the_board_shows_blocked_and_forbidden_actions_only():
     assert policy.Denial("x", DenialKind.FORBIDDEN).shown
     assert not policy.Denial("x", DenialKind.INAPPLICABLE).shown
     assert not policy.Denial("x", DenialKind.ROLE).shown
+
+
+def test_bans_are_changed_by_deployers_and_admins_the_switch_by_admins_only():
+    project = ProjectFacts(name="shop")
+    assert policy.change_ban(Situation(project=project, role="deployer")) is None
+    denial = policy.change_ban(Situation(project=project, role="viewer", can_deploy=False))
+    assert denial is not None and denial.kind == DenialKind.ROLE
+    assert policy.flip_switch("admin") is None
+    for role in ("deployer", "viewer", None):
+        denial = policy.flip_switch(role)
+        assert denial is not None and denial.kind == DenialKind.ROLE
+        assert "only an admin" in denial.reason

@@ -251,5 +251,8 @@ def demo(ctx, var_dir, servers):
     sys.exit(run_demo(_client(ctx), var_dir, click.echo, servers=parsed or APP_SERVERS))
 
 
+__import__("rds_web.cli_controls").cli_controls.register(main)  # bans, switch, lines
+
+
 if __name__ == "__main__":
     main()

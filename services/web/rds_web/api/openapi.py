@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from rds_control.inputs import ProjectInput, ReleaseInput
-from rds_web.api import bp
+from rds_web.api import bp, controls
 from rds_web.api.schemas import (
     AgentList,
     ErrorOut,
@@ -23,9 +23,9 @@ from rds_web.api.schemas import (
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
-REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput)
+REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput, *controls.REQUESTS)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
-                                          ProjectList, AgentList, Health)
+                                          ProjectList, AgentList, Health, *controls.RESPONSES)
 
 
 def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
@@ -115,6 +115,8 @@ PATHS = {
         "post": _op("Let the retention policy decide about the release again",
                     {"200": RELEASE, "409": ERROR}, params=[RID])},
 }
+
+PATHS.update(controls.openapi_paths(_op, _body, ERROR, NAME))
 
 
 def component_schemas() -> dict[str, object]:

@@ -1,7 +1,7 @@
 """The release board (home page) and the new-release form."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from rds_control import board, releases
+from rds_control import board, controls, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import ControlError, NotFound
 from rds_web.db import get_session, run
@@ -35,7 +35,8 @@ def index():
     page = board.board_page(session, g.user, project=project, status=status,
                             page=page_number())
     return render_template("board.html", board=page, after=after,
-                           statuses=RELEASE_STATUSES, **_form_context(session))
+                           statuses=RELEASE_STATUSES, bans=controls.active_bans(session, project),
+                           **_form_context(session))
 
 
 @bp.get("/releases/new")

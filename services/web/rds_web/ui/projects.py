@@ -4,7 +4,7 @@ import re
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from rds_control import projects, releases
+from rds_control import controls, lines, projects, releases
 from rds_control.errors import ControlError, InvalidInput
 from rds_core.scripts import COMMON_ENV, EXTRA_ENV, SCRIPTS
 from rds_db.models import ReleaseRequest
@@ -112,7 +112,8 @@ def show(name):
                              .order_by(ReleaseRequest.created_at.desc()).limit(10)).all()
     return render_template("project.html", project=project, settings=SETTINGS,
                            live=releases.live_release(session, project.id), latest=latest,
-                           scripts=SCRIPTS)
+                           scripts=SCRIPTS, bans=controls.active_bans(session, project.name),
+                           lines=lines.project_lines(session, project))
 
 
 @bp.route("/_new", methods=["GET", "POST"])

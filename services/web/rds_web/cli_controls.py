@@ -1,0 +1,120 @@
+"""CLI verbs for release bans, the deployment switch and release lines (over the API).
+
+    rds ban set PROJECT --comment C [--line N] [--until 2026-12-24T18:00Z]
+    rds ban lift BAN_ID
+    rds ban list [PROJECT]
+    rds deployment off --reason R      (admin)
+    rds deployment on [--reason R]     (admin)
+    rds deployment show
+    rds line create PROJECT [--number N] [--name NAME]
+    rds line show PROJECT
+
+Like the other API verbs they read ``RDS_URL`` and ``RDS_TOKEN``; a refusal
+prints the API's error (which names the bad field) and exits with status 1.
+"""
+import json
+import os
+from collections.abc import Callable
+
+import click
+
+from rds_web.client import ApiClient, ApiError
+
+
+def _client() -> ApiClient:
+    token = os.environ.get("RDS_TOKEN")
+    if not token:
+        raise click.ClickException("set RDS_TOKEN to an API token (rds token issue NAME)")
+    return ApiClient(os.environ.get("RDS_URL", "http://127.0.0.1:8000"), token)
+
+
+def _call(fn: Callable[[ApiClient], object]) -> None:
+    try:
+        data = fn(_client())
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@click.group()
+def ban():
+    """Release bans of a project and release line (API)."""
+
+
+@ban.command("set")
+@click.argument("project")
+@click.option("--comment", required=True, help="Why (shown on the board).")
+@click.option("--line", "release_line", type=int, help="Release line (default: current).")
+@click.option("--until", "expires_at", help="Expiry, ISO 8601 (no zone: UTC).")
+def ban_set(project, comment, release_line, expires_at):
+    """Ban new releases of PROJECT on a release line."""
+    body = {"comment": comment, "release_line": release_line, "expires_at": expires_at}
+    _call(lambda c: c.post("/projects/%s/bans" % project,
+                           {k: v for k, v in body.items() if v is not None}))
+
+
+@ban.command("lift")
+@click.argument("ban_id", type=int)
+def ban_lift(ban_id):
+    """Lift a release ban."""
+    _call(lambda c: c.post("/bans/%d/lift" % ban_id))
+
+
+@ban.command("list")
+@click.argument("project", required=False)
+def ban_list(project):
+    """Release bans in force (of one project, or all)."""
+    _call(lambda c: c.get("/projects/%s/bans" % project if project else "/bans"))
+
+
+@click.group()
+def deployment():
+    """The global deployment switch (API; changing it needs an admin token)."""
+
+
+@deployment.command("off")
+@click.option("--reason", required=True)
+def deployment_off(reason):
+    """Stop every deploy (a rollback to the previous version stays possible)."""
+    _call(lambda c: c.request("PUT", "/deployment", {"enabled": False, "reason": reason}))
+
+
+@deployment.command("on")
+@click.option("--reason", default="")
+def deployment_on(reason):
+    """Allow deploys again."""
+    _call(lambda c: c.request("PUT", "/deployment", {"enabled": True, "reason": reason}))
+
+
+@deployment.command("show")
+def deployment_show():
+    """Whether deployment is on, and why not."""
+    _call(lambda c: c.get("/deployment"))
+
+
+@click.group()
+def line():
+    """Release lines of a project (API)."""
+
+
+@line.command("create")
+@click.argument("project")
+@click.option("--number", type=int, help="Default: the current line + 1.")
+@click.option("--name", default="")
+def line_create(project, number, name):
+    """Start a new release line: the next versions are <line>.00.001.<M>."""
+    body = {"name": name} | ({"number": number} if number is not None else {})
+    _call(lambda c: c.post("/projects/%s/lines" % project, body))
+
+
+@line.command("show")
+@click.argument("project")
+def line_show(project):
+    """The project's release lines and the current one."""
+    _call(lambda c: c.get("/projects/%s/lines" % project))
+
+
+def register(main: click.Group) -> None:
+    """Add these verbs to the ``rds`` command group."""
+    for group in (ban, deployment, line):
+        main.add_command(group)

@@ -1,0 +1,68 @@
+"""The ``rds ban``/``deployment``/``line`` verbs against the API served over real HTTP."""
+import json
+import threading
+
+import pytest
+from click.testing import CliRunner
+from werkzeug.serving import make_server
+
+from rds_web.cli import main
+
+
+@pytest.fixture
+def served(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_port
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture
+def rds(served):
+    def invoke(headers, *args):
+        token = headers["Authorization"].split(" ", 1)[1]
+        result = CliRunner().invoke(main, list(args),
+                                    env={"RDS_URL": served, "RDS_TOKEN": token})
+        return result.exit_code, result.output
+    return invoke
+
+
+def test_ban_set_list_lift_and_the_switch_from_the_cli(rds, persona, client, project_body,
+                                                       session_factory):
+    deployer, admin = persona("deployer"), persona("admin")
+    body = project_body()
+    assert client.post("/api/v1/projects", headers=deployer, json=body).status_code == 201
+    name = body["name"]
+
+    code, out = rds(deployer, "ban", "set", name, "--comment", "freeze",
+                    "--until", "2001-01-01T00:00Z")
+    assert code == 1 and "HTTP 400" in out and "expires_at" in out
+    code, out = rds(deployer, "ban", "set", name, "--comment", "freeze",
+                    "--until", "2099-01-01T00:00Z")
+    assert code == 0, out
+    ban = json.loads(out)
+    assert ban["comment"] == "freeze" and ban["expires_at"].startswith("2099-01-01")
+    code, out = rds(deployer, "ban", "list", name)
+    assert [b["id"] for b in json.loads(out)["bans"]] == [ban["id"]]
+    code, out = rds(persona("viewer"), "ban", "lift", str(ban["id"]))
+    assert code == 1 and "HTTP 403" in out
+    code, out = rds(deployer, "ban", "lift", str(ban["id"]))
+    assert code == 0 and json.loads(out)["lifted_at"]
+
+    code, out = rds(deployer, "deployment", "off", "--reason", "incident")
+    assert code == 1 and "only an admin" in out
+    try:
+        code, out = rds(admin, "deployment", "off", "--reason", "incident")
+        assert code == 0 and json.loads(out)["enabled"] is False
+        code, out = rds(deployer, "deployment", "show")
+        assert json.loads(out)["reason"] == "incident"
+    finally:
+        code, out = rds(admin, "deployment", "on")
+    assert code == 0 and json.loads(out)["enabled"] is True
+
+    code, out = rds(deployer, "line", "create", name, "--name", "v2")
+    assert code == 0 and json.loads(out)["current"] == 2
+    code, out = rds(deployer, "line", "show", name)
+    assert json.loads(out)["lines"] == [1, 2]
