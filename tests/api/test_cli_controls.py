@@ -66,3 +66,20 @@ def test_ban_set_list_lift_and_the_switch_from_the_cli(rds, persona, client, pro
     assert code == 0 and json.loads(out)["current"] == 2
     code, out = rds(deployer, "line", "show", name)
     assert json.loads(out)["lines"] == [1, 2]
+
+
+def test_notification_channels_from_the_cli(rds, persona, client, project_body):
+    deployer = persona("deployer")
+    body = project_body()
+    assert client.post("/api/v1/projects", headers=deployer, json=body).status_code == 201
+    code, out = rds(deployer, "notify", "add", body["name"], "--webhook", "ftp://x.example")
+    assert code == 1 and "HTTP 400" in out and "target" in out
+    code, out = rds(deployer, "notify", "add", body["name"], "--email", "ops@example.com",
+                    "--event", "installed", "--event", "build_failed")
+    assert code == 0, out
+    channel = json.loads(out)
+    assert channel["events"] == ["build_failed", "installed"]
+    code, out = rds(persona("viewer"), "notify", "list", body["name"])
+    assert [c["target"] for c in json.loads(out)["channels"]] == ["ops@example.com"]
+    code, out = rds(deployer, "notify", "remove", str(channel["id"]))
+    assert code == 0 and json.loads(out) == {"removed": "email ops@example.com"}

@@ -108,3 +108,28 @@ def test_a_new_release_line_through_the_api(client, persona, project):
     unknown = client.post(API + "/projects/%s/releases" % project, headers=deployer,
                           json={"release_line": 5})
     assert (unknown.status_code, unknown.json["field"]) == (400, "release_line")
+
+
+def test_notification_channels_through_the_api(client, persona, project):
+    deployer, viewer = persona("deployer"), persona("viewer")
+    url = API + "/projects/%s/notifications" % project
+    hook = {"kind": "webhook", "target": "https://hooks.example.com/rds?token=t0p",
+            "secret": "k" * 32, "events": ["activated", "rolled_back"]}
+    assert client.post(url, headers=viewer, json=hook).status_code == 403
+    for bad, field in ((dict(hook, target="file:///etc/passwd"), "target"),
+                       ({"kind": "email", "target": "ops at example.com"}, "target"),
+                       (dict(hook, events=["built"]), "events.0")):
+        response = client.post(url, headers=deployer, json=bad)
+        assert (response.status_code, response.json["field"]) == (400, field)
+    assert client.get(url, headers=viewer).json["channels"] == []
+    created = client.post(url, headers=deployer, json=hook)
+    assert created.status_code == 201, created.json
+    channel = created.json
+    assert channel["target"] == "https://hooks.example.com/…"  # the token is not shown back
+    assert "secret" not in channel and channel["failing"] is False
+    assert channel["events"] == ["activated", "rolled_back"]
+    assert [c["id"] for c in client.get(url, headers=viewer).json["channels"]] == [channel["id"]]
+    assert client.delete(API + "/notifications/%d" % channel["id"],
+                         headers=deployer).status_code == 200
+    assert client.delete(API + "/notifications/%d" % channel["id"],
+                         headers=deployer).status_code == 404

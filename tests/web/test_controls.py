@@ -96,3 +96,37 @@ def test_a_new_release_line_from_the_project_page(as_deployer, as_viewer, make_p
     as_deployer.post("/projects/%s/lines" % project, {"number": "2"})
     assert "number: a new release line must be above the current line 2" \
         in page_of(as_deployer, "/")
+
+
+def test_notification_channels_on_the_project_page(as_deployer, as_viewer, make_project,
+                                                   session_factory):
+    from rds_control import channels
+    from rds_control.projects import get_project
+    from rds_db.models import NotificationChannel
+    from rds_db.models.base import utcnow
+
+    project = make_project()
+    page = page_of(as_viewer, "/projects/" + project)
+    assert 'id="no-channels"' in page and 'id="channel-form"' not in page
+    as_deployer.post("/projects/%s/notifications" % project, {
+        "kind": "webhook", "target": "gopher://example.com/x", "secret": "x" * 20,
+        "events": ["installed"]})
+    assert "target: &#39;gopher://example.com/x&#39; is not an http(s) URL" \
+        in page_of(as_deployer, "/projects/" + project)
+    as_deployer.post("/projects/%s/notifications" % project, {
+        "kind": "email", "target": "team@example.com", "events": ["installed", "rolled_back"]})
+    [channel_id] = in_tx(session_factory, lambda s: [
+        c.id for c in channels.list_channels(s, get_project(s, project).id)])
+
+    def broken(session):
+        row = session.get(NotificationChannel, channel_id)
+        row.last_error, row.last_error_at = "SMTP 127.0.0.1:25: connection refused", utcnow()
+    in_tx(session_factory, broken)
+    page = page_of(as_viewer, "/projects/" + project)
+    row = re.search(r'<tr class="channel failing" data-channel-id="%d".*?</tr>' % channel_id,
+                    page, re.S).group(0)
+    assert "team@example.com" in row and "installed, rolled_back" in row
+    assert "SMTP 127.0.0.1:25: connection refused" in row
+    assert as_viewer.post("/notifications/%d/delete" % channel_id).status_code == 403
+    assert as_deployer.post("/notifications/%d/delete" % channel_id).status_code == 302
+    assert 'id="no-channels"' in page_of(as_viewer, "/projects/" + project)

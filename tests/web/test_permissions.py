@@ -6,7 +6,7 @@ sure no route is added without being listed here.
 import pytest
 from sqlalchemy import func, select
 
-from rds_control import controls, users
+from rds_control import channels, controls, users
 from rds_db.models import AuditEntry
 from tests.web.web_support import in_tx, unique
 
@@ -47,6 +47,8 @@ ROUTES = [
     ("POST", "/bans/{ban}/lift", "deploy"),
     ("POST", "/projects/{project}/lines", "manage_projects"),
     ("POST", "/deployment", "view"),  # the control plane lets only admins flip it
+    ("POST", "/projects/{project}/notifications", "manage_projects"),
+    ("POST", "/notifications/{channel}/delete", "manage_projects"),
 ]
 #: Open to everyone (the login form) or special-cased below.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events")}
@@ -73,7 +75,9 @@ def targets(session_factory, make_project, make_release):
     user_id, token_id = in_tx(session_factory, create)
     ban_id = in_tx(session_factory,
                    lambda s: controls.set_ban(s, project, {"comment": "a target"}, None).id)
-    return {"project": project, "release": release, "ban": ban_id,
+    channel_id = in_tx(session_factory, lambda s: channels.add_channel(
+        s, project, {"kind": "email", "target": "ops@example.com"}, None).id)
+    return {"project": project, "release": release, "ban": ban_id, "channel": channel_id,
             "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id}
 
 
@@ -85,7 +89,8 @@ def _rule_path(rule):
     return rule.rule.replace("<int:release_id>", "{release}").replace(
         "<name>", "{project}").replace("<task_id>", "{task}").replace(
         "<int:user_id>", "{user}").replace("<int:token_id>", "{token}").replace(
-        "<kind>", "build").replace("<int:ban_id>", "{ban}")
+        "<kind>", "build").replace("<int:ban_id>", "{ban}").replace(
+        "<int:channel_id>", "{channel}")
 
 
 def test_every_ui_route_is_listed(app):

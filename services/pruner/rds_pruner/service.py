@@ -5,7 +5,9 @@
   was away);
 * every 5 s, end tasks that can no longer finish (``rds_control.reaper``);
 * every hour, trim sent commands, old change-feed rows and long-gone agents
-  (``rds_control.housekeeping``).
+  (``rds_control.housekeeping``);
+* every 2 s, deliver due notifications (``rds_control.delivery``; settings
+  ``SMTP_*``, ``PUBLIC_URL``, ``NOTIFY_TIMEOUT``).
 
 Config keys: ``AGENT_TIMEOUT`` (seconds without heartbeat before a task of
 that agent fails, default 30), ``QUEUE_TIMEOUT`` (default 3600),
@@ -20,7 +22,7 @@ from rds_bus.providers import Bus
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
 from rds_contracts.registry import parse_command
-from rds_control import outbox, unit
+from rds_control import delivery, outbox, unit
 from rds_control.errors import Conflict, NotFound
 from rds_control.housekeeping import trim
 from rds_control.reaper import reap
@@ -53,6 +55,11 @@ class PrunerService:
     def trim_tables(self):
         """Delete bookkeeping rows nobody needs any more."""
         return unit.run(self.db.session_factory, None, trim)
+
+    @timer(interval=2)
+    def deliver_notifications(self):
+        """Send due email and webhook notifications (retried with backoff)."""
+        return delivery.deliver_due(self.db.session_factory, delivery.settings_from(self.config))
 
     @rpc
     def reap_now(self):

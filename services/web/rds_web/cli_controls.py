@@ -1,4 +1,4 @@
-"""CLI verbs for release bans, the deployment switch and release lines (over the API).
+"""CLI verbs for bans, the deployment switch, release lines and notifications (over the API).
 
     rds ban set PROJECT --comment C [--line N] [--until 2026-12-24T18:00Z]
     rds ban lift BAN_ID
@@ -8,6 +8,9 @@
     rds deployment show
     rds line create PROJECT [--number N] [--name NAME]
     rds line show PROJECT
+    rds notify add PROJECT (--email A | --slack URL | --webhook URL --secret S) [--event E ...]
+    rds notify list PROJECT
+    rds notify remove CHANNEL_ID
 
 Like the other API verbs they read ``RDS_URL`` and ``RDS_TOKEN``; a refusal
 prints the API's error (which names the bad field) and exits with status 1.
@@ -114,7 +117,46 @@ def line_show(project):
     _call(lambda c: c.get("/projects/%s/lines" % project))
 
 
+@click.group()
+def notify():
+    """Notification channels of a project (API)."""
+
+
+@notify.command("add")
+@click.argument("project")
+@click.option("--email", help="Send email to this address.")
+@click.option("--slack", help="POST Slack-compatible JSON to this URL.")
+@click.option("--webhook", help="POST generic JSON signed with HMAC-SHA256 to this URL.")
+@click.option("--secret", help="Signing key of --webhook (16-200 characters).")
+@click.option("--event", "events", multiple=True, help="Subscribe to this event (repeatable; "
+              "default: every event).")
+def notify_add(project, email, slack, webhook, secret, events):
+    """Subscribe a channel to events of PROJECT."""
+    given = [(kind, target) for kind, target in
+             (("email", email), ("slack", slack), ("webhook", webhook)) if target]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --email, --slack, --webhook")
+    kind, target = given[0]
+    body = {"kind": kind, "target": target} | ({"secret": secret} if secret else {}) | (
+        {"events": list(events)} if events else {})
+    _call(lambda c: c.post("/projects/%s/notifications" % project, body))
+
+
+@notify.command("list")
+@click.argument("project")
+def notify_list(project):
+    """The project's channels, with the last delivery error of each."""
+    _call(lambda c: c.get("/projects/%s/notifications" % project))
+
+
+@notify.command("remove")
+@click.argument("channel_id", type=int)
+def notify_remove(channel_id):
+    """Remove a notification channel."""
+    _call(lambda c: c.request("DELETE", "/notifications/%d" % channel_id))
+
+
 def register(main: click.Group) -> None:
     """Add these verbs to the ``rds`` command group."""
-    for group in (ban, deployment, line):
+    for group in (ban, deployment, line, notify):
         main.add_command(group)

@@ -1,19 +1,22 @@
-"""Release bans, the deployment switch and release lines over the API.
+"""Release bans, the deployment switch, release lines and notification channels.
 
 ``GET/POST /projects/<name>/bans``, ``GET /bans``, ``POST /bans/<id>/lift``
 (deployers and admins), ``GET/PUT /deployment`` (the switch: admins change
-it), ``GET/POST /projects/<name>/lines``. The response models below feed the
-OpenAPI document (``openapi_paths``), like those in ``rds_web.api.schemas``.
+it), ``GET/POST /projects/<name>/lines``, ``GET/POST
+/projects/<name>/notifications`` and ``DELETE /notifications/<id>``. The
+response models below feed the OpenAPI document (``openapi_paths``), like
+those in ``rds_web.api.schemas``.
 """
 from collections.abc import Callable
 from datetime import datetime
 
 from flask import g
 
-from rds_control import controls, lines
+from rds_control import channels, controls, lines
+from rds_control.channels import ChannelInput
 from rds_control.lines import LineInput
 from rds_control.projects import get_project
-from rds_db.models import DeploymentSwitch, ReleaseBan
+from rds_db.models import DeploymentSwitch, NotificationChannel, ReleaseBan
 from rds_web.api import bp, json_body
 from rds_web.api.schemas import Out, dump
 from rds_web.auth import require
@@ -62,6 +65,31 @@ class LinesOut(Out):
     #: Where new releases go unless a request names another line.
     current: int
     lines: list[int]
+
+
+class ChannelOut(Out):
+    id: int
+    kind: str
+    #: The email address; for webhooks only scheme and host (URLs often hold a token).
+    target: str
+    events: list[str]
+    #: The last delivery attempt failed (``last_error`` says why).
+    failing: bool
+    last_error: str | None
+    last_error_at: datetime | None
+    last_sent_at: datetime | None
+
+    @classmethod
+    def of(cls, channel: NotificationChannel) -> "ChannelOut":
+        return cls(id=channel.id, kind=str(channel.kind),
+                   target=channels.describe(channel).split(" ", 1)[1],
+                   events=list(channel.events), failing=channel.failing,
+                   last_error=channel.last_error, last_error_at=channel.last_error_at,
+                   last_sent_at=channel.last_sent_at)
+
+
+class ChannelList(Out):
+    channels: list[ChannelOut]
 
 
 def _lines_body(session, name):
@@ -134,8 +162,33 @@ def create_line(name):
     return run(create), 201
 
 
-REQUESTS = (controls.BanInput, controls.SwitchInput, LineInput)
-RESPONSES = (BanOut, BanList, SwitchOut, LinesOut)
+@bp.get("/projects/<name>/notifications")
+@require("view")
+def list_channels(name):
+    """The project's notification channels, with the last delivery error of each."""
+    session = get_session()
+    project = get_project(session, name)
+    return dump(ChannelList(channels=[ChannelOut.of(c)
+                                      for c in channels.list_channels(session, project.id)]))
+
+
+@bp.post("/projects/<name>/notifications")
+@require("manage_projects")
+def add_channel(name):
+    """Subscribe an email address or webhook to events. :raise 400: bad field."""
+    data = json_body()
+    return run(lambda s: dump(ChannelOut.of(channels.add_channel(s, name, data, g.user)))), 201
+
+
+@bp.delete("/notifications/<int:channel_id>")
+@require("manage_projects")
+def remove_channel(channel_id):
+    """Remove a notification channel (and what it had not sent yet)."""
+    return {"removed": run(lambda s: channels.remove_channel(s, channel_id, g.user))}
+
+
+REQUESTS = (controls.BanInput, controls.SwitchInput, LineInput, ChannelInput)
+RESPONSES = (BanOut, BanList, SwitchOut, LinesOut, ChannelOut, ChannelList)
 
 
 def openapi_paths(op: Callable[..., dict], body: Callable[..., dict], error: dict,
@@ -144,6 +197,7 @@ def openapi_paths(op: Callable[..., dict], body: Callable[..., dict], error: dic
     ban_id = {"name": "ban_id", "in": "path", "required": True, "schema": {"type": "integer"}}
     bans, ban = body("bans in force", BanList), body("the ban", BanOut)
     switch, lines_ = body("the switch", SwitchOut), body("the lines", LinesOut)
+    channel_id = dict(ban_id, name="channel_id")
     return {
         "/bans": {"get": op("Release bans in force, every project", {"200": bans})},
         "/projects/{name}/bans": {
@@ -166,4 +220,14 @@ def openapi_paths(op: Callable[..., dict], body: Callable[..., dict], error: dic
             "post": op("Start a new release line (default: current + 1)",
                        {"201": lines_, "400": error, "404": error}, params=[name],
                        body="LineInput")},
+        "/projects/{name}/notifications": {
+            "get": op("Notification channels of a project, with their last error",
+                      {"200": body("channels", ChannelList), "404": error}, params=[name]),
+            "post": op("Subscribe an email address or a webhook to events",
+                       {"201": body("the channel", ChannelOut), "400": error, "404": error},
+                       params=[name], body="ChannelInput")},
+        "/notifications/{channel_id}": {
+            "delete": op("Remove a notification channel",
+                         {"200": {"description": "removed"}, "404": error},
+                         params=[channel_id])},
     }

@@ -1,14 +1,15 @@
-"""Release bans, the deployment switch and release lines in the UI.
+"""Release bans, the deployment switch, release lines and notifications in the UI.
 
 Bans are set and lifted from the board and the project page (deployers and
 admins), the switch from the board (admins) and switched back on from the
 banner every page shows while deploys are stopped; a new release line is
-started from the project page. Everything goes through ``rds_control``
-(``controls``, ``lines``), which validates, enforces the roles and audits.
+started from the project page, and so are notification channels added and
+removed. Everything goes through ``rds_control`` (``controls``, ``lines``,
+``channels``), which validates, enforces the roles and audits.
 """
 from flask import Blueprint, flash, g, request
 
-from rds_control import controls, lines
+from rds_control import channels, controls, lines
 from rds_db.models import DeploymentSwitch
 from rds_web.db import get_session
 from rds_web.ui.common import back, form_text, perform, requires
@@ -65,6 +66,28 @@ def create_line(name):
     data = {"number": _optional_int("number"), "name": form_text("name")}
     perform(lambda s: lines.create_line(s, name, data, g.user),
             success=lambda number: "New releases of %s now go to line %d." % (name, number))
+    return back("projects.index")
+
+
+@bp.post("/projects/<name>/notifications")
+@requires("manage_projects")
+def add_channel(name):
+    """Subscribe an email address or a webhook to some events of the project."""
+    data = {"kind": form_text("kind"), "target": form_text("target"),
+            "events": request.form.getlist("events")}
+    if form_text("secret"):
+        data["secret"] = form_text("secret")
+    perform(lambda s: channels.describe(channels.add_channel(s, name, data, g.user)),
+            success=lambda text: "Added notification channel %s." % text)
+    return back("projects.index")
+
+
+@bp.post("/notifications/<int:channel_id>/delete")
+@requires("manage_projects")
+def remove_channel(channel_id):
+    """Remove a notification channel."""
+    perform(lambda s: channels.remove_channel(s, channel_id, g.user),
+            success=lambda text: "Removed notification channel %s." % text)
     return back("projects.index")
 
 
