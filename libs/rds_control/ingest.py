@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from rds_contracts import activator, agents, builder
-from rds_control import audit
+from rds_control import audit, families
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError
 from rds_control.tasks import finish_task, is_active
@@ -220,10 +220,13 @@ def _on_build_finished(session, task, event):
     _record_targets(session, release, event.servers, event.at)
     release.installed_at = event.at
     release.last_error = None
+    if families.hold_parent(session, release):  # a parent is installed with its children
+        return
     if _move(session, release, S.INSTALLED, task):
         audit.record(session, "release.installed", "%s %s is installed on %d server(s)"
                      % (release.project.name, release.version, len(event.servers)),
                      actor="agent:%s" % task.agent, release=release)
+        families.child_installed(session, release)
 
 
 def _on_build_failed(session, task, event):
@@ -245,6 +248,7 @@ def fail_build(session, task, phase, reason, actor, servers=(), at=None):
                  actor=actor, release=release)
     if phase in RETRYABLE_PHASES:
         _retry_build(session, release)
+    families.child_failed(session, release)
 
 
 def _retry_build(session, release):
@@ -272,6 +276,7 @@ def cancel_build(session, task, reason, actor):
         audit.record(session, "release.cancelled", "%s %s was cancelled (%s)"
                      % (release.project.name, release.version, reason),
                      actor=actor, release=release)
+    families.child_failed(session, release)
 
 
 def _record_current(session, results, at):
@@ -301,6 +306,7 @@ def _on_activation_finished(session, task, event):
                  % (release.project.name, release.version, len(event.servers),
                     " (was %s)" % previous.version if previous is not None else ""),
                  actor="agent:%s" % task.agent, release=release)
+    families.activated(session, task)
 
 
 def _on_activation_failed(session, task, event):
@@ -321,6 +327,7 @@ def fail_activation(session, task, reason, rolled_back, actor, servers=(), at=No
                  % (release.project.name, release.version, reason,
                     "; servers were switched back" if rolled_back else ""),
                  actor=actor, release=release)
+    families.activation_failed(session, task)
 
 
 _FACTS = {
