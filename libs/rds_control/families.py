@@ -30,12 +30,14 @@ rules themselves live in ``policy``.
 import logging
 from datetime import timedelta
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rds_control import audit, facts, policy
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError, InvalidInput
+from rds_control.inputs import Input, parse, stripped
 from rds_control.projects import get_project
 from rds_core.lifecycle import ReleaseStatus, TaskKind, TaskStatus, can_transition
 from rds_db.models import Project, ProjectLink, ReleaseRequest, Task, User
@@ -68,13 +70,17 @@ def ancestors(session: Session, project: Project) -> list[str]:
     return names
 
 
+class ChildInput(Input):
+    #: The project to make a child.
+    child: stripped(str) = Field(min_length=1, max_length=63)
+
+
 def link(session: Session, parent_name: str, data: object, user: User | None) -> Project:
     """Make ``data["child"]`` a child project of ``parent_name``."""
-    if not isinstance(data, dict) or not isinstance(data.get("child"), str):
-        raise InvalidInput("child: give the name of the child project", field="child")
+    values = parse(ChildInput, data)
     parent = get_project(session, parent_name, lock=True)
     try:
-        child = get_project(session, data["child"].strip(), lock=True)
+        child = get_project(session, values.child, lock=True)
     except ControlError as exc:
         raise InvalidInput("child: %s" % exc.message, field="child") from None
     current = parent_of(session, child.id)
@@ -255,8 +261,12 @@ def _switch_back(session: Session, release: ReleaseRequest, why: str) -> None:
                      "nothing was live before" % (release.project.name, release.version, why),
                      release=release)
         return
+    before = previous.previous_version
     try:
         activate_release(session, previous.id, None, cascade=False)
+        # the family never went live on the failed version: a later revert of the
+        # switched-back release goes where it would have gone before
+        previous.previous_version = before
     except ControlError as exc:
         log.warning("switching %s back failed: %s", release.project.name, exc)
         audit.record(session, "release.family_switch_back", "Could not switch %s back to %s "

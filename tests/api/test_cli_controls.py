@@ -83,3 +83,20 @@ def test_notification_channels_from_the_cli(rds, persona, client, project_body):
     assert [c["target"] for c in json.loads(out)["channels"]] == ["ops@example.com"]
     code, out = rds(deployer, "notify", "remove", str(channel["id"]))
     assert code == 0 and json.loads(out) == {"removed": "email ops@example.com"}
+
+
+def test_linking_projects_from_the_cli(rds, persona, client, project_body):
+    deployer = persona("deployer")
+    names = []
+    for _ in range(2):
+        body = project_body()
+        assert client.post("/api/v1/projects", headers=deployer, json=body).status_code == 201
+        names.append(body["name"])
+    code, out = rds(deployer, "family", "link", names[0], names[1])
+    assert code == 0 and json.loads(out)["children"] == [names[1]]
+    code, out = rds(deployer, "family", "link", names[1], names[0])
+    assert code == 1 and "HTTP 400" in out and "cycle" in out
+    code, out = rds(persona("viewer"), "family", "show", names[1])
+    assert json.loads(out)["parent"] == names[0]
+    code, out = rds(deployer, "family", "unlink", names[0], names[1])
+    assert code == 0 and json.loads(out)["children"] == []

@@ -133,3 +133,35 @@ def test_notification_channels_through_the_api(client, persona, project):
                          headers=deployer).status_code == 200
     assert client.delete(API + "/notifications/%d" % channel["id"],
                          headers=deployer).status_code == 404
+
+
+def test_parent_and_child_projects_through_the_api(client, persona, project_body):
+    deployer, viewer = persona("deployer"), persona("viewer")
+    names = []
+    for _ in range(3):
+        body = project_body()
+        assert client.post(API + "/projects", headers=deployer, json=body).status_code == 201
+        names.append(body["name"])
+    parent, one, two = names
+    assert client.post(API + "/projects/%s/children" % parent, headers=viewer,
+                       json={"child": one}).status_code == 403
+    for child in (one, two):
+        linked = client.post(API + "/projects/%s/children" % parent, headers=deployer,
+                             json={"child": child})
+        assert linked.status_code == 201
+    assert linked.json == {"project": parent, "parent": None, "children": sorted([one, two])}
+    cycle = client.post(API + "/projects/%s/children" % one, headers=deployer,
+                        json={"child": parent})
+    assert (cycle.status_code, cycle.json["field"]) == (400, "child")
+    assert "cycle" in cycle.json["error"]
+    assert client.get(API + "/projects/%s/family" % one, headers=viewer).json["parent"] == parent
+
+    release = client.post(API + "/projects/%s/releases" % parent, headers=deployer, json={})
+    assert release.status_code == 201
+    for child in (one, two):
+        [made] = client.get(API + "/projects/%s/releases" % child, headers=viewer).json[
+            "releases"]
+        assert made["version"] == "1.00.001.1"
+
+    unlinked = client.delete(API + "/projects/%s/children/%s" % (parent, two), headers=deployer)
+    assert unlinked.status_code == 200 and unlinked.json["children"] == [one]

@@ -187,3 +187,23 @@ def test_revert_and_cancel_move_the_whole_family(db_session, family, alice, agen
     third = release_family(db_session, family, alice, "v3")
     releases.cancel_release(db_session, third[0].id, alice)
     assert [m.status for m in third] == ["cancelled"] * 3
+
+
+def test_after_a_switch_back_revert_goes_to_the_version_before(db_session, family, alice,
+                                                               agent_for):
+    versions = []
+    for comment in ("v1", "v2", "v3"):
+        members = release_family(db_session, family, alice, comment)
+        for member in members:
+            install(agent_for, member)
+        versions.append(members)
+    go_live_together(db_session, agent_for, alice, versions[0])
+    go_live_together(db_session, agent_for, alice, versions[1])
+    releases.activate_release(db_session, versions[2][0].id, alice)
+    finish_activation(db_session, agent_for, versions[2][0])
+    finish_activation(db_session, agent_for, versions[2][1])
+    finish_activation(db_session, agent_for, versions[2][2], ok=False)
+    for member in versions[1][:2]:
+        finish_activation(db_session, agent_for, member)  # the switch-backs
+    assert [m.status for m in versions[1]] == ["used"] * 3
+    assert releases.revert_project(db_session, family[0].name, alice).id == versions[0][0].id

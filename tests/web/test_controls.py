@@ -130,3 +130,30 @@ def test_notification_channels_on_the_project_page(as_deployer, as_viewer, make_
     assert as_viewer.post("/notifications/%d/delete" % channel_id).status_code == 403
     assert as_deployer.post("/notifications/%d/delete" % channel_id).status_code == 302
     assert 'id="no-channels"' in page_of(as_viewer, "/projects/" + project)
+
+
+def test_children_on_the_project_page_and_grouped_on_the_board(as_deployer, as_viewer,
+                                                               make_project, session_factory):
+    parent, child = make_project(), make_project()
+    assert 'id="child-form"' not in page_of(as_viewer, "/projects/" + parent)
+    as_deployer.post("/projects/%s/children" % parent, {"child": parent})
+    assert "child: a project cannot be its own child" in page_of(as_deployer, "/")
+    as_deployer.post("/projects/%s/children" % parent, {"child": child})
+    page = page_of(as_viewer, "/projects/" + parent)
+    assert re.search(r'<ul class="children" id="children">\s*<li><a href="/projects/%s">'
+                     % child, page)
+    assert 'id="family-parent">%s</a>' % parent in page_of(as_viewer, "/projects/" + child)
+
+    assert as_deployer.post("/releases", {"project": parent, "comment": "both"}).status_code \
+        == 302
+    board = page_of(as_viewer, "/")
+    rows = re.findall(r'<tr id="release-(\d+)"[^>]*class="release-row[^"]*"', board)
+    child_row = re.search(r'<tr id="release-(\d+)"[^>]*family-child"[^>]*'
+                          r'data-parent-id="(\d+)"', board)
+    assert child_row, "the child's release is not marked on the board"
+    child_id, parent_id = child_row.groups()
+    assert rows.index(child_id) == rows.index(parent_id) + 1  # right under its parent
+    assert "↳ with" in board and "%s 1.00.001.1" % parent in board
+
+    as_deployer.post("/projects/%s/children/%s/unlink" % (parent, child))
+    assert 'id="children"' not in page_of(as_viewer, "/projects/" + parent)

@@ -6,7 +6,7 @@ sure no route is added without being listed here.
 import pytest
 from sqlalchemy import func, select
 
-from rds_control import channels, controls, users
+from rds_control import channels, controls, families, users
 from rds_db.models import AuditEntry
 from tests.web.web_support import in_tx, unique
 
@@ -49,6 +49,8 @@ ROUTES = [
     ("POST", "/deployment", "view"),  # the control plane lets only admins flip it
     ("POST", "/projects/{project}/notifications", "manage_projects"),
     ("POST", "/notifications/{channel}/delete", "manage_projects"),
+    ("POST", "/projects/{project}/children", "manage_projects"),
+    ("POST", "/projects/{project}/children/{child}/unlink", "manage_projects"),
 ]
 #: Open to everyone (the login form) or special-cased below.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events")}
@@ -77,7 +79,10 @@ def targets(session_factory, make_project, make_release):
                    lambda s: controls.set_ban(s, project, {"comment": "a target"}, None).id)
     channel_id = in_tx(session_factory, lambda s: channels.add_channel(
         s, project, {"kind": "email", "target": "ops@example.com"}, None).id)
+    child = make_project()
+    in_tx(session_factory, lambda s: families.link(s, project, {"child": child}, None).id)
     return {"project": project, "release": release, "ban": ban_id, "channel": channel_id,
+            "child": child,
             "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id}
 
 
@@ -90,7 +95,7 @@ def _rule_path(rule):
         "<name>", "{project}").replace("<task_id>", "{task}").replace(
         "<int:user_id>", "{user}").replace("<int:token_id>", "{token}").replace(
         "<kind>", "build").replace("<int:ban_id>", "{ban}").replace(
-        "<int:channel_id>", "{channel}")
+        "<int:channel_id>", "{channel}").replace("<child>", "{child}")
 
 
 def test_every_ui_route_is_listed(app):

@@ -11,6 +11,9 @@
     rds notify add PROJECT (--email A | --slack URL | --webhook URL --secret S) [--event E ...]
     rds notify list PROJECT
     rds notify remove CHANNEL_ID
+    rds family show PROJECT
+    rds family link PARENT CHILD
+    rds family unlink PARENT CHILD
 
 Like the other API verbs they read ``RDS_URL`` and ``RDS_TOKEN``; a refusal
 prints the API's error (which names the bad field) and exits with status 1.
@@ -156,7 +159,35 @@ def notify_remove(channel_id):
     _call(lambda c: c.request("DELETE", "/notifications/%d" % channel_id))
 
 
+@click.group()
+def family():
+    """Parent/child projects (API): released and activated together."""
+
+
+@family.command("show")
+@click.argument("project")
+def family_show(project):
+    """The project's parent and children."""
+    _call(lambda c: c.get("/projects/%s/family" % project))
+
+
+@family.command("link")
+@click.argument("parent")
+@click.argument("child")
+def family_link(parent, child):
+    """Make CHILD a child project of PARENT."""
+    _call(lambda c: c.post("/projects/%s/children" % parent, {"child": child}))
+
+
+@family.command("unlink")
+@click.argument("parent")
+@click.argument("child")
+def family_unlink(parent, child):
+    """Unlink CHILD from PARENT."""
+    _call(lambda c: c.request("DELETE", "/projects/%s/children/%s" % (parent, child)))
+
+
 def register(main: click.Group) -> None:
     """Add these verbs to the ``rds`` command group."""
-    for group in (ban, deployment, line, notify):
+    for group in (ban, deployment, line, notify, family):
         main.add_command(group)

@@ -3,7 +3,9 @@
 ``GET/POST /projects/<name>/bans``, ``GET /bans``, ``POST /bans/<id>/lift``
 (deployers and admins), ``GET/PUT /deployment`` (the switch: admins change
 it), ``GET/POST /projects/<name>/lines``, ``GET/POST
-/projects/<name>/notifications`` and ``DELETE /notifications/<id>``. The
+/projects/<name>/notifications``, ``DELETE /notifications/<id>``, ``GET
+/projects/<name>/family``, ``POST /projects/<name>/children``, ``DELETE
+/projects/<name>/children/<child>``. The
 response models below feed the OpenAPI document (``openapi_paths``), like
 those in ``rds_web.api.schemas``.
 """
@@ -12,7 +14,7 @@ from datetime import datetime
 
 from flask import g
 
-from rds_control import channels, controls, lines
+from rds_control import channels, controls, families, lines
 from rds_control.channels import ChannelInput
 from rds_control.lines import LineInput
 from rds_control.projects import get_project
@@ -187,8 +189,49 @@ def remove_channel(channel_id):
     return {"removed": run(lambda s: channels.remove_channel(s, channel_id, g.user))}
 
 
-REQUESTS = (controls.BanInput, controls.SwitchInput, LineInput, ChannelInput)
-RESPONSES = (BanOut, BanList, SwitchOut, LinesOut, ChannelOut, ChannelList)
+class FamilyOut(Out):
+    project: str
+    parent: str | None
+    children: list[str]
+
+    @classmethod
+    def of(cls, session, name: str) -> "FamilyOut":
+        summary = families.family_summary(session, get_project(session, name))
+        return cls(project=summary["project"], parent=summary["parent"],
+                   children=summary["children"])
+
+
+@bp.get("/projects/<name>/family")
+@require("view")
+def show_family(name):
+    """The project's parent and children."""
+    return dump(FamilyOut.of(get_session(), name))
+
+
+@bp.post("/projects/<name>/children")
+@require("manage_projects")
+def link_child(name):
+    """Make ``{"child": NAME}`` a child project. :raise 400: cycle, second parent."""
+    data = json_body()
+    def link(session):
+        families.link(session, name, data, g.user)
+        return dump(FamilyOut.of(session, name))
+    return run(link), 201
+
+
+@bp.delete("/projects/<name>/children/<child>")
+@require("manage_projects")
+def unlink_child(name, child):
+    """Unlink a child project."""
+    def unlink(session):
+        families.unlink(session, name, child, g.user)
+        return dump(FamilyOut.of(session, name))
+    return run(unlink)
+
+
+REQUESTS = (controls.BanInput, controls.SwitchInput, LineInput, ChannelInput,
+            families.ChildInput)
+RESPONSES = (BanOut, BanList, SwitchOut, LinesOut, ChannelOut, ChannelList, FamilyOut)
 
 
 def openapi_paths(op: Callable[..., dict], body: Callable[..., dict], error: dict,
@@ -226,6 +269,17 @@ def openapi_paths(op: Callable[..., dict], body: Callable[..., dict], error: dic
             "post": op("Subscribe an email address or a webhook to events",
                        {"201": body("the channel", ChannelOut), "400": error, "404": error},
                        params=[name], body="ChannelInput")},
+        "/projects/{name}/family": {
+            "get": op("Parent and children of a project",
+                      {"200": body("the family", FamilyOut), "404": error}, params=[name])},
+        "/projects/{name}/children": {
+            "post": op("Link a child project (no cycles, one parent per project)",
+                       {"201": body("the family", FamilyOut), "400": error, "404": error},
+                       params=[name], body="ChildInput")},
+        "/projects/{name}/children/{child}": {
+            "delete": op("Unlink a child project",
+                         {"200": body("the family", FamilyOut), "400": error, "404": error},
+                         params=[name, dict(name, name="child")])},
         "/notifications/{channel_id}": {
             "delete": op("Remove a notification channel",
                          {"200": {"description": "removed"}, "404": error},

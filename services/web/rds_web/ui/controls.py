@@ -9,7 +9,7 @@ removed. Everything goes through ``rds_control`` (``controls``, ``lines``,
 """
 from flask import Blueprint, flash, g, request
 
-from rds_control import channels, controls, lines
+from rds_control import channels, controls, families, lines
 from rds_db.models import DeploymentSwitch
 from rds_web.db import get_session
 from rds_web.ui.common import back, form_text, perform, requires
@@ -88,6 +88,25 @@ def remove_channel(channel_id):
     """Remove a notification channel."""
     perform(lambda s: channels.remove_channel(s, channel_id, g.user),
             success=lambda text: "Removed notification channel %s." % text)
+    return back("projects.index")
+
+
+@bp.post("/projects/<name>/children")
+@requires("manage_projects")
+def link_child(name):
+    """Make another project a child of this one."""
+    data = {"child": form_text("child")}
+    perform(lambda s: families.link(s, name, data, g.user).name,
+            success=lambda child: "%s is now a child of %s." % (child, name))
+    return back("projects.index")
+
+
+@bp.post("/projects/<name>/children/<child>/unlink")
+@requires("manage_projects")
+def unlink_child(name, child):
+    """Unlink a child project."""
+    perform(lambda s: families.unlink(s, name, child, g.user),
+            success="%s is no longer a child of %s." % (child, name))
     return back("projects.index")
 
 

@@ -4,7 +4,7 @@ import re
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from rds_control import channels, controls, lines, projects, releases
+from rds_control import channels, controls, families, lines, projects, releases
 from rds_control.errors import ControlError, InvalidInput
 from rds_core.notices import TITLES
 from rds_core.scripts import COMMON_ENV, EXTRA_ENV, SCRIPTS
@@ -116,6 +116,8 @@ def show(name):
                            scripts=SCRIPTS, bans=controls.active_bans(session, project.name),
                            lines=lines.project_lines(session, project),
                            channels=channels.list_channels(session, project.id),
+                           family=families.family_summary(session, project),
+                           project_names=[p.name for p in projects.list_projects(session)],
                            notice_events=TITLES)
 
 
