@@ -38,7 +38,7 @@ def _no_nul(value: str) -> str:
 class BanInput(Input):
     comment: stripped(str) = Field(min_length=1, max_length=MAX_TEXT)
     #: The release line to ban (default: the project's current line).
-    release_line: int | None = Field(default=None, ge=0, le=lines.MAX_LINE)
+    release_line: int | None = Field(default=None, ge=0, le=lines.MAX_LINE, strict=True)
     #: When the ban ends by itself (ISO 8601; without a zone: UTC). None: until lifted.
     expires_at: datetime | None = None
 

@@ -26,7 +26,7 @@ MAX_LINE = 9999
 
 
 class LineInput(Input):
-    number: int | None = Field(default=None, ge=1, le=MAX_LINE)
+    number: int | None = Field(default=None, ge=1, le=MAX_LINE, strict=True)
     name: stripped(str) = Field(default="", max_length=100)
 
 

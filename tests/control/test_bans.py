@@ -95,6 +95,8 @@ def test_an_expired_ban_does_not_block_a_release(db_session, make_project, alice
     ({"comment": "a\x00b"}, "comment"),
     ({"comment": "x", "expires_at": "tomorrow"}, "expires_at"),
     ({"comment": "x", "release_line": "1e308"}, "release_line"),
+    ({"comment": "x", "release_line": True}, "release_line"),
+    ({"comment": "x", "release_line": 1.5}, "release_line"),
     ({"comment": "x", "colour": "red"}, "colour"),
 ])
 def test_bad_ban_input_names_the_field_and_saves_nothing(db_session, make_project, alice,
