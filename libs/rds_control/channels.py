@@ -48,7 +48,7 @@ def check_http_url(value: str) -> str:
 class ChannelInput(Input):
     kind: ChannelKind
     #: The email address, or the webhook URL.
-    target: stripped(str) = Field(min_length=1, max_length=MAX_URL)
+    target: stripped(str, MAX_URL)
     events: list[NoticeEvent] = Field(default_factory=lambda: list(NoticeEvent),
                                       min_length=1, max_length=len(NoticeEvent))
     #: Signing key of a generic webhook (16 to 200 characters).

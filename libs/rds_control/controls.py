@@ -36,7 +36,7 @@ def _no_nul(value: str) -> str:
 
 
 class BanInput(Input):
-    comment: stripped(str) = Field(min_length=1, max_length=MAX_TEXT)
+    comment: stripped(str, MAX_TEXT)
     #: The release line to ban (default: the project's current line).
     release_line: int | None = Field(default=None, ge=0, le=lines.MAX_LINE, strict=True)
     #: When the ban ends by itself (ISO 8601; without a zone: UTC). None: until lifted.
@@ -54,7 +54,7 @@ class BanInput(Input):
 
 class SwitchInput(Input):
     enabled: StrictBool
-    reason: stripped(str) = Field(default="", max_length=MAX_TEXT)
+    reason: stripped(str, MAX_TEXT, min_length=0) = ""
 
     _reason = field_validator("reason")(_no_nul)
 

@@ -19,7 +19,7 @@ Wire formats:
   plus ``X-Rds-Event`` and ``X-Rds-Delivery`` (the same id on every retry
   of one notification, for receivers that want to drop a rare duplicate).
 
-Settings come from the pruner's config (environment ``RDS_SMTP_*``,
+Settings come from ``rds_settings`` (environment ``RDS_SMTP_*``,
 ``RDS_PUBLIC_URL``, ``RDS_NOTIFY_TIMEOUT``; see :func:`settings_from`).
 """
 import hashlib
@@ -28,7 +28,7 @@ import json
 import logging
 import smtplib
 import ssl
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -72,23 +72,15 @@ class DeliverySettings:
     timeout: float = 10.0
 
 
-def _text(config: Mapping[str, object], key: str, default: str | None = None) -> str | None:
-    value = config.get(key)
-    return default if value in (None, "") else str(value)
-
-
-def settings_from(config: Mapping[str, object]) -> DeliverySettings:
-    """Settings from a nameko config (keys ``SMTP_HOST``, ``SMTP_PORT``,
-    ``SMTP_STARTTLS``, ``SMTP_USER``, ``SMTP_PASSWORD``, ``SMTP_FROM``,
-    ``PUBLIC_URL``, ``NOTIFY_TIMEOUT``)."""
-    starttls = (_text(config, "SMTP_STARTTLS", "false") or "").lower() in ("1", "true", "yes")
-    smtp = SmtpSettings(host=_text(config, "SMTP_HOST"),
-                        port=int(_text(config, "SMTP_PORT", "25") or 25), starttls=starttls,
-                        user=_text(config, "SMTP_USER"), password=_text(config, "SMTP_PASSWORD"),
-                        sender=_text(config, "SMTP_FROM", "rds@localhost") or "rds@localhost")
-    return DeliverySettings(
-        public_url=(_text(config, "PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
-        smtp=smtp, timeout=float(_text(config, "NOTIFY_TIMEOUT", "10") or 10))
+def settings_from(settings: object) -> DeliverySettings:
+    """Delivery settings from the settings object (``rds_settings``: ``smtp_*``,
+    ``public_url``, ``notify_timeout``)."""
+    smtp = SmtpSettings(host=settings.smtp_host or None, port=settings.smtp_port,
+                        starttls=settings.smtp_starttls, user=settings.smtp_user or None,
+                        password=settings.smtp_password or None,
+                        sender=settings.smtp_from or "rds@localhost")
+    return DeliverySettings(public_url=settings.public_url.rstrip("/"), smtp=smtp,
+                            timeout=settings.notify_timeout)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -28,9 +28,7 @@ The control plane (``releases``) and ingest call the hooks below; the
 rules themselves live in ``policy``.
 """
 import logging
-from datetime import timedelta
 
-from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -72,7 +70,7 @@ def ancestors(session: Session, project: Project) -> list[str]:
 
 class ChildInput(Input):
     #: The project to make a child.
-    child: stripped(str) = Field(min_length=1, max_length=63)
+    child: stripped(str, 63)
 
 
 def link(session: Session, parent_name: str, data: object, user: User | None) -> Project:
@@ -123,7 +121,7 @@ def create_children(session: Session, release: ReleaseRequest, comment: str,
     from rds_control.releases import create_release
 
     made = []
-    for offset, child in enumerate(children_of(session, release.project_id), 1):
+    for child in children_of(session, release.project_id):
         try:
             made.append(create_release(session, child.name, {"comment": comment}, user,
                                        parent=release))
@@ -131,8 +129,6 @@ def create_children(session: Session, release: ReleaseRequest, comment: str,
             raise type(exc)("cannot release %s: child project %s: %s"
                             % (release.project.name, child.name, exc.message),
                             field=exc.field) from None
-        # the same moment as the parent, just after it: the board shows them together
-        made[-1].created_at = release.created_at - timedelta(microseconds=offset)
     return made
 
 

@@ -27,7 +27,7 @@ MAX_LINE = 9999
 
 class LineInput(Input):
     number: int | None = Field(default=None, ge=1, le=MAX_LINE, strict=True)
-    name: stripped(str) = Field(default="", max_length=100)
+    name: stripped(str, 100, min_length=0) = ""
 
 
 def _default_line(session: Session) -> int:

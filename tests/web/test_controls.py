@@ -152,8 +152,8 @@ def test_children_on_the_project_page_and_grouped_on_the_board(as_deployer, as_v
                           r'data-parent-id="(\d+)"', board)
     assert child_row, "the child's release is not marked on the board"
     child_id, parent_id = child_row.groups()
-    assert rows.index(child_id) == rows.index(parent_id) + 1  # right under its parent
-    assert "↳ with" in board and "%s 1.00.001.1" % parent in board
+    assert abs(rows.index(child_id) - rows.index(parent_id)) == 1  # side by side
+    assert "part of" in board and "%s 1.00.001.1" % parent in board
 
     as_deployer.post("/projects/%s/children/%s/unlink" % (parent, child))
     assert 'id="children"' not in page_of(as_viewer, "/projects/" + parent)

@@ -1,7 +1,7 @@
 """notification channels and outbox
 
 Revision ID: 0002_teams
-Revises: 0001
+Revises: 5e7c1a9d2b40
 
 Project notification channels (email, Slack-compatible and signed webhooks)
 and the outbox the pruner delivers from (issue 10).
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = '0002_teams'
-down_revision = '0001'
+down_revision = '5e7c1a9d2b40'
 branch_labels = None
 depends_on = None
 

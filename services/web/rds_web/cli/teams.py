@@ -15,23 +15,21 @@
     rds family link PARENT CHILD
     rds family unlink PARENT CHILD
 
-Like the other API verbs they read ``RDS_URL`` and ``RDS_TOKEN``; a refusal
-prints the API's error (which names the bad field) and exits with status 1.
+Like the other API verbs they use ``--url``/``RDS_URL`` and
+``--token``/``RDS_TOKEN``, and print the API's JSON; a refusal prints the
+API's error (which names the bad field) and exits with status 1.
 """
 import json
-import os
 from collections.abc import Callable
 
 import click
 
+from rds_web.cli.common import Cli
 from rds_web.client import ApiClient, ApiError
 
 
 def _client() -> ApiClient:
-    token = os.environ.get("RDS_TOKEN")
-    if not token:
-        raise click.ClickException("set RDS_TOKEN to an API token (rds token issue NAME)")
-    return ApiClient(os.environ.get("RDS_URL", "http://127.0.0.1:8000"), token)
+    return click.get_current_context().find_object(Cli).client()
 
 
 def _call(fn: Callable[[ApiClient], object]) -> None:
@@ -187,7 +185,5 @@ def family_unlink(parent, child):
     _call(lambda c: c.request("DELETE", "/projects/%s/children/%s" % (parent, child)))
 
 
-def register(main: click.Group) -> None:
-    """Add these verbs to the ``rds`` command group."""
-    for group in (ban, deployment, line, notify, family):
-        main.add_command(group)
+#: The groups to add to ``rds`` (``rds_web.cli.COMMANDS``).
+GROUPS: tuple[click.Group, ...] = (ban, deployment, line, notify, family)
