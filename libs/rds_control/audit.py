@@ -1,4 +1,5 @@
 """Writing the audit log (one place, so every entry has the same shape)."""
+from rds_control import notices
 from rds_control.changes import record_change
 from rds_db.models import AuditEntry
 
@@ -20,5 +21,6 @@ def record(session, action, message, user=None, actor=None, project=None, releas
         release_id=release.id if release is not None else None,
         details=details)
     session.add(entry)
+    notices.from_audit(session, entry)  # queued with the change, sent by the pruner
     record_change(session, "audit", project_id=entry.project_id, release_id=entry.release_id)
     return entry

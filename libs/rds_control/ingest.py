@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert
 from rds_contracts import activator, agents, builder, gc
 from rds_contracts.base import sanitize
 from rds_contracts.registry import COMMAND_SERVICE
-from rds_control import audit, removal
+from rds_control import audit, families, removal
 from rds_control.changes import record_change, release_changed
 from rds_control.outcomes import (
     begin_run,
@@ -259,10 +259,13 @@ def _on_build_finished(session, task, event):
     record_targets(session, release, event.servers, event.at)
     release.installed_at = event.at
     release.last_error = None
+    if families.hold_parent(session, release):  # a parent is installed with its children
+        return
     if move_release(session, release, S.INSTALLED, task):
         audit.record(session, "release.installed", "%s %s is installed on %d server(s)"
                      % (release.project.name, release.version, len(event.servers)),
                      actor="agent:%s" % task.agent, release=release)
+        families.child_installed(session, release)
 
 
 def _on_build_failed(session, task, event):
@@ -293,6 +296,7 @@ def _on_activation_finished(session, task, event):
                  % (release.project.name, release.version, len(event.servers),
                     " (was %s)" % previous.version if previous is not None else ""),
                  actor="agent:%s" % task.agent, release=release)
+    families.activated(session, task)
 
 
 def _on_activation_failed(session, task, event):

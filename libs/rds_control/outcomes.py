@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from rds_contracts.base import ServerResult
-from rds_control import audit
+from rds_control import audit, families
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError
 from rds_control.tasks import finish_task
@@ -128,6 +128,7 @@ def fail_build(session: Session, task: Task, phase: str, reason: str, actor: str
                  actor=actor, release=release)
     if phase in RETRYABLE_PHASES:
         _retry_build(session, release)
+    families.child_failed(session, release)
 
 
 def _retry_build(session: Session, release: ReleaseRequest) -> None:
@@ -151,6 +152,7 @@ def cancel_build(session: Session, task: Task, reason: str, actor: str) -> None:
         audit.record(session, "release.cancelled", "%s %s was cancelled (%s)"
                      % (release.project.name, release.version, reason),
                      actor=actor, release=release)
+    families.child_failed(session, release)
 
 
 def fail_activation(session: Session, task: Task, reason: str, rolled_back: bool, actor: str,
@@ -167,6 +169,7 @@ def fail_activation(session: Session, task: Task, reason: str, rolled_back: bool
                  % (release.project.name, release.version, reason,
                     "; servers were switched back" if rolled_back else ""),
                  actor=actor, release=release)
+    families.activation_failed(session, task)
 
 
 def end_task(session: Session, task: Task, reason: str, actor: str,

@@ -36,7 +36,7 @@ the facts; the table-driven test in ``tests/unit/test_policy.py`` covers
 every action × status × condition).
 """
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -390,6 +390,53 @@ def new_release(situation: Situation, line: int) -> Denial | None:
     busy = situation.project.busy.get(Lane.BUILD)
     if busy:
         return _blocked(busy)
+    return None
+
+
+# -- bans and the deployment switch themselves --------------------------------
+
+def change_ban(situation: Situation) -> Denial | None:
+    """Set or lift a release ban of the situation's project (deployers and admins)."""
+    return _role(situation)
+
+
+def flip_switch(role: str | None) -> Denial | None:
+    """Stop or resume every deploy with the global switch (admins only)."""
+    if role != "admin":
+        return Denial("only an admin may switch deployment on or off (your role: %s)"
+                      % (role or "none"), DenialKind.ROLE)
+    return None
+
+
+# -- parent/child projects -----------------------------------------------------
+
+def family(action: str, parent: Denial | None,
+           children: Mapping[str, Denial | None]) -> Denial | None:
+    """A parent's action is allowed only if it is for the parent and every child that
+    takes part (``children``: the child project's name → its own answer)."""
+    if parent is not None:
+        return parent
+    for name, denial in children.items():
+        if denial is not None:
+            return Denial("cannot %s: child project %s: %s" % (action, name, denial.reason),
+                          denial.kind)
+    return None
+
+
+def link_projects(parent: str, child: str, ancestors_of_parent: Sequence[str],
+                  parent_of_child: str | None) -> Denial | None:
+    """May ``child`` become a child of ``parent``? (no cycles, one parent per project)"""
+    if child == parent:
+        return _inapplicable("a project cannot be its own child")
+    if child in ancestors_of_parent:
+        return _inapplicable("linking %s under %s would make a cycle (%s)" % (
+            child, parent, " → ".join([child, *reversed(ancestors_of_parent[
+                :list(ancestors_of_parent).index(child)]), parent, child])))
+    if parent_of_child == parent:
+        return _inapplicable("%s is already a child of %s" % (child, parent))
+    if parent_of_child is not None:
+        return _inapplicable("%s is already a child of %s; unlink it there first"
+                             % (child, parent_of_child))
     return None
 
 

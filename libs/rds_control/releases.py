@@ -4,7 +4,7 @@ from sqlalchemy import select
 from rds_contracts.activator import ActivateCommand
 from rds_contracts.builder import BuildCommand, UploadPolicy
 from rds_contracts.killer import CancelCommand
-from rds_control import audit, facts, outbox, policy
+from rds_control import audit, facts, families, lines, outbox, policy
 from rds_control.changes import release_changed
 from rds_control.errors import Conflict, NotFound
 from rds_control.inputs import ReleaseInput, parse
@@ -12,7 +12,7 @@ from rds_control.projects import get_project
 from rds_control.tasks import active_task, finish_task, new_task_id, server_specs, start_task
 from rds_core import versions
 from rds_core.lifecycle import Lane, ReleaseStatus, TaskKind, TaskStatus
-from rds_db.models import DeploymentSwitch, ProjectLineCounter, ReleaseLine, ReleaseRequest
+from rds_db.models import DeploymentSwitch, ProjectLineCounter, ReleaseRequest
 from rds_db.models.base import utcnow
 
 S = ReleaseStatus
@@ -51,13 +51,6 @@ def deployment_switch(session):
     return session.get(DeploymentSwitch, 1)
 
 
-def _default_line(session):
-    line = session.scalars(select(ReleaseLine.number).order_by(ReleaseLine.number)).first()
-    if line is None:
-        raise Conflict("no release line exists; run `rds db upgrade`")
-    return line
-
-
 def _allocate_version(session, project, line):
     counter = session.scalars(select(ProjectLineCounter).where(
         ProjectLineCounter.project_id == project.id, ProjectLineCounter.line == line)
@@ -80,20 +73,20 @@ def _build_command(project, release, user):
                             max_failures=project.upload_max_failures))
 
 
-def create_release(session, project_name, data, user):
-    """Allocate the next version of a project and start building it."""
+def create_release(session, project_name, data, user, parent=None):
+    """Allocate the next version of a project and start building it (and its children's:
+    ``rds_control.families``; ``parent``: the parent's release this one is made with)."""
     values = parse(ReleaseInput, data)
     project = get_project(session, project_name, lock=True)
-    line = values.release_line if values.release_line is not None else _default_line(session)
-    if session.scalar(select(ReleaseLine.id).where(ReleaseLine.number == line)) is None:
-        raise Conflict("release line %d does not exist" % line, field="release_line")
+    line = lines.release_line_for(session, project, values.release_line)
     policy.require(policy.new_release(facts.project_situation(session, project, user), line))
     version = _allocate_version(session, project, line)
     release = ReleaseRequest(
         project=project, version=version, version_key=list(versions.version_key(version)),
         release_line=line, status=S.NEW, user_id=user.id if user else None,
         comment=values.comment, ref=values.ref or project.default_ref,
-        config_revision=project.config_revision, build_attempts=1)
+        config_revision=project.config_revision, build_attempts=1,
+        parent_id=parent.id if parent is not None else None)
     session.add(release)
     session.flush()
     start_task(session, TaskKind.BUILD, project, _build_command(project, release, user),
@@ -102,6 +95,7 @@ def create_release(session, project_name, data, user):
                  % (project.name, version, release.ref, values.comment or "(no comment)"),
                  user=user, release=release)
     release_changed(session, release)
+    families.create_children(session, release, values.comment, user)
     return release
 
 
@@ -129,12 +123,14 @@ def rebuild_release(session, release_id, user, automatic=False):
     return release
 
 
-def activate_release(session, release_id, user):
-    """Switch a release live on every server (activating an older one is a rollback)."""
+def activate_release(session, release_id, user, cascade=True):
+    """Switch a release live on every server (activating an older one is a rollback);
+    ``cascade``: with the child releases made with it (``rds_control.families``)."""
     release = get_release(session, release_id, lock=True)
     project = get_project(session, release.project.name, lock=True)
     policy.require(policy.activate(facts.release_facts(release),
                                    facts.situation(session, release, user)))
+    children = families.check_children(session, release, user, "activate") if cascade else []
     live = live_release(session, project.id)
     command = ActivateCommand(
         task_id=new_task_id(), initiator=audit.actor_name(user), project=project.name,
@@ -153,6 +149,7 @@ def activate_release(session, release_id, user):
                  % (kind, project.name, release.version, live.version if live else "none"),
                  user=user, release=release)
     release_changed(session, release)
+    families.activate_children(session, release, user, children)
     return release
 
 
@@ -188,6 +185,7 @@ def cancel_release(session, release_id, user):
     audit.record(session, "release.cancelling", "Cancelled %s %s"
                  % (release.project.name, release.version), user=user, release=release)
     release_changed(session, release, task_id=task.id)
+    families.cancel_children(session, release, user)
     return release
 
 

@@ -126,6 +126,22 @@ class PrunerGroup(_Group):
                 "inspect": self.task_deadline_inspect}
 
 
+class NotifyGroup(_Group):
+    """Notification delivery by the pruner (``rds_control.delivery``); links use
+    ``public_url``."""
+
+    smtp_host: str = Field("", description=(
+        "SMTP server for email notifications (unset: email channels fail with that reason)"))
+    smtp_port: int = Field(25, ge=1, le=65535, description="its port")
+    smtp_starttls: bool = Field(False, description=(
+        "upgrade the SMTP connection with STARTTLS (certificate verified)"))
+    smtp_user: str = Field("", description="SMTP login, when set (with `RDS_SMTP_PASSWORD`)")
+    smtp_password: str = Field("", description="SMTP password")
+    smtp_from: str = Field("rds@localhost", description="sender address of notifications")
+    notify_timeout: float = Field(10.0, gt=0, description=(
+        "seconds to wait for an SMTP server or a webhook receiver"))
+
+
 class IngestGroup(_Group):
     """The ingest service."""
 
@@ -141,7 +157,8 @@ class ClientGroup(_Group):
                        description="the API token the CLI uses (`rds token issue NAME`)")
 
 
-class Settings(CommonGroup, WebGroup, AgentGroup, PrunerGroup, IngestGroup, ClientGroup):
+class Settings(CommonGroup, WebGroup, AgentGroup, PrunerGroup, NotifyGroup, IngestGroup,
+               ClientGroup):
     """Every ``RDS_*`` setting of rds."""
 
     def resolved_work_dir(self) -> str:

@@ -215,3 +215,40 @@ def test_installing_on_missing_servers_waits_for_a_running_build(status):
     assert policy.install_missing(release, situation_for(release)) is None
     assert policy.install_missing(release, situation_for(
         release, deployments_enabled=False)) is None  # nothing goes live: not a deploy
+
+
+def test_bans_are_changed_by_deployers_and_admins_the_switch_by_admins_only():
+    project = ProjectFacts(name="shop")
+    assert policy.change_ban(Situation(project=project, role="deployer")) is None
+    denial = policy.change_ban(Situation(project=project, role="viewer", can_deploy=False))
+    assert denial is not None and denial.kind == DenialKind.ROLE
+    assert policy.flip_switch("admin") is None
+    for role in ("deployer", "viewer", None):
+        denial = policy.flip_switch(role)
+        assert denial is not None and denial.kind == DenialKind.ROLE
+        assert "only an admin" in denial.reason
+
+
+def test_a_parent_action_needs_every_child_to_allow_it():
+    blocked = policy.Denial("busy", DenialKind.BLOCKED)
+    assert policy.family("activate", None, {"api": None, "web": None}) is None
+    denial = policy.family("activate", None, {"api": None, "web": blocked})
+    assert denial.reason == "cannot activate: child project web: busy"
+    assert denial.kind == DenialKind.BLOCKED
+    assert policy.family("activate", blocked, {"web": None}) is blocked
+
+
+@pytest.mark.parametrize("parent, child, ancestors, current, message", [
+    ("a", "a", [], None, "its own child"),
+    ("c", "a", ["b", "a"], None, "would make a cycle (a → b → c → a)"),
+    ("b", "a", ["a"], None, "would make a cycle (a → b → a)"),
+    ("a", "b", [], "x", "already a child of x; unlink it there first"),
+    ("a", "b", [], "a", "b is already a child of a"),
+])
+def test_links_refuse_cycles_and_second_parents(parent, child, ancestors, current, message):
+    denial = policy.link_projects(parent, child, ancestors, current)
+    assert denial is not None and message in denial.reason
+
+
+def test_a_new_link_is_allowed():
+    assert policy.link_projects("a", "d", ["root"], None) is None

@@ -6,7 +6,7 @@ sure no route is added without being listed here.
 import pytest
 from sqlalchemy import func, select
 
-from rds_control import users
+from rds_control import channels, controls, families, users
 from rds_db.models import AuditEntry
 from tests.web.web_support import in_tx, unique
 
@@ -45,6 +45,14 @@ ROUTES = [
     ("POST", "/admin/users/{user}/password", "admin"),
     ("POST", "/admin/users/{user}/tokens", "admin"),
     ("POST", "/admin/tokens/{token}/revoke", "admin"),
+    ("POST", "/bans", "deploy"),
+    ("POST", "/bans/{ban}/lift", "deploy"),
+    ("POST", "/projects/{project}/lines", "manage_projects"),
+    ("POST", "/deployment", "view"),  # the control plane lets only admins flip it
+    ("POST", "/projects/{project}/notifications", "manage_projects"),
+    ("POST", "/notifications/{channel}/delete", "manage_projects"),
+    ("POST", "/projects/{project}/children", "manage_projects"),
+    ("POST", "/projects/{project}/children/{child}/unlink", "manage_projects"),
 ]
 #: Open to everyone (the login form) or special-cased below.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events"),
@@ -71,7 +79,14 @@ def targets(session_factory, make_project, make_release):
         _, token = users.issue_token(session, user, "t")
         return user.id, token.id
     user_id, token_id = in_tx(session_factory, create)
-    return {"project": project, "release": release,
+    ban_id = in_tx(session_factory,
+                   lambda s: controls.set_ban(s, project, {"comment": "a target"}, None).id)
+    channel_id = in_tx(session_factory, lambda s: channels.add_channel(
+        s, project, {"kind": "email", "target": "ops@example.com"}, None).id)
+    child = make_project()
+    in_tx(session_factory, lambda s: families.link(s, project, {"child": child}, None).id)
+    return {"project": project, "release": release, "ban": ban_id, "channel": channel_id,
+            "child": child,
             "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id}
 
 
@@ -83,7 +98,8 @@ def _rule_path(rule):
     return rule.rule.replace("<int:release_id>", "{release}").replace(
         "<name>", "{project}").replace("<task_id>", "{task}").replace(
         "<int:user_id>", "{user}").replace("<int:token_id>", "{token}").replace(
-        "<kind>", "build")
+        "<kind>", "build").replace("<int:ban_id>", "{ban}").replace(
+        "<int:channel_id>", "{channel}").replace("<child>", "{child}")
 
 
 def test_every_ui_route_is_listed(app):

@@ -6,6 +6,7 @@ from rds_db.models.changes import Change
 from rds_db.models.configs import ConfigFile, ConfigFileVersion
 from rds_db.models.controls import DeploymentSwitch, ReleaseBan
 from rds_db.models.migrations import Migration
+from rds_db.models.notices import NotificationChannel, NotificationMessage
 from rds_db.models.outbox import OutboxMessage
 from rds_db.models.projects import (
     Project,
@@ -21,8 +22,8 @@ from rds_db.models.users import ApiToken, LoginThrottle, Role, User
 
 __all__ = [
     "Agent", "ApiToken", "AuditEntry", "Base", "Change", "ConfigFile", "ConfigFileVersion",
-    "DeploymentSwitch", "LoginThrottle", "Migration", "OutboxMessage", "Project",
-    "ProjectLineCounter", "ProjectLink", "ProjectScript", "ReleaseBan", "ReleaseLine",
-    "ReleaseRequest",
+    "DeploymentSwitch", "LoginThrottle", "Migration", "NotificationChannel",
+    "NotificationMessage", "OutboxMessage", "Project", "ProjectLineCounter", "ProjectLink",
+    "ProjectScript", "ReleaseBan", "ReleaseLine", "ReleaseRequest",
     "ReleaseTarget", "Role", "Server", "Task", "TaskLog", "User",
 ]

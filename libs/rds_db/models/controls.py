@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rds_db.models.base import Base, Timestamps
 
@@ -22,6 +22,10 @@ class ReleaseBan(Timestamps, Base):
     lifted_at: Mapped[datetime | None]
     lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
+    project: Mapped["Project"] = relationship()  # noqa: F821
+    author: Mapped["User | None"] = relationship(foreign_keys=[user_id])  # noqa: F821
+    lifted_by: Mapped["User | None"] = relationship(foreign_keys=[lifted_by_id])  # noqa: F821
+
 
 class DeploymentSwitch(Base):
     """The single global switch that stops every deploy (with a reason)."""
@@ -34,3 +38,5 @@ class DeploymentSwitch(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     changed_at: Mapped[datetime | None]
+
+    user: Mapped["User | None"] = relationship()  # noqa: F821

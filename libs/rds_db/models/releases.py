@@ -77,6 +77,7 @@ class ReleaseRequest(Timestamps, Base):
 
     project: Mapped["Project"] = relationship()
     user: Mapped["User | None"] = relationship()
+    parent: Mapped["ReleaseRequest | None"] = relationship(remote_side=[id])
     targets: Mapped[list["ReleaseTarget"]] = relationship(
         back_populates="release", cascade="all, delete-orphan")
     tasks: Mapped[list["Task"]] = relationship(

@@ -69,6 +69,8 @@ class Task(Base):
     #: Last time an event for this task arrived.
     seen_at: Mapped[datetime | None]
     cancel_requested_at: Mapped[datetime | None]
+    #: Activations of parent/child projects started together share the parent's task id.
+    family_task_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
     release: Mapped["ReleaseRequest | None"] = relationship(back_populates="tasks")
     project: Mapped["Project"] = relationship()

@@ -9,6 +9,8 @@
 * every 5 minutes, start removals the retention plan allows, and every minute
   check the servers of projects not checked for ``DRIFT_CHECK_INTERVAL``
   seconds (``rds_control.removal``).
+* every 2 s, deliver due notifications (``rds_control.delivery``; settings
+  ``RDS_SMTP_*``, ``RDS_PUBLIC_URL``, ``RDS_NOTIFY_TIMEOUT``).
 
 It also answers the agents' fencing claims (``claim_task``, see
 ``rds_control.claims``): the web side owns the database, so it decides which
@@ -31,7 +33,7 @@ from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
 from rds_contracts.pruner import ClaimRequest
 from rds_contracts.registry import parse_command
-from rds_control import operations, outbox, removal, unit
+from rds_control import delivery, operations, outbox, removal, unit
 from rds_control.claims import claim_task
 from rds_control.errors import Conflict, NotFound
 from rds_control.housekeeping import trim
@@ -96,6 +98,11 @@ class PrunerService:
         """Read current and releases/ of every server of a project now (drift)."""
         return {"task_id": unit.run(self.db.session_factory, self.bus,
                                     lambda s: removal.check_servers(s, project_name).id)}
+
+    @timer(interval=2)
+    def deliver_notifications(self):
+        """Send due email and webhook notifications (retried with backoff)."""
+        return delivery.deliver_due(self.db.session_factory, delivery.settings_from(self.settings))
 
     @rpc
     def reap_now(self):

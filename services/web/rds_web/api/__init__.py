@@ -25,6 +25,6 @@ def control_error(exc):
 
 
 def init_app(app):
-    from rds_web.api import agents, health, openapi, projects, releases  # noqa: F401
+    from rds_web.api import agents, controls, health, openapi, projects, releases  # noqa: F401
 
     app.register_blueprint(bp)

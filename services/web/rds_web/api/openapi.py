@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from rds_control.inputs import ProjectInput, ReleaseInput
 from rds_core.lifecycle import ReleaseStatus
-from rds_web.api import bp
+from rds_web.api import bp, controls
 from rds_web.api.releases import MAX_WAIT
 from rds_web.api.schemas import (
     AgentList,
@@ -28,10 +28,10 @@ from rds_web.edge import MAX_ID
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
-REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput)
+REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput, *controls.REQUESTS)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
                                           ProjectList, AgentList, Health, RetentionPlanOut,
-                                          TaskStarted)
+                                          TaskStarted, *controls.RESPONSES)
 
 
 def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
@@ -152,6 +152,8 @@ PATHS = {
         "post": _op("Let the retention policy decide about the release again",
                     {"200": RELEASE, **WRITE}, params=[RID])},
 }
+
+PATHS.update(controls.openapi_paths(_op, _body, ERROR, NAME))
 
 
 def component_schemas() -> dict[str, object]:

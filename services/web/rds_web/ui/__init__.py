@@ -22,6 +22,7 @@ def init_app(app):
         board,
         builds,
         common,
+        controls,
         events,
         gc,
         projects,
@@ -41,5 +42,6 @@ def init_app(app):
     csrf.exempt(api.bp)  # token-authenticated, no cookies
     common.init_app(app)
     gc.init_app(app)
+    controls.init_app(app)
     for module in (auth, board, releases, builds, projects, agents, audit, admin, events, gc):
         app.register_blueprint(module.bp)

@@ -1,7 +1,7 @@
 """The release board (home page) and the new-release form."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from rds_control import board, releases
+from rds_control import board, controls, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import ControlError, NotFound
 from rds_web.db import get_session, run
@@ -43,6 +43,7 @@ def index():
                             before=cursor("before"), after=cursor("after"))
     return render_template("board.html", board=page, after=after,
                            statuses=RELEASE_STATUSES, drifting=gc.drifting(session, project),
+                           bans=controls.active_bans(session, project),
                            **_form_context(session))
 
 

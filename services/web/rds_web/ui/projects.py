@@ -4,8 +4,9 @@ import re
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from rds_control import projects, releases
+from rds_control import channels, controls, families, lines, projects, releases
 from rds_control.errors import ControlError, InvalidInput
+from rds_core.notices import TITLES
 from rds_core.scripts import COMMON_ENV, EXTRA_ENV, SCRIPTS
 from rds_db.models import ReleaseRequest
 from rds_web.db import get_session, run
@@ -113,7 +114,13 @@ def show(name):
                              .order_by(ReleaseRequest.created_at.desc()).limit(10)).all()
     return render_template("project.html", project=project, settings=SETTINGS,
                            live=releases.live_release(session, project.id), latest=latest,
-                           scripts=SCRIPTS, plan=gc.plan_for(session, project))
+                           scripts=SCRIPTS, plan=gc.plan_for(session, project),
+                           bans=controls.active_bans(session, project.name),
+                           lines=lines.project_lines(session, project),
+                           channels=channels.list_channels(session, project.id),
+                           family=families.family_summary(session, project),
+                           project_names=[p.name for p in projects.list_projects(session)],
+                           notice_events=TITLES)
 
 
 @bp.route("/_new", methods=["GET", "POST"])
