@@ -44,10 +44,10 @@ class ActivateCommand(Command):
 
 
 class ActivationFinished(TaskEvent):
-    servers: list[ServerResult]
+    servers: list[ServerResult] = Field(max_length=1000)
 
 
 class ActivationFailed(TaskEvent):
     reason: str = Field(max_length=8192)
     rolled_back: bool
-    servers: list[ServerResult] = Field(default_factory=list)
+    servers: list[ServerResult] = Field(default_factory=list, max_length=1000)

@@ -4,36 +4,31 @@ Everything the board shows about a release is computed here, from the rows
 in the database, with a fixed number of queries per page (no query per row):
 who created it, its tasks (per-build lines) with their step timings, the
 progress of a running build (estimated from the project's previous
-successful build, as RDS did), whether it is live, and which actions the
-current state allows. The web layer only adds the user's role on top.
+successful build, as RDS did), whether it is live, and every action's
+answer from ``rds_control.policy`` for the user who looks (allowed, or the
+reason it is not), so buttons and tooltips come from the rules the control
+plane enforces.
 """
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import joinedload, selectinload
 
+from rds_control import facts, policy
+from rds_control.policy import Action, Denial, ReleaseFacts
 from rds_control.releases import deployment_switch
-from rds_core.lifecycle import (
-    ACTIVATABLE,
-    IN_PROGRESS,
-    REBUILDABLE,
-    ReleaseStatus,
-    TaskStatus,
-)
+from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, ReleaseStatus, TaskKind, TaskStatus
 from rds_db.models import Project, ReleaseRequest, Task
 from rds_db.models.base import utcnow
 
 S = ReleaseStatus
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200
+#: Counting stops here: "10000+ releases" costs the same on any table size.
+COUNT_CAP = 10000
 
-#: Every action a board row can offer (each needs the ``deploy`` permission).
-ACTIONS = ("activate", "revert", "rebuild", "cancel", "delete")
-#: Statuses in which a release cannot be deleted.
-UNDELETABLE = IN_PROGRESS | {S.USING, S.USED, S.CANCELLING}
 
 
 @dataclass
@@ -74,23 +69,39 @@ class TaskLine:
 class Row:
     release: ReleaseRequest
     live: bool
-    actions: set[str]
+    #: Every action's answer from ``rds_control.policy``: None (allowed) or a Denial.
+    actions: dict[Action, Denial | None]
     tasks: list[TaskLine]
     progress: Progress | None = None
     revert_to: str | None = None
     hint: str | None = None
 
+    def allows(self, action: str) -> bool:
+        return self.actions.get(Action(action), Denial("unknown action")) is None
+
+    def shown(self) -> list[tuple[Action, Denial | None]]:
+        """The actions to render: allowed ones, and blocked ones with their reason."""
+        return [(action, denial) for action, denial in self.actions.items()
+                if denial is None or denial.shown]
+
 
 @dataclass
 class BoardPage:
+    """One page of the board. Pages are keyset-paginated by release id (newest
+    first): ``older`` is the ``before=`` cursor of the next page, ``newer`` the
+    ``after=`` cursor of the previous one (None on the first page). ``total``
+    is exact up to ``COUNT_CAP``; above it, ``capped`` says "at least"."""
+
     rows: list[Row]
     total: int
-    page: int
-    pages: int
     page_size: int
+    capped: bool = False
+    first: bool = True
+    older: int | None = None
+    newer: int | None = None
     deployment_enabled: bool = True
     deployment_reason: str | None = None
-    filters: dict = field(default_factory=dict)
+    filters: dict[str, str] = field(default_factory=dict)
 
 
 def _parse_time(value):
@@ -179,144 +190,44 @@ def previous_builds(session, project_ids):
     if not project_ids:
         return {}
     rows = session.scalars(
-        select(Task).where(Task.project_id.in_(project_ids), Task.kind == "build",
-                           Task.status == TaskStatus.SUCCEEDED.value,
+        select(Task).where(Task.project_id.in_(project_ids), Task.kind == TaskKind.BUILD,
+                           Task.status == TaskStatus.SUCCEEDED,
                            Task.started_at.is_not(None), Task.finished_at.is_not(None))
         .order_by(Task.project_id, Task.finished_at.desc())
         .ext(distinct_on(Task.project_id)))
     return {task.project_id: task for task in rows}
 
 
-def _latest_ids(session, project_ids):
-    """{project_id: id of its latest non-deleted release} (the only one rebuildable).
-
-    One index scan per project (few: only projects with a rebuild candidate).
-    """
-    latest = {}
-    for project_id in project_ids:
-        latest[project_id] = session.scalar(
-            select(ReleaseRequest.id).where(ReleaseRequest.project_id == project_id,
-                                            ReleaseRequest.deleted_at.is_(None))
-            .order_by(ReleaseRequest.version_key.desc()).limit(1))
-    return latest
-
-
-def _busy_lanes(session, project_ids):
-    """{(project_id, lane)} with an unfinished task (the per-project deploy lock)."""
-    if not project_ids:
-        return set()
-    rows = session.execute(select(Task.project_id, Task.lane).where(
-        Task.project_id.in_(project_ids), Task.lane.is_not(None), Task.finished_at.is_(None)))
-    return set(rows.all())
-
-
-def _revert_targets(session, live_rows):
-    """{live release id: the previous release it would revert to, if activatable}."""
-    wanted = [(r.project_id, r.previous_version) for r in live_rows if r.previous_version]
-    if not wanted:
-        return {}
-    rows = session.scalars(select(ReleaseRequest).where(or_(*[
-        (ReleaseRequest.project_id == project_id) & (ReleaseRequest.version == version)
-        for project_id, version in wanted])))
-    by_key = {(r.project_id, r.version): r for r in rows}
-    targets = {}
-    for live in live_rows:
-        previous = by_key.get((live.project_id, live.previous_version))
-        if previous is not None and _activatable(previous):
-            targets[live.id] = previous
-    return targets
-
-
-def _live_releases(session, project_ids, exclude=()):
-    """The live release of each project (those not already at hand)."""
-    if not project_ids:
-        return []
-    return list(session.scalars(select(ReleaseRequest).where(
-        ReleaseRequest.project_id.in_(project_ids), ReleaseRequest.status == S.USED.value,
-        ReleaseRequest.id.not_in(list(exclude) or [0]))))
-
-
-def _activatable(release):
-    return (S(release.status) in ACTIVATABLE and release.deleted_at is None
-            and release.destroyed_at is None)
-
-
-def _not_ready(release):
-    """Servers of the project on which the release is not ready (upload incomplete)."""
-    ready = {t.server_id for t in release.targets if t.state == "ready"}
-    return [s.label for s in release.project.servers if s.id not in ready]
-
-
-def allowed_actions(release, latest_id, busy, switch_on=True, revert_target=None,
-                    is_previous=False):
-    """What the release's state allows now (the same rules the control plane enforces).
-
-    ``busy`` is the set of ``(project_id, lane)`` with a running task;
-    ``is_previous`` says the release is the live one's revert target (with
-    deployment switched off, only that rollback stays allowed).
-    """
-    status = S(release.status)
-    deleted = release.deleted_at is not None
-    actions = set()
-    activate_free = (release.project_id, "activate") not in busy
-    if (_activatable(release) and activate_free and not _not_ready(release)
-            and (switch_on or is_previous)):
-        actions.add("activate")
-    if status == S.USED and revert_target is not None and activate_free:
-        actions.add("revert")
-    if (not deleted and status in REBUILDABLE and release.activated_at is None
-            and release.id == latest_id and (release.project_id, "build") not in busy
-            and switch_on):
-        actions.add("rebuild")
-    if status in IN_PROGRESS and any(t.kind == "build" and t.finished_at is None
-                                     for t in release.tasks):
-        actions.add("cancel")
-    if not deleted and status not in UNDELETABLE:
-        actions.add("delete")
-    return actions
-
-
-def _hint(release):
+def _hint(release: ReleaseRequest, release_facts: ReleaseFacts) -> str | None:
     if release.deleted_at is not None:
         return "deleted"
-    if S(release.status) in ACTIVATABLE and release.destroyed_at is None:
-        missing = _not_ready(release)
-        if missing:
-            return "not ready on %s" % ", ".join(missing)
+    if release_facts.status in ACTIVATABLE and not release_facts.destroyed:
+        if release_facts.not_ready_on:
+            return "not ready on %s" % ", ".join(release_facts.not_ready_on)
     return None
 
 
 def _current_build(release):
-    running = [t for t in release.tasks if t.kind == "build" and t.finished_at is None]
+    running = [t for t in release.tasks if t.kind == TaskKind.BUILD and t.finished_at is None]
     return running[-1] if running else None
 
 
-def build_rows(session, releases, now=None):
-    """Board rows for ``releases`` (loaded with the options of ``_options``)."""
+def build_rows(session, releases, user, now=None):
+    """Board rows for ``releases`` (loaded with ``_options``), as ``user`` sees them."""
     now = now or utcnow()
-    project_ids = sorted({r.project_id for r in releases})
-    latest = _latest_ids(session, sorted({
-        r.project_id for r in releases if S(r.status) in REBUILDABLE
-        and r.activated_at is None and r.deleted_at is None}))
-    busy = _busy_lanes(session, project_ids)
-    switch = deployment_switch(session)
-    switch_on = switch is None or switch.enabled
-    lives = [r for r in releases if r.status == S.USED.value]
-    lives += _live_releases(session, project_ids, exclude={r.id for r in lives})
-    reverts = _revert_targets(session, lives)
-    previous_ids = {target.id for target in reverts.values()}
+    situations = facts.situations(session, releases, user, now)
     building = [r for r in releases if S(r.status) in IN_PROGRESS and _current_build(r)]
     previous = previous_builds(session, sorted({r.project_id for r in building}))
     rows = []
     for release in releases:
-        target = reverts.get(release.id)
-        actions = allowed_actions(release, latest.get(release.project_id), busy,
-                                  switch_on=switch_on, revert_target=target,
-                                  is_previous=release.id in previous_ids)
+        situation = situations[release.project_id]
+        release_facts = facts.release_facts(release)
+        target = situation.project.revert_target if release.status == S.USED else None
         tasks = [TaskLine(t, step_timings(t, now), task_seconds(t, now)) for t in release.tasks]
-        row = Row(release=release, live=release.status == S.USED.value, actions=actions,
+        row = Row(release=release, live=release.status == S.USED,
+                  actions=policy.evaluate(release_facts, situation),
                   tasks=tasks, revert_to=target.version if target is not None else None,
-                  hint=_hint(release))
+                  hint=_hint(release, release_facts))
         current = _current_build(release)
         if current is not None and S(release.status) in IN_PROGRESS:
             row.progress = estimate_progress(current, previous.get(release.project_id), now)
@@ -324,9 +235,11 @@ def build_rows(session, releases, now=None):
     return rows
 
 
-def _options(query):
+def with_row_data(query):
+    """Eager-load what a board row (or an API release) reads: no query per row."""
     return query.options(
         joinedload(ReleaseRequest.project).selectinload(Project.servers),
+        joinedload(ReleaseRequest.project).selectinload(Project.scripts),
         joinedload(ReleaseRequest.user),
         selectinload(ReleaseRequest.tasks),
         selectinload(ReleaseRequest.targets))
@@ -345,31 +258,64 @@ def _filtered(query, project=None, status=None, release_id=None):
     return query
 
 
-def board_page(session, project=None, status=None, page=1, page_size=PAGE_SIZE, now=None):
-    """One page of the board, newest first, filtered by project name and status."""
+def count_capped(session, query, cap=None):
+    """``(count, capped)`` of a filtered query, counting at most ``cap + 1`` rows."""
+    cap = COUNT_CAP if cap is None else cap
+    total = session.scalar(select(func.count()).select_from(
+        query.with_only_columns(ReleaseRequest.id).limit(cap + 1).subquery()))
+    return min(total, cap), total > cap
+
+
+def _exists(session, query, condition):
+    return session.scalar(query.with_only_columns(ReleaseRequest.id).where(condition)
+                          .limit(1)) is not None
+
+
+def _page_of(session, query, before, after, page_size):
+    """``(releases newest first, older cursor, newer cursor)`` of one keyset page."""
+    key = ReleaseRequest.id
+    if after is not None:  # the page just newer than ``after``: read upwards, then flip
+        ordered = query.where(key > after).order_by(key.asc())
+    else:
+        ordered = (query.where(key < before) if before is not None else query).order_by(
+            key.desc())
+    rows = list(session.scalars(with_row_data(ordered).limit(page_size)).unique())
+    if after is not None:
+        rows.reverse()
+    if not rows:
+        return [], None, None
+    older = rows[-1].id if _exists(session, query, key < rows[-1].id) else None
+    newer = rows[0].id if _exists(session, query, key > rows[0].id) else None
+    return rows, older, newer
+
+
+def board_page(session, user, project=None, status=None, before=None, after=None,
+               page_size=PAGE_SIZE, now=None):
+    """One page of the board, newest first, filtered by project name and status.
+
+    ``before``/``after`` are release ids (keyset cursors): every page costs one
+    index range scan, however deep.
+    """
     page_size = min(max(int(page_size), 1), MAX_PAGE_SIZE)
-    total = session.scalar(_filtered(select(func.count(ReleaseRequest.id)), project, status))
-    pages = max(math.ceil(total / page_size), 1)
-    page = min(max(int(page), 1), pages)
-    query = _filtered(select(ReleaseRequest), project, status).order_by(
-        ReleaseRequest.created_at.desc(), ReleaseRequest.id.desc())
-    releases = session.scalars(_options(query).limit(page_size)
-                               .offset((page - 1) * page_size)).unique().all()
+    query = _filtered(select(ReleaseRequest), project, status)
+    total, capped = count_capped(session, query)
+    releases, older, newer = _page_of(session, query, before, after, page_size)
     switch = deployment_switch(session)
-    return BoardPage(rows=build_rows(session, releases, now), total=total, page=page,
-                     pages=pages, page_size=page_size,
+    return BoardPage(rows=build_rows(session, releases, user, now), total=total,
+                     capped=capped, page_size=page_size, first=newer is None, older=older,
+                     newer=newer,
                      deployment_enabled=switch is None or switch.enabled,
                      deployment_reason=switch.reason if switch is not None else None,
                      filters={"project": project or "", "status": status or ""})
 
 
-def board_row(session, release_id, now=None):
+def board_row(session, release_id, user, now=None):
     """The board row of one release, or None if it no longer exists."""
-    release = session.scalars(_options(select(ReleaseRequest).where(
+    release = session.scalars(with_row_data(select(ReleaseRequest).where(
         ReleaseRequest.id == release_id))).unique().one_or_none()
     if release is None:
         return None
-    return build_rows(session, [release], now)[0]
+    return build_rows(session, [release], user, now)[0]
 
 
 def matches(release, project=None, status=None):

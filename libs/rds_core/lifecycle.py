@@ -16,7 +16,7 @@ applies the answers under row locks.
 import enum
 
 
-class ReleaseStatus(str, enum.Enum):
+class ReleaseStatus(enum.StrEnum):
     NEW = "new"
     BUILDING = "building"
     BUILT = "built"
@@ -28,9 +28,6 @@ class ReleaseStatus(str, enum.Enum):
     FAILED = "failed"
     CANCELLING = "cancelling"
     CANCELLED = "cancelled"
-
-    def __str__(self):
-        return self.value
 
 
 S = ReleaseStatus
@@ -65,11 +62,11 @@ REBUILDABLE = frozenset({S.INSTALLED, S.FAILED, S.CANCELLED})
 PIPELINE_ORDER = {S.NEW: 0, S.BUILDING: 1, S.BUILT: 2, S.INSTALLING: 3, S.INSTALLED: 4}
 
 
-def can_transition(current, target):
+def can_transition(current: str, target: str) -> bool:
     return S(target) in RELEASE_TRANSITIONS.get(S(current), set())
 
 
-def is_forward(current, target):
+def is_forward(current: str, target: str) -> bool:
     """True when ``target`` is further along the build pipeline than ``current``."""
     current, target = S(current), S(target)
     if current not in PIPELINE_ORDER or target not in PIPELINE_ORDER:
@@ -77,17 +74,15 @@ def is_forward(current, target):
     return PIPELINE_ORDER[target] > PIPELINE_ORDER[current]
 
 
-class TaskKind(str, enum.Enum):
+class TaskKind(enum.StrEnum):
     BUILD = "build"          # build + upload to every server (builder)
     ACTIVATE = "activate"    # switch current on every server (activator)
     MIGRATE = "migrate"      # run one migration up or down (migrator)
     REMOVE = "remove"        # remove a release from the servers (gc)
-
-    def __str__(self):
-        return self.value
+    INSPECT = "inspect"      # read current and releases/ of every server: drift (gc)
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     CANCELLING = "cancelling"
@@ -95,16 +90,28 @@ class TaskStatus(str, enum.Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    def __str__(self):
-        return self.value
-
 
 TASK_ACTIVE = frozenset({TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.CANCELLING})
 TASK_FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
-#: Deploy lanes: at most one active task per project and lane (enforced by a
-#: partial unique index). Building the next version never blocks a rollback.
-LANE_BY_KIND = {TaskKind.BUILD: "build", TaskKind.ACTIVATE: "activate",
-                TaskKind.MIGRATE: "activate", TaskKind.REMOVE: None}
+class Lane(enum.StrEnum):
+    """Deploy lanes: at most one active task per project and lane (enforced by a
+    partial unique index). Building the next version never blocks a rollback."""
+
+    BUILD = "build"
+    ACTIVATE = "activate"
+
+
+LANE_BY_KIND: dict[TaskKind, Lane | None] = {
+    TaskKind.BUILD: Lane.BUILD, TaskKind.ACTIVATE: Lane.ACTIVATE,
+    TaskKind.MIGRATE: Lane.ACTIVATE, TaskKind.REMOVE: None, TaskKind.INSPECT: None}
+
+
+class TargetState(enum.StrEnum):
+    """The state of one release on one server (``release_targets.state``)."""
+
+    READY = "ready"      # uploaded and verified against the manifest
+    FAILED = "failed"    # the upload to this server failed
+    REMOVED = "removed"  # gc confirmed the release directory is gone from this server
 
 MAX_AUTOMATIC_ATTEMPTS = 3

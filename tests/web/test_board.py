@@ -15,7 +15,15 @@ def row_html(page, release_id):
 
 
 def actions(page, release_id):
-    return set(re.findall(r'data-action="(\w+)"', row_html(page, release_id)))
+    """The actions a row offers as enabled buttons."""
+    return set(re.findall(r'type="submit"[^>]*data-action="(\w+)"', row_html(page, release_id)))
+
+
+def blocked(page, release_id):
+    """The actions a row shows disabled, with the reason (the tooltip) of each."""
+    return {action: reason for reason, action in re.findall(
+        r'class="inline action blocked" title="([^"]*)".*?data-action="(\w+)"',
+        row_html(page, release_id), re.S)}
 
 
 def board(client, project, **args):
@@ -51,16 +59,37 @@ def test_filter_by_project_and_status(as_viewer, make_project, make_release):
     assert as_viewer.get("/?status=bogus").status_code == 200  # ignored, not an error
 
 
-def test_pages_of_25(as_viewer, make_project, session_factory):
+def _links(page):
+    return {rel: href.replace("&amp;", "&") for href, rel in re.findall(
+        r'<a href="([^"]+)" rel="(prev|next)">', page)}
+
+
+def test_pages_of_25_newest_first_by_keyset(as_viewer, make_project, session_factory):
     project = make_project()
-    ids = seed_releases(session_factory, project, 30)
-    page1 = board(as_viewer, project)
-    page2 = board(as_viewer, project, page=2)
-    assert "30 releases" in page1 and "page 1 of 2" in page1
-    assert "release-%d" % ids[-1] in page1 and "release-%d" % ids[0] not in page1
-    assert "release-%d" % ids[0] in page2
-    assert len(re.findall(r'<tr id="release-', page2)) == 5
-    assert "page 2 of 2" in board(as_viewer, project, page=99)
+    ids = seed_releases(session_factory, project, 60)
+    first = board(as_viewer, project)
+    assert "60 releases" in first and "prev" not in _links(first)
+    assert re.findall(r'<tr id="release-(\d+)"', first) == [str(i) for i in ids[::-1][:25]]
+    second = as_viewer.get(_links(first)["next"]).get_data(as_text=True)  # ?before=<id>
+    assert "before=%d" % ids[-25] in _links(first)["next"]
+    assert re.findall(r'<tr id="release-(\d+)"', second) == [str(i) for i in ids[::-1][25:50]]
+    assert 'data-first-page="false"' in second
+    third = as_viewer.get(_links(second)["next"]).get_data(as_text=True)
+    assert len(re.findall(r'<tr id="release-', third)) == 10 and "next" not in _links(third)
+    back = as_viewer.get(_links(third)["prev"]).get_data(as_text=True)  # ?after=<id>
+    assert re.findall(r'<tr id="release-(\d+)"', back) == [str(i) for i in ids[::-1][25:50]]
+    newest = as_viewer.get(_links(back)["prev"]).get_data(as_text=True)
+    assert 'data-first-page="true"' in newest and "prev" not in _links(newest)
+    assert board(as_viewer, project, before="nonsense").count('<tr id="release-') == 25
+
+
+def test_counts_stop_at_the_cap(as_viewer, make_project, session_factory, monkeypatch):
+    from rds_control import board as board_module
+
+    monkeypatch.setattr(board_module, "COUNT_CAP", 10)
+    project = make_project()
+    seed_releases(session_factory, project, 12)
+    assert "10+ releases" in board(as_viewer, project)
 
 
 def test_buttons_follow_the_state(as_deployer, make_project, make_release):
@@ -77,8 +106,8 @@ def test_installed_latest_can_be_activated_rebuilt_and_deleted(as_deployer, make
     older = make_release.installed(project)
     latest = make_release.installed(project)
     page = board(as_deployer, project)
-    assert actions(page, latest) == {"activate", "rebuild", "delete"}
-    assert actions(page, older) == {"activate", "delete"}  # only the latest is rebuilt
+    assert actions(page, latest) == {"activate", "rebuild", "pin", "delete"}
+    assert actions(page, older) == {"activate", "pin", "delete"}  # only the latest is rebuilt
 
 
 def test_the_live_row_is_marked_and_offers_revert(as_deployer, make_project, make_release):
@@ -89,10 +118,10 @@ def test_the_live_row_is_marked_and_offers_revert(as_deployer, make_project, mak
     live = row_html(page, second)
     assert "LIVE" in live and "release-row status-used live" in live
     assert "Revert to 1.00.001.1" in live
-    assert actions(page, second) == {"revert"}  # the live one is never deleted
+    assert actions(page, second) == {"revert", "pin"}  # the live one is never deleted
     old = row_html(page, first)
     assert "LIVE" not in old and 'data-status="old"' in old
-    assert actions(page, first) == {"activate", "delete"}
+    assert actions(page, first) == {"activate", "pin", "delete"}
 
 
 def test_failed_release_shows_its_error_and_rebuild(as_deployer, make_project, make_release,
@@ -123,6 +152,7 @@ def test_a_release_not_on_every_server_cannot_be_activated(as_deployer, make_pro
     in_tx(session_factory, add_server)
     page = board(as_deployer, project)
     assert "activate" not in actions(page, release)
+    assert "not ready on deploy@10.0.0.3:22" in blocked(page, release)["activate"]
     assert "not ready on deploy@10.0.0.3:22" in row_html(page, release)
 
 
@@ -237,9 +267,10 @@ def test_with_deployment_off_only_the_rollback_is_offered(as_deployer, make_proj
     page = board(as_deployer, project)
     assert "Deployment is switched off" in page and "incident 42" in page
     assert 'id="new-release"' not in page
-    assert actions(page, second) == {"revert"}
-    assert actions(page, first) == {"activate", "delete"}  # the previous version
-    assert actions(page, spare) == {"delete"}
+    assert actions(page, second) == {"revert", "pin"}
+    assert actions(page, first) == {"activate", "pin", "delete"}  # the previous version
+    assert actions(page, spare) == {"pin", "delete"}
+    assert "incident 42" in blocked(page, spare)["activate"]  # shown, disabled, explained
     response = as_deployer.post("/releases/%d/activate" % spare)
     assert response.status_code == 302
     assert make_release.status(spare) == "installed"
@@ -256,7 +287,7 @@ def test_actions_from_the_board(as_deployer, make_project, make_release, bus):
     assert bus.sent[-1][1].version == "1.00.001.1"
     page = board(as_deployer, project)
     assert "Activating %s 1.00.001.1." % project in page
-    assert actions(page, release) == set()  # switching: nothing to do but wait
+    assert actions(page, release) == {"pin"}  # switching: nothing to do but wait
 
 
 def test_cancel_and_delete_from_the_board(as_deployer, make_project, make_release):

@@ -20,7 +20,11 @@ ROUTES = [
     ("POST", "/releases/{release}/rebuild", "deploy"),
     ("POST", "/releases/{release}/cancel", "deploy"),
     ("POST", "/releases/{release}/delete", "deploy"),
+    ("POST", "/releases/{release}/pin", "deploy"),
+    ("POST", "/releases/{release}/unpin", "deploy"),
+    ("POST", "/releases/{release}/install-missing", "deploy"),
     ("POST", "/projects/{project}/revert", "deploy"),
+    ("POST", "/projects/{project}/check-servers", "deploy"),
     ("GET", "/builds/{task}", "view"),
     ("GET", "/builds/{task}/log.txt", "view"),
     ("GET", "/projects", "view"),
@@ -43,7 +47,9 @@ ROUTES = [
     ("POST", "/admin/tokens/{token}/revoke", "admin"),
 ]
 #: Open to everyone (the login form) or special-cased below.
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events"),
+          # the icon, and Prometheus metrics (RDS_METRICS_TOKEN guards them when set)
+          ("GET", "/favicon.ico"), ("GET", "/metrics")}
 GRANTS = {
     "anonymous": set(),
     "viewer": {"view"},

@@ -1,7 +1,8 @@
 """Declarative base with a naming convention Alembic can rely on."""
+import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Enum, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -13,8 +14,18 @@ NAMING_CONVENTION = {
 }
 
 
-def utcnow():
+def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def str_enum(enum_cls: type[enum.StrEnum], length: int = 16) -> Enum:
+    """A VARCHAR column holding an ``enum.StrEnum``'s values, loaded as its members.
+
+    The database keeps plain strings (guarded by CHECK constraints in the
+    migrations); Python code sees and compares enum members.
+    """
+    return Enum(enum_cls, native_enum=False, create_constraint=False, length=length,
+                validate_strings=True, values_callable=lambda cls: [m.value for m in cls])
 
 
 class Base(DeclarativeBase):

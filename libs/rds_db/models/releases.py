@@ -12,11 +12,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rds_core.lifecycle import ReleaseStatus
-from rds_db.models.base import Base, Timestamps
+from rds_core.lifecycle import ReleaseStatus, TargetState
+from rds_db.models.base import Base, Timestamps, str_enum
 
 if TYPE_CHECKING:
     from rds_db.models.projects import Project, Server
@@ -33,6 +34,11 @@ class ReleaseRequest(Timestamps, Base):
         CheckConstraint("status IN (%s)" % _STATUSES, name="status"),
         Index("ix_release_requests_project_version_key", "project_id", "version_key"),
         Index("ix_release_requests_created_at", "created_at"),
+        # keyset pages of the board (newest first by id), filtered by project or status
+        Index("ix_release_requests_project_id_id", "project_id", "id"),
+        Index("ix_release_requests_status_id", "status", "id"),
+        Index("ix_release_requests_deleted_id", "id",
+              postgresql_where=text("deleted_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,7 +48,8 @@ class ReleaseRequest(Timestamps, Base):
     #: The version as integers, so ORDER BY and comparisons are numeric.
     version_key: Mapped[list[int]] = mapped_column(ARRAY(Integer))
     release_line: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default=ReleaseStatus.NEW.value, index=True)
+    status: Mapped[ReleaseStatus] = mapped_column(str_enum(ReleaseStatus),
+                                                  default=ReleaseStatus.NEW, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     comment: Mapped[str] = mapped_column(Text, default="")
     ref: Mapped[str] = mapped_column(String(255))
@@ -53,7 +60,7 @@ class ReleaseRequest(Timestamps, Base):
     #: The version that was live when this one was last activated: "Revert" target.
     previous_version: Mapped[str | None] = mapped_column(String(64))
     #: Status to return to when an activation fails (installed or old).
-    status_before_use: Mapped[str | None] = mapped_column(String(16))
+    status_before_use: Mapped[ReleaseStatus | None] = mapped_column(str_enum(ReleaseStatus))
     build_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     config_revision: Mapped[int | None] = mapped_column(Integer)
@@ -85,7 +92,7 @@ class ReleaseTarget(Base):
         ForeignKey("release_requests.id", ondelete="CASCADE"), primary_key=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"),
                                            primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[TargetState] = mapped_column(str_enum(TargetState))
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]

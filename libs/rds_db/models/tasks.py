@@ -21,8 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rds_core.lifecycle import TaskKind, TaskStatus
-from rds_db.models.base import Base, utcnow
+from rds_core.lifecycle import Lane, TaskKind, TaskStatus
+from rds_db.models.base import Base, str_enum, utcnow
 
 if TYPE_CHECKING:
     from rds_db.models.projects import Project
@@ -43,17 +43,19 @@ class Task(Base):
 
     #: uuid4 hex; also the task id on the wire.
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    lane: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[TaskKind] = mapped_column(str_enum(TaskKind))
+    lane: Mapped[Lane | None] = mapped_column(str_enum(Lane))
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"),
                                             index=True)
     release_id: Mapped[int | None] = mapped_column(
         ForeignKey("release_requests.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.QUEUED.value)
+    status: Mapped[TaskStatus] = mapped_column(str_enum(TaskStatus), default=TaskStatus.QUEUED)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     pool: Mapped[str] = mapped_column(String(63))
     agent: Mapped[str | None] = mapped_column(String(200))
     run_id: Mapped[str | None] = mapped_column(String(32))
+    #: Fencing token of the current run: +1 each time a run claims the task.
+    fence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Highest sequence number of a state-changing event applied for run_id.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     #: The command as sent, so an operator can re-send it.

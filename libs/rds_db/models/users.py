@@ -2,19 +2,16 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rds_db.models.base import Base, Timestamps, utcnow
+from rds_db.models.base import Base, Timestamps, str_enum, utcnow
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     ADMIN = "admin"
     DEPLOYER = "deployer"
     VIEWER = "viewer"
-
-    def __str__(self):
-        return self.value
 
 
 class User(Timestamps, Base):
@@ -25,9 +22,12 @@ class User(Timestamps, Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
+    role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.VIEWER)
     disabled_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    #: Bumped by logout, password change and disabling: every browser session
+    #: carries the version it started with and ends once it differs.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user",
                                                      cascade="all, delete-orphan")
@@ -48,3 +48,18 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginThrottle(Base):
+    """Failed logins per user name (``user:<name>``) or address (``addr:<ip>``).
+
+    After ``rds_control.login`` allows a few failures, each further one makes
+    the key wait longer before its next attempt is even checked.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]

@@ -1,7 +1,7 @@
 """Agents: every agent copy that sent a heartbeat, online or not."""
 from rds_control.agents import list_agents
 from rds_web.api import bp
-from rds_web.api.schemas import agent_dict
+from rds_web.api.schemas import AgentList, AgentOut, dump
 from rds_web.auth import require
 from rds_web.db import get_session
 
@@ -10,4 +10,5 @@ from rds_web.db import get_session
 @require("view")
 def agents():
     """Every agent copy with pool, version, last heartbeat, online flag and running tasks."""
-    return {"agents": [agent_dict(agent, online) for agent, online in list_agents(get_session())]}
+    return dump(AgentList(agents=[AgentOut.of(agent, online)
+                                  for agent, online in list_agents(get_session())]))

@@ -1,9 +1,17 @@
 """Projects: list, show, create, update, revert."""
 from flask import g
 
-from rds_control import projects, releases
+from rds_control import projects, releases, removal
+from rds_control.retention import RetentionSettings
 from rds_web.api import bp, json_body
-from rds_web.api.schemas import project_dict, release_dict
+from rds_web.api.schemas import (
+    ProjectList,
+    ProjectOut,
+    RetentionPlanOut,
+    TaskStarted,
+    dump,
+    release_body,
+)
 from rds_web.auth import require
 from rds_web.db import get_session, run
 
@@ -13,8 +21,8 @@ from rds_web.db import get_session, run
 def list_projects():
     """List every project with its servers and live version."""
     session = get_session()
-    return {"projects": [project_dict(p, releases.live_release(session, p.id))
-                         for p in projects.list_projects(session)]}
+    return dump(ProjectList(projects=[ProjectOut.of(p, releases.live_release(session, p.id))
+                                      for p in projects.list_projects(session)]))
 
 
 @bp.get("/projects/<name>")
@@ -23,7 +31,7 @@ def show_project(name):
     """Show one project. :raise 404: unknown project."""
     session = get_session()
     project = projects.get_project(session, name)
-    return project_dict(project, releases.live_release(session, project.id))
+    return dump(ProjectOut.of(project, releases.live_release(session, project.id)))
 
 
 @bp.post("/projects")
@@ -32,7 +40,7 @@ def create_project():
     """Create a project. :raise 400: invalid field; 409: name taken."""
     data = json_body()
     def create(session):
-        return project_dict(projects.create_project(session, data, g.user))
+        return dump(ProjectOut.of(projects.create_project(session, data, g.user)))
     return run(create), 201
 
 
@@ -43,7 +51,8 @@ def update_project(name):
     data = json_body()
     def update(session):
         project = projects.get_project(session, name, lock=True)
-        return project_dict(projects.update_project(session, project, data, g.user))
+        project = projects.update_project(session, project, data, g.user)
+        return dump(ProjectOut.of(project, releases.live_release(session, project.id)))
     return run(update)
 
 
@@ -55,5 +64,26 @@ def revert_project(name):
     :raise 409: nothing to revert to.
     """
     def revert(session):
-        return release_dict(releases.revert_project(session, name, g.user))
+        return release_body(session, releases.revert_project(session, name, g.user), g.user)
     return run(revert), 202
+
+
+@bp.get("/projects/<name>/retention")
+@require("view")
+def retention_plan(name):
+    """Dry run of retention for a project. :raise 404: unknown project."""
+    session = get_session()
+    plan = removal.project_plan(session, projects.get_project(session, name),
+                                RetentionSettings.from_settings())
+    return dump(RetentionPlanOut(**plan.to_wire()))
+
+
+@bp.post("/projects/<name>/check-servers")
+@require("deploy")
+def check_servers(name):
+    """Read current and releases/ of every server of a project now (drift).
+
+    :raise 404: unknown project; 409: it has no servers.
+    """
+    task_id = run(lambda session: removal.check_servers(session, name, g.user).id)
+    return dump(TaskStarted(task_id=task_id)), 202

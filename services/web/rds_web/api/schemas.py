@@ -1,69 +1,271 @@
-"""How API responses look: plain dicts built from rows (one place per shape)."""
-from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, ReleaseStatus
+"""What API responses look like: pydantic models, one per shape, built from rows.
+
+The OpenAPI document takes its response schemas from these models
+(``rds_web.api.openapi``), so what the document promises is what the API
+sends. A release carries ``actions``: every action's answer from
+``rds_control.policy`` for the caller (allowed, or the reason it is not),
+the same answers the control plane enforces and the board renders.
+"""
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session, object_session
+
+from rds_control import facts, logs, policy
+from rds_control.policy import Action
+from rds_core.lifecycle import ReleaseStatus, TargetState, TaskKind, TaskStatus
+from rds_db.models import Agent, Project, ReleaseRequest, Server, Task, User
 
 
-def _iso(value):
-    return value.isoformat() if value is not None else None
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def server_dict(server):
-    return {"id": server.id, "host": server.host, "port": server.port, "user": server.user,
-            "current_version": server.current_version,
-            "current_checked_at": _iso(server.current_checked_at)}
+class DriftItem(Out):
+    #: ``current``, ``missing`` or ``unknown`` (see ``rds_control.drift``).
+    kind: str
+    detail: str
 
 
-def project_dict(project, live=None):
-    return {
-        "name": project.name, "repository": project.repository,
-        "default_ref": project.default_ref, "deploy_path": project.deploy_path,
-        "agent_pool": project.agent_pool, "keep_releases": project.keep_releases,
-        "post_migration_delay_days": project.post_migration_delay_days,
-        "upload_concurrency": project.upload_concurrency,
-        "upload_max_failures": project.upload_max_failures,
-        "shared_files": project.shared_files, "shared_dirs": project.shared_dirs,
-        "servers": [server_dict(s) for s in project.servers],
-        "scripts": {s.kind: s.body for s in project.scripts},
-        "live_version": live.version if live is not None else None,
-        "created_at": _iso(project.created_at),
-    }
+class ServerOut(Out):
+    id: int
+    host: str
+    port: int
+    user: str
+    #: What ``current`` pointed at when an agent last read it back.
+    current_version: str | None
+    current_checked_at: datetime | None
+    #: Differences with the database found by the last check (empty: none).
+    drift: list[DriftItem] = []
+    inspected_at: datetime | None = None
+    inspection_error: str | None = None
+
+    @classmethod
+    def of(cls, server: Server) -> "ServerOut":
+        return cls(id=server.id, host=server.host, port=server.port, user=server.user,
+                   current_version=server.current_version,
+                   current_checked_at=server.current_checked_at,
+                   drift=[DriftItem(**i) for i in server.drift or []],
+                   inspected_at=server.inspected_at,
+                   inspection_error=server.inspection_error)
 
 
-def task_dict(task, with_log=False):
-    data = {
-        "id": task.id, "kind": task.kind, "status": task.status, "agent": task.agent,
-        "created_at": _iso(task.created_at), "started_at": _iso(task.started_at),
-        "finished_at": _iso(task.finished_at), "error": task.error, "steps": task.steps,
-    }
-    if with_log:
-        data["log"] = "".join(chunk.text for chunk in sorted(
-            task.logs, key=lambda c: (c.created_at, c.seq)))
-    return data
+class ProjectOut(Out):
+    name: str
+    repository: str
+    default_ref: str
+    deploy_path: str
+    agent_pool: str
+    keep_releases: int
+    post_migration_delay_days: int
+    upload_concurrency: int
+    upload_max_failures: int
+    shared_files: list[str]
+    shared_dirs: list[str]
+    servers: list[ServerOut]
+    scripts: dict[str, str]
+    live_version: str | None
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, project: Project, live: ReleaseRequest | None = None) -> "ProjectOut":
+        return cls(
+            name=project.name, repository=project.repository,
+            default_ref=project.default_ref, deploy_path=project.deploy_path,
+            agent_pool=project.agent_pool, keep_releases=project.keep_releases,
+            post_migration_delay_days=project.post_migration_delay_days,
+            upload_concurrency=project.upload_concurrency,
+            upload_max_failures=project.upload_max_failures,
+            shared_files=list(project.shared_files or []),
+            shared_dirs=list(project.shared_dirs or []),
+            servers=[ServerOut.of(s) for s in project.servers],
+            scripts={s.kind: s.body for s in project.scripts},
+            live_version=live.version if live is not None else None,
+            created_at=project.created_at)
 
 
-def release_dict(release, with_log=False):
-    status = ReleaseStatus(release.status)
-    return {
-        "id": release.id, "project": release.project.name, "version": release.version,
-        "status": status.value, "release_line": release.release_line,
-        "comment": release.comment, "ref": release.ref, "commit": release.commit,
-        "author": release.user.username if release.user is not None else None,
-        "previous_version": release.previous_version, "last_error": release.last_error,
-        "build_attempts": release.build_attempts,
-        "deleted": release.deleted_at is not None,
-        "can_activate": status in ACTIVATABLE and release.deleted_at is None,
-        "can_cancel": status in IN_PROGRESS,
-        "servers": [{"server_id": t.server_id, "server": t.server.label, "state": t.state,
-                     "error": t.error} for t in release.targets],
-        "created_at": _iso(release.created_at), "build_started_at": _iso(release.build_started_at),
-        "built_at": _iso(release.built_at), "installed_at": _iso(release.installed_at),
-        "activated_at": _iso(release.activated_at),
-        "tasks": [task_dict(t, with_log=with_log) for t in release.tasks],
-    }
+class ProjectList(Out):
+    projects: list[ProjectOut]
 
 
-def agent_dict(agent, online):
-    return {"name": agent.name, "service": agent.service, "pool": agent.pool,
-            "host": agent.host, "pid": agent.pid, "version": agent.version,
-            "online": online, "running_tasks": agent.running_tasks,
-            "first_seen_at": _iso(agent.first_seen_at),
-            "last_heartbeat_at": _iso(agent.last_heartbeat_at)}
+class RetentionDecision(Out):
+    id: int
+    version: str
+    status: str
+    #: Why it stays or goes (``rds_control.retention.Verdict``).
+    verdict: str
+    remove: bool
+    reason: str
+
+
+class RetentionPlanOut(Out):
+    """What retention removes next (oldest first) and why every other release stays."""
+
+    keep_releases: int
+    rollback_floor: str | None
+    remove: list[RetentionDecision]
+    keep: list[RetentionDecision]
+
+
+class TaskStarted(Out):
+    task_id: str
+
+
+class StepTimes(Out):
+    started: str | None = None
+    finished: str | None = None
+
+
+class TaskOut(Out):
+    id: str
+    kind: TaskKind
+    status: TaskStatus
+    agent: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    #: Step timings: ``{step: {"started": iso, "finished": iso}}``.
+    steps: dict[str, StepTimes]
+    #: The task's output (only with ``?log=1``): its last MiB, after a note when cut.
+    log: str | None = None
+
+    @classmethod
+    def of(cls, task: Task, with_log: bool = False) -> "TaskOut":
+        log = None
+        if with_log:  # the tail: a whole 20 MiB log per request would be a denial of service
+            omitted, chunks = logs.tail_chunks(object_session(task), task.id, logs.API_BYTES)
+            log = "".join(text for _, text in chunks)
+            if omitted:
+                log = logs.omitted_note(omitted, "/builds/%s/log.txt" % task.id) + log
+        return cls(id=task.id, kind=task.kind, status=task.status, agent=task.agent,
+                   created_at=task.created_at, started_at=task.started_at,
+                   finished_at=task.finished_at, error=task.error,
+                   steps={name: StepTimes(**times) for name, times in (task.steps or {}).items()},
+                   log=log)
+
+
+class TargetOut(Out):
+    server_id: int
+    server: str
+    state: TargetState
+    error: str | None
+
+
+class ActionAnswer(Out):
+    allowed: bool
+    #: Why not, in words a person can act on (None when allowed).
+    reason: str | None = None
+
+
+class ReleaseOut(Out):
+    id: int
+    project: str
+    version: str
+    status: ReleaseStatus
+    release_line: int
+    comment: str
+    ref: str
+    commit: str | None
+    author: str | None
+    previous_version: str | None
+    last_error: str | None
+    build_attempts: int
+    deleted: bool
+    destroyed: bool
+    pinned: bool
+    #: Every action on this release for the caller: allowed, or why not.
+    actions: dict[Action, ActionAnswer]
+    #: Shorthands of ``actions.activate.allowed`` and ``actions.cancel.allowed``.
+    can_activate: bool
+    can_cancel: bool
+    servers: list[TargetOut]
+    created_at: datetime | None
+    build_started_at: datetime | None
+    built_at: datetime | None
+    installed_at: datetime | None
+    activated_at: datetime | None
+    tasks: list[TaskOut]
+
+    @classmethod
+    def of(cls, release: ReleaseRequest, situation: policy.Situation,
+           with_log: bool = False) -> "ReleaseOut":
+        answers = policy.evaluate(facts.release_facts(release), situation)
+        actions = {action: ActionAnswer(allowed=denial is None,
+                                        reason=denial.reason if denial else None)
+                   for action, denial in answers.items()}
+        return cls(
+            id=release.id, project=release.project.name, version=release.version,
+            status=release.status, release_line=release.release_line,
+            comment=release.comment, ref=release.ref, commit=release.commit,
+            author=release.user.username if release.user is not None else None,
+            previous_version=release.previous_version, last_error=release.last_error,
+            build_attempts=release.build_attempts, deleted=release.deleted_at is not None,
+            destroyed=release.destroyed_at is not None, pinned=bool(release.pinned),
+            actions=actions, can_activate=actions[Action.ACTIVATE].allowed,
+            can_cancel=actions[Action.CANCEL].allowed,
+            servers=[TargetOut(server_id=t.server_id, server=t.server.label, state=t.state,
+                               error=t.error) for t in release.targets],
+            created_at=release.created_at, build_started_at=release.build_started_at,
+            built_at=release.built_at, installed_at=release.installed_at,
+            activated_at=release.activated_at,
+            tasks=[TaskOut.of(t, with_log=with_log) for t in release.tasks])
+
+
+class ReleaseList(Out):
+    releases: list[ReleaseOut]
+
+
+class AgentOut(Out):
+    name: str
+    service: str
+    pool: str
+    host: str
+    pid: int
+    version: str
+    online: bool
+    running_tasks: list[str]
+    first_seen_at: datetime
+    last_heartbeat_at: datetime
+
+    @classmethod
+    def of(cls, agent: Agent, online: bool) -> "AgentOut":
+        return cls(name=agent.name, service=agent.service, pool=agent.pool, host=agent.host,
+                   pid=agent.pid, version=agent.version, online=online,
+                   running_tasks=list(agent.running_tasks or []),
+                   first_seen_at=agent.first_seen_at, last_heartbeat_at=agent.last_heartbeat_at)
+
+
+class AgentList(Out):
+    agents: list[AgentOut]
+
+
+class Health(Out):
+    status: str
+    database: str
+
+
+class ErrorOut(Out):
+    error: str
+    #: The input field the error is about, when there is one.
+    field: str | None = None
+
+
+def dump(model: BaseModel) -> dict[str, object]:
+    """A response body (JSON types only)."""
+    return model.model_dump(mode="json", exclude_none=False)
+
+
+def release_body(session: Session, release: ReleaseRequest, user: User | None,
+                 with_log: bool = False) -> dict[str, object]:
+    """One release as the API returns it, with the caller's actions."""
+    return dump(ReleaseOut.of(release, facts.situation(session, release, user), with_log))
+
+
+def releases_body(session: Session, releases: Sequence[ReleaseRequest],
+                  user: User | None) -> dict[str, object]:
+    """A list of releases; the situations are loaded once for all of them."""
+    situations = facts.situations(session, releases, user)
+    return dump(ReleaseList(releases=[ReleaseOut.of(r, situations[r.project_id])
+                                      for r in releases]))

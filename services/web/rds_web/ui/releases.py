@@ -1,7 +1,8 @@
-"""One release: its page, and the actions on it (activate, revert, rebuild, cancel, delete)."""
+"""One release: its page, and the actions on it (activate, revert, rebuild, cancel, pin,
+unpin, delete)."""
 from flask import Blueprint, g, render_template
 
-from rds_control import audit_log, board, releases
+from rds_control import audit_log, board, installs, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import NotFound
 from rds_web.db import get_session
@@ -16,7 +17,7 @@ def show(release_id):
     """Show a release: its board row, servers, tasks and history."""
     session = get_session()
     after = last_change_id(session)
-    row = board.board_row(session, release_id)
+    row = board.board_row(session, release_id, g.user)
     if row is None:
         raise NotFound("no release with id %s" % release_id)
     history = audit_log.audit_page(session, release_id=release_id, page_size=100)
@@ -58,6 +59,29 @@ def cancel(release_id):
 def delete(release_id):
     """Soft-delete a release that is not live (its files go with the next cleanup)."""
     return _action(releases.delete_release, release_id, "Deleted")
+
+
+@bp.post("/releases/<int:release_id>/pin")
+@requires("deploy")
+def pin(release_id):
+    """Keep a release on the servers whatever the retention policy says."""
+    return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, True), release_id,
+                   "Pinned")
+
+
+@bp.post("/releases/<int:release_id>/unpin")
+@requires("deploy")
+def unpin(release_id):
+    """Let the retention policy decide about a release again."""
+    return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
+                   "Unpinned")
+
+
+@bp.post("/releases/<int:release_id>/install-missing")
+@requires("deploy")
+def install_missing(release_id):
+    """Install a partly installed release on the servers where it is missing."""
+    return _action(installs.install_missing, release_id, "Installing on the missing servers:")
 
 
 @bp.post("/projects/<name>/revert")

@@ -1,0 +1,197 @@
+"""Load what the policy rules read (``rds_control.policy``) from the database.
+
+:func:`situations` serves a whole board page with a fixed number of queries
+(never one per row); :func:`situation` serves one project, which the control
+plane calls after taking its row locks so the facts it enforces are the ones
+it will change. :func:`release_facts` turns a release row (with its targets,
+tasks and project servers loaded) into the value the rules see.
+"""
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from rds_control.policy import Ban, ProjectFacts, ReleaseFacts, Situation
+from rds_control.users import can
+from rds_core.lifecycle import REBUILDABLE, Lane, ReleaseStatus, TargetState, TaskKind
+from rds_db.models import DeploymentSwitch, Project, ReleaseBan, ReleaseRequest, Task, User
+from rds_db.models.base import utcnow
+
+S = ReleaseStatus
+
+
+def release_facts(release: ReleaseRequest) -> ReleaseFacts:
+    """The rules' view of a release (targets, tasks and project servers loaded)."""
+    ready = {t.server_id for t in release.targets if t.state == TargetState.READY}
+    return ReleaseFacts(
+        id=release.id, version=release.version, release_line=release.release_line,
+        status=S(release.status), deleted=release.deleted_at is not None,
+        destroyed=release.destroyed_at is not None, pinned=bool(release.pinned),
+        ever_activated=release.activated_at is not None,
+        previous_version=release.previous_version,
+        not_ready_on=tuple(s.label for s in release.project.servers if s.id not in ready),
+        build_running=any(t.kind == TaskKind.BUILD and t.finished_at is None
+                          for t in release.tasks),
+        removal_running=any(t.kind == TaskKind.REMOVE and t.finished_at is None
+                            for t in release.tasks))
+
+
+def busy_message(project_name: str, task: Task) -> str:
+    """What a busy lane is doing, as the refusal of a second task says it."""
+    what = {Lane.BUILD: "building", Lane.ACTIVATE: "activating"}.get(
+        task.lane, str(task.lane)) if task.lane else "busy with"
+    version = (task.command or {}).get("version", "?")
+    return ("project %s is already %s version %s (task %s); wait for it to finish or "
+            "cancel it" % (project_name, what, version, task.id))
+
+
+def project_problem(project: Project) -> str | None:
+    """Why the project cannot build at all, or None."""
+    if not project.servers:
+        return "project %s has no servers to deploy to" % project.name
+    if project.script("build") is None:
+        return "project %s has no build script" % project.name
+    return None
+
+
+def _switch(session: Session) -> tuple[bool, str | None]:
+    switch = session.get(DeploymentSwitch, 1)
+    if switch is None:
+        return True, None
+    return bool(switch.enabled), switch.reason
+
+
+def _busy(session: Session, projects: dict[int, Project]) -> dict[int, dict[Lane, str]]:
+    busy: dict[int, dict[Lane, str]] = {pid: {} for pid in projects}
+    if not projects:
+        return busy
+    tasks = session.scalars(select(Task).where(
+        Task.project_id.in_(list(projects)), Task.lane.is_not(None),
+        Task.finished_at.is_(None)))
+    for task in tasks:
+        if task.lane is not None:
+            busy[task.project_id][Lane(task.lane)] = busy_message(
+                projects[task.project_id].name, task)
+    return busy
+
+
+def _bans(session: Session, project_ids: Sequence[int], now: datetime) -> dict[int, list[Ban]]:
+    bans: dict[int, list[Ban]] = {pid: [] for pid in project_ids}
+    if not project_ids:
+        return bans
+    rows = session.execute(
+        select(ReleaseBan, User.username).outerjoin(User, User.id == ReleaseBan.user_id)
+        .where(ReleaseBan.project_id.in_(list(project_ids)), ReleaseBan.lifted_at.is_(None),
+               or_(ReleaseBan.expires_at.is_(None), ReleaseBan.expires_at > now))
+        .order_by(ReleaseBan.id))
+    for ban, author in rows:
+        bans[ban.project_id].append(Ban(release_line=ban.release_line, comment=ban.comment,
+                                        author=author, expires_at=ban.expires_at))
+    return bans
+
+
+def _live(session: Session, project_ids: Sequence[int],
+          known: Iterable[ReleaseRequest]) -> dict[int, ReleaseRequest]:
+    live = {r.project_id: r for r in known if r.status == S.USED}
+    missing = [pid for pid in project_ids if pid not in live]
+    if missing:
+        for release in session.scalars(_with_facts(select(ReleaseRequest).where(
+                ReleaseRequest.project_id.in_(missing), ReleaseRequest.status == S.USED))):
+            live[release.project_id] = release
+    return live
+
+
+def _revert_targets(session: Session,
+                    live: dict[int, ReleaseRequest]) -> dict[int, ReleaseRequest]:
+    wanted = [(pid, r.previous_version) for pid, r in live.items() if r.previous_version]
+    if not wanted:
+        return {}
+    rows = session.scalars(_with_facts(select(ReleaseRequest).where(or_(*[
+        (ReleaseRequest.project_id == pid) & (ReleaseRequest.version == version)
+        for pid, version in wanted]))))
+    return {r.project_id: r for r in rows}
+
+
+def _latest(session: Session, project_ids: Iterable[int]) -> dict[int, int | None]:
+    """Newest non-deleted release per project: one query, one index probe per project."""
+    ids = sorted(set(project_ids))
+    if not ids:
+        return {}
+    newest = (select(ReleaseRequest.id)
+              .where(ReleaseRequest.project_id == Project.id,
+                     ReleaseRequest.deleted_at.is_(None))
+              .order_by(ReleaseRequest.version_key.desc()).limit(1)
+              .correlate(Project).scalar_subquery())
+    return dict(session.execute(select(Project.id, newest).where(Project.id.in_(ids))).all())
+
+
+def _with_facts(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
+    """Load what :func:`release_facts` reads, without a query per row."""
+    return query.options(selectinload(ReleaseRequest.targets),
+                         selectinload(ReleaseRequest.tasks),
+                         selectinload(ReleaseRequest.project).selectinload(Project.servers))
+
+
+def _who(user: User | None) -> tuple[str | None, bool]:
+    """The asking user's role and whether it may deploy (None: the system acts)."""
+    if user is None:  # automatic retries, the reaper
+        return None, True
+    return str(user.role), can(user, "deploy")
+
+
+def _build(session: Session, projects: dict[int, Project], known: Sequence[ReleaseRequest],
+           user: User | None, now: datetime | None,
+           latest_for: Iterable[int]) -> dict[int, Situation]:
+    now = now or utcnow()
+    ids = sorted(projects)
+    latest = _latest(session, sorted(set(latest_for)))
+    busy = _busy(session, projects)
+    bans = _bans(session, ids, now)
+    live = _live(session, ids, known)
+    reverts = _revert_targets(session, live)
+    enabled, reason = _switch(session)
+    role, can_deploy = _who(user)
+    result = {}
+    for pid, project in projects.items():
+        live_row, revert_row = live.get(pid), reverts.get(pid)
+        result[pid] = Situation(
+            project=ProjectFacts(
+                name=project.name, problem=project_problem(project),
+                latest_release_id=latest.get(pid),
+                live=release_facts(live_row) if live_row is not None else None,
+                revert_target=release_facts(revert_row) if revert_row is not None else None,
+                busy=busy[pid], bans=tuple(bans[pid])),
+            deployments_enabled=enabled, deployments_reason=reason,
+            role=role, can_deploy=can_deploy)
+    return result
+
+
+def situations(session: Session, releases: Sequence[ReleaseRequest], user: User | None,
+               now: datetime | None = None,
+               latest_for: Iterable[int] | None = None) -> dict[int, Situation]:
+    """The Situation of every project of ``releases`` (keyed by project id).
+
+    The newest release id of a project is looked up only for the projects in
+    ``latest_for`` (default: those where some release could be rebuilt), so a
+    board page costs a fixed number of queries.
+    """
+    if latest_for is None:
+        latest_for = {r.project_id for r in releases
+                      if S(r.status) in REBUILDABLE and r.activated_at is None
+                      and r.deleted_at is None}
+    return _build(session, {r.project_id: r.project for r in releases}, releases, user, now,
+                  latest_for)
+
+
+def situation(session: Session, release: ReleaseRequest, user: User | None,
+              now: datetime | None = None) -> Situation:
+    """The Situation of one release's project (for enforcing a rule)."""
+    return situations(session, [release], user, now,
+                      latest_for=[release.project_id])[release.project_id]
+
+
+def project_situation(session: Session, project: Project, user: User | None,
+                      now: datetime | None = None) -> Situation:
+    """The Situation of a project without a release at hand (new releases)."""
+    return _build(session, {project.id: project}, [], user, now, [project.id])[project.id]

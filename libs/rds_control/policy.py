@@ -1,0 +1,402 @@
+"""Every rule about which action a release (or a project) allows right now.
+
+One function per action. Each takes the release as the rules see it
+(:class:`ReleaseFacts`) and its :class:`Situation` (the project's state, the
+deployment switch, bans, busy lanes, who asks) and returns ``None`` when the
+action is allowed, or a :class:`Denial` whose ``reason`` a person can read.
+
+The same function answers every caller, so they cannot disagree:
+
+* the control plane enforces it (``rds_control.releases`` calls
+  :func:`require` under the row locks, with facts loaded in that transaction);
+* the board renders a row's buttons from :func:`evaluate`, disabled buttons
+  carrying the reason as their tooltip;
+* the API reports ``actions: {"activate": {"allowed": false, "reason": "…"}}``.
+
+How a denial is shown depends on its :class:`DenialKind`:
+
+========== ============================================== ====== ==========
+kind       meaning                                        HTTP   board
+========== ============================================== ====== ==========
+inapplicable the action makes no sense in this state       409    no button
+blocked    it would, but something is in the way now      409    disabled
+           (a busy lane, servers not ready)
+forbidden  a policy forbids it (deployment switch, ban)   403    disabled
+role       the user's role lacks the permission           403    no button
+========== ============================================== ====== ==========
+
+Rules from the SPEC kept here: only ``installed``/``old`` releases go live;
+the deployment switch and release bans block new releases, rebuilds (manual
+and automatic) and activations, but never the rollback to the version that
+was live before; one build and one activation per project at a time; only
+the latest, never-activated release can be rebuilt under its version.
+
+Plain module: no database, no Flask, no nameko (``rds_control.facts`` loads
+the facts; the table-driven test in ``tests/unit/test_policy.py`` covers
+every action × status × condition).
+"""
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rds_control.errors import Conflict, ControlError, Refused
+from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, REBUILDABLE, Lane, ReleaseStatus
+
+S = ReleaseStatus
+
+
+class Action(enum.StrEnum):
+    ACTIVATE = "activate"
+    REVERT = "revert"
+    REBUILD = "rebuild"
+    CANCEL = "cancel"
+    DELETE = "delete"
+    PIN = "pin"
+    UNPIN = "unpin"
+    INSTALL_MISSING = "install_missing"
+
+
+class DenialKind(enum.StrEnum):
+    INAPPLICABLE = "inapplicable"
+    BLOCKED = "blocked"
+    FORBIDDEN = "forbidden"
+    ROLE = "role"
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why an action is not allowed now (``reason`` is shown to people as it is)."""
+
+    reason: str
+    kind: DenialKind = DenialKind.INAPPLICABLE
+
+    def __str__(self) -> str:
+        return self.reason
+
+    @property
+    def shown(self) -> bool:
+        """Whether the board shows the action anyway (disabled, with the reason)."""
+        return self.kind in (DenialKind.BLOCKED, DenialKind.FORBIDDEN)
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What the rules need to know about one release."""
+
+    id: int
+    version: str
+    release_line: int
+    status: ReleaseStatus
+    deleted: bool = False
+    destroyed: bool = False
+    pinned: bool = False
+    ever_activated: bool = False
+    #: The version live before this one was last activated (the revert target).
+    previous_version: str | None = None
+    #: Servers of the project on which the release is not uploaded and verified.
+    not_ready_on: tuple[str, ...] = ()
+    #: An unfinished build task of this release exists.
+    build_running: bool = False
+    #: An unfinished removal (gc) task of this release exists.
+    removal_running: bool = False
+
+
+@dataclass(frozen=True)
+class Ban:
+    """An active release ban of a project on one release line."""
+
+    release_line: int
+    comment: str
+    author: str | None = None
+    expires_at: datetime | None = None
+
+    def describe(self) -> str:
+        who = " (by %s" % self.author if self.author else " ("
+        until = ("until %s" % self.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+                 if self.expires_at is not None else "no expiry")
+        return "%s%s%s)" % (self.comment, who, (", " if self.author else "") + until)
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """The state of a release's project that the rules read."""
+
+    name: str
+    #: Why the project cannot build at all (no servers, no build script), or None.
+    problem: str | None = None
+    #: Id of the newest non-deleted release (None when not loaded or none exists).
+    latest_release_id: int | None = None
+    #: The live (``used``) release, if any.
+    live: ReleaseFacts | None = None
+    #: The release ``live.previous_version`` names, if it still exists.
+    revert_target: ReleaseFacts | None = None
+    #: What each busy deploy lane is doing (a sentence), by lane.
+    busy: Mapping[Lane, str] = field(default_factory=dict)
+    #: Active (not lifted, not expired) release bans.
+    bans: tuple[Ban, ...] = ()
+
+    def bans_on(self, line: int) -> tuple[Ban, ...]:
+        return tuple(b for b in self.bans if b.release_line == line)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything around a release the rules depend on, and who asks."""
+
+    project: ProjectFacts
+    deployments_enabled: bool = True
+    deployments_reason: str | None = None
+    #: The asking user's role allows deploying (None: the system itself acts).
+    role: str | None = None
+    can_deploy: bool = True
+
+
+Rule = Callable[[ReleaseFacts, Situation], Denial | None]
+
+
+def _inapplicable(reason: str) -> Denial:
+    return Denial(reason, DenialKind.INAPPLICABLE)
+
+
+def _blocked(reason: str) -> Denial:
+    return Denial(reason, DenialKind.BLOCKED)
+
+
+def _forbidden(reason: str) -> Denial:
+    return Denial(reason, DenialKind.FORBIDDEN)
+
+
+def _role(situation: Situation) -> Denial | None:
+    if not situation.can_deploy:
+        return Denial("your role (%s) may not deploy" % (situation.role or "none"),
+                      DenialKind.ROLE)
+    return None
+
+
+def is_rollback_to_previous(release: ReleaseFacts, situation: Situation) -> bool:
+    """Whether activating ``release`` returns to the version live before the live one."""
+    live = situation.project.live
+    return live is not None and live.previous_version == release.version
+
+
+def _deploys_stopped(situation: Situation, line: int, what: str) -> Denial | None:
+    """The switch or a ban on ``line``, if either stops ``what`` now."""
+    if not situation.deployments_enabled:
+        return _forbidden("deployment is switched off: %s%s" % (
+            situation.deployments_reason or "no reason given", what))
+    bans = situation.project.bans_on(line)
+    if bans:
+        return _forbidden("releases of %s on line %d are banned: %s%s" % (
+            situation.project.name, line, "; ".join(b.describe() for b in bans), what))
+    return None
+
+
+_ONLY_ROLLBACK = " (only a rollback to the previous version is allowed)"
+
+
+def _activation(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """May ``release`` be switched live (role already checked)?"""
+    if release.deleted:
+        return _inapplicable("release %s was deleted" % release.version)
+    if release.destroyed:
+        return _inapplicable("release %s was removed from the servers" % release.version)
+    if release.removal_running:
+        return _being_removed(release)
+    if release.status not in ACTIVATABLE:
+        return _inapplicable("only installed or old releases can be activated; %s is %s"
+                             % (release.version, release.status))
+    busy = situation.project.busy.get(Lane.ACTIVATE)
+    if busy:
+        return _blocked(busy)
+    if not is_rollback_to_previous(release, situation):
+        stopped = _deploys_stopped(situation, release.release_line, _ONLY_ROLLBACK)
+        if stopped:
+            return stopped
+    if release.not_ready_on:
+        return _blocked("release %s is not ready on %s (its upload there failed or never "
+                        "happened); it must be installed on every server first"
+                        % (release.version, ", ".join(release.not_ready_on)))
+    return None
+
+
+def _being_removed(release: ReleaseFacts) -> Denial:
+    return _blocked("release %s is being removed from the servers (retention)"
+                    % release.version)
+
+
+def activate(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Switch the release live on every server (an older one: rollback)."""
+    return _role(situation) or _activation(release, situation)
+
+
+def revert(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Activate the version that was live before ``release`` (the live one)."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.status != S.USED:
+        return _inapplicable("only the live release can be reverted; %s is %s"
+                             % (release.version, release.status))
+    if not release.previous_version:
+        return _inapplicable("%s %s has no previous version to revert to"
+                             % (situation.project.name, release.version))
+    target = situation.project.revert_target
+    if target is None or target.version != release.previous_version:
+        return _blocked("previous version %s no longer exists" % release.previous_version)
+    return _activation(target, situation)
+
+
+def rebuild(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Build the latest release again under the same version (also automatic retries)."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.deleted:
+        return _inapplicable("release %s was deleted" % release.version)
+    if release.status not in REBUILDABLE or release.ever_activated:
+        return _inapplicable("only a failed, cancelled or never-activated installed release "
+                             "can be rebuilt; %s is %s" % (release.version, release.status))
+    latest = situation.project.latest_release_id
+    if latest is not None and latest != release.id:
+        return _inapplicable("only the latest release of %s can be rebuilt"
+                             % situation.project.name)
+    if release.removal_running:
+        return _being_removed(release)
+    busy = situation.project.busy.get(Lane.BUILD)
+    if busy:
+        return _blocked(busy)
+    if situation.project.problem:
+        return _blocked(situation.project.problem)
+    return _deploys_stopped(situation, release.release_line, "")
+
+
+def cancel(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Cancel the release's running build."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.status not in IN_PROGRESS:
+        return _inapplicable("only a release that is building can be cancelled; %s is %s"
+                             % (release.version, release.status))
+    if not release.build_running:
+        return _inapplicable("release %s has no running build" % release.version)
+    return None
+
+
+#: Statuses in which a release cannot be deleted.
+UNDELETABLE = IN_PROGRESS | {S.USING, S.USED, S.CANCELLING}
+
+
+def delete(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Soft-delete the release (its files go with the next garbage collection)."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.deleted:
+        return _inapplicable("release %s is already deleted" % release.version)
+    if release.status in UNDELETABLE:
+        return _inapplicable("release %s is %s; cancel it or activate another version first"
+                             % (release.version, release.status))
+    if release.pinned:
+        return _blocked("release %s is pinned; unpin it first" % release.version)
+    return None
+
+
+#: Statuses of a release that exists on the servers (what pinning protects).
+PINNABLE = frozenset({S.INSTALLED, S.USING, S.USED, S.OLD})
+
+
+def pin(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Keep the release on the servers whatever the retention policy says."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.pinned:
+        return _inapplicable("release %s is already pinned" % release.version)
+    if release.deleted or release.destroyed:
+        return _inapplicable("release %s is %s" % (
+            release.version, "deleted" if release.deleted else "removed from the servers"))
+    if release.status not in PINNABLE:
+        return _inapplicable("only a release installed on the servers can be pinned; %s is %s"
+                             % (release.version, release.status))
+    if release.removal_running:
+        return _being_removed(release)
+    return None
+
+
+def unpin(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Let the retention policy decide about the release again."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if not release.pinned:
+        return _inapplicable("release %s is not pinned" % release.version)
+    return None
+
+
+def install_missing(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Install the release on the servers where it is not ready, from the same verified tree.
+
+    Not a deploy: nothing goes live, so neither the switch nor a ban stops it; activation
+    still requires every server.
+    """
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.deleted or release.destroyed:
+        return _inapplicable("release %s is %s" % (
+            release.version, "deleted" if release.deleted else "removed from the servers"))
+    if release.status not in ACTIVATABLE:
+        return _inapplicable("only an installed or old release can be installed on its missing "
+                             "servers; %s is %s" % (release.version, release.status))
+    if not release.not_ready_on:
+        return _inapplicable("release %s is installed on every server" % release.version)
+    busy = situation.project.busy.get(Lane.BUILD)
+    if busy:
+        return _blocked(busy)
+    if situation.project.problem:
+        return _blocked(situation.project.problem)
+    return None
+
+
+RULES: dict[Action, Rule] = {
+    Action.ACTIVATE: activate,
+    Action.REVERT: revert,
+    Action.REBUILD: rebuild,
+    Action.CANCEL: cancel,
+    Action.DELETE: delete,
+    Action.PIN: pin,
+    Action.UNPIN: unpin,
+    Action.INSTALL_MISSING: install_missing,
+}
+
+
+def evaluate(release: ReleaseFacts, situation: Situation) -> dict[Action, Denial | None]:
+    """Every action's answer for one release: ``None`` (allowed) or a Denial."""
+    return {action: rule(release, situation) for action, rule in RULES.items()}
+
+
+def new_release(situation: Situation, line: int) -> Denial | None:
+    """May a new version of the project be built on release line ``line``?"""
+    denial = _role(situation)
+    if denial:
+        return denial
+    stopped = _deploys_stopped(situation, line, "")
+    if stopped:
+        return stopped
+    if situation.project.problem:
+        return _blocked(situation.project.problem)
+    busy = situation.project.busy.get(Lane.BUILD)
+    if busy:
+        return _blocked(busy)
+    return None
+
+
+def require(denial: Denial | None) -> None:
+    """Raise the control-plane error for a denial (403 policy/role, 409 state)."""
+    if denial is None:
+        return
+    error: type[ControlError] = (
+        Refused if denial.kind in (DenialKind.FORBIDDEN, DenialKind.ROLE) else Conflict)
+    raise error(denial.reason)
