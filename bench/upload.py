@@ -46,6 +46,7 @@ from rds_core.manifest import scan_tree
 from rds_ssh.activate import activate_release
 from rds_ssh.connection import SshSettings, connect
 from rds_ssh.upload import upload_release
+from rds_ssh.workers import close_idle_connections
 from rds_testing.appservers import AppServer, ensure_keypair, free_port
 
 V1, V2 = "1.00.001.1", "1.00.002.2"
@@ -157,8 +158,10 @@ class Bench:
     def stop(self):
         if self.sockets is not None:
             self.sockets.close()
-        for server in self.servers:
-            server.stop()
+        close_idle_connections()
+        if self.servers:  # in parallel: each stop may wait for its sshd to go away
+            with ThreadPoolExecutor(max_workers=len(self.servers)) as pool:
+                list(pool.map(lambda server: server.stop(), self.servers))
         for server in self.servers:
             shutil.rmtree(server.path("bench"), ignore_errors=True)
 
