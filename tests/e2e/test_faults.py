@@ -123,7 +123,8 @@ def test_an_out_of_range_event_is_dead_lettered_with_the_reason(rds_system, proj
         run_id = session.get(Task, task_id).run_id
     body = {"task_id": task_id, "run_id": run_id, "seq": 2**31, "text": "overflow\n",
             "at": "2026-01-01T00:00:00Z"}
-    BusPublisher(rds_system.env["RDS_AMQP_URI"]).publish_raw(
+    BusPublisher(rds_system.env["RDS_AMQP_URI"],  # signed: the system checks signatures
+                 event_key=rds_system.env["RDS_BUS_EVENT_KEY"]).publish_raw(
         topology.EVENTS_EXCHANGE, agents.TASK_LOG, agents.TASK_LOG, body)
     dead = dead_letter_for(rds_system, task_id)
     assert "seq" in dead.headers[REASON_HEADER]
