@@ -23,6 +23,7 @@ from rds_contracts.base import (
     TaskEvent,
     Version,
 )
+from rds_contracts.migrator import MigrationListing
 
 SERVICE_NAME = "builder"
 
@@ -55,6 +56,8 @@ class BuildCommand(Command):
     servers: list[ServerSpec] = Field(min_length=1, max_length=1000)
     upload: UploadPolicy = UploadPolicy()
     env: dict[str, str] = Field(default_factory=dict, max_length=100)
+    #: The project's ``migrations`` (listing) script, run in the built tree.
+    migrations_script: Script | None = None
 
 
 class BuildBuilt(TaskEvent):
@@ -77,10 +80,12 @@ class ServerReady(TaskEvent):
 
 class BuildFinished(TaskEvent):
     servers: list[ServerResult]
+    #: What the ``migrations`` script listed (None: the project has none).
+    migrations: MigrationListing | None = None
 
 
 class BuildFailed(TaskEvent):
-    phase: Literal["checkout", "build", "pack", "upload", "internal"]
+    phase: Literal["checkout", "build", "migrations", "pack", "upload", "internal"]
     reason: str = Field(max_length=8192)
     servers: list[ServerResult] = Field(default_factory=list)
 

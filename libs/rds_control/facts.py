@@ -12,10 +12,27 @@ from datetime import datetime
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from rds_control.policy import Ban, ProjectFacts, ReleaseFacts, Situation
+from rds_control.policy import (
+    Ban,
+    Floor,
+    ProjectFacts,
+    ReleaseFacts,
+    Situation,
+    UnappliedPre,
+)
 from rds_control.users import can
+from rds_core import versions
 from rds_core.lifecycle import REBUILDABLE, Lane, ReleaseStatus, TargetState, TaskKind
-from rds_db.models import DeploymentSwitch, Project, ReleaseBan, ReleaseRequest, Task, User
+from rds_core.migrations import IN_EFFECT, MigrationState, MigrationType
+from rds_db.models import (
+    DeploymentSwitch,
+    Migration,
+    Project,
+    ReleaseBan,
+    ReleaseRequest,
+    Task,
+    User,
+)
 from rds_db.models.base import utcnow
 
 S = ReleaseStatus
@@ -37,9 +54,15 @@ def release_facts(release: ReleaseRequest) -> ReleaseFacts:
 
 def busy_message(project_name: str, task: Task) -> str:
     """What a busy lane is doing, as the refusal of a second task says it."""
+    command = task.command or {}
+    version = command.get("version", "?")
+    if task.kind == TaskKind.MIGRATE:
+        return ("project %s is already running migration %s (%s) in version %s (task %s); "
+                "wait for it to finish or cancel it" % (
+                    project_name, command.get("name", "?"), command.get("direction", "?"),
+                    version, task.id))
     what = {Lane.BUILD: "building", Lane.ACTIVATE: "activating"}.get(
         task.lane, str(task.lane)) if task.lane else "busy with"
-    version = (task.command or {}).get("version", "?")
     return ("project %s is already %s version %s (task %s); wait for it to finish or "
             "cancel it" % (project_name, what, version, task.id))
 
@@ -119,6 +142,47 @@ def _latest(session: Session, project_ids: Iterable[int]) -> dict[int, int | Non
         .order_by(ReleaseRequest.version_key.desc()).limit(1)) for pid in project_ids}
 
 
+#: Pre migration states that still gate activation.
+UNAPPLIED = (MigrationState.PENDING, MigrationState.FAILED, MigrationState.APPLYING)
+
+
+def floors(session: Session, project_ids: Sequence[int]) -> dict[int, Floor]:
+    """The rollback floor of each project that has one (one query for all)."""
+    if not project_ids:
+        return {}
+    rows = session.execute(
+        select(Migration.project_id, ReleaseRequest.version, Migration.name)
+        .join(ReleaseRequest, ReleaseRequest.id == Migration.release_id)
+        .where(Migration.project_id.in_(list(project_ids)),
+               Migration.type == MigrationType.POST, Migration.state.in_(list(IN_EFFECT)))
+        .order_by(Migration.id))
+    best: dict[int, tuple[str, list[str]]] = {}
+    for pid, version, name in rows:
+        current = best.get(pid)
+        if current is None or versions.version_key(version) > versions.version_key(current[0]):
+            best[pid] = (version, [name])
+        elif current[0] == version:
+            current[1].append(name)
+    return {pid: Floor(version=v, migrations=tuple(names)) for pid, (v, names) in best.items()}
+
+
+def unapplied_pre(session: Session,
+                  project_ids: Sequence[int]) -> dict[int, tuple[UnappliedPre, ...]]:
+    """Each project's pre migrations that are not applied, in the order they run."""
+    result: dict[int, list[UnappliedPre]] = {pid: [] for pid in project_ids}
+    if not project_ids:
+        return {}
+    rows = session.execute(
+        select(Migration.project_id, Migration.name, ReleaseRequest.version)
+        .outerjoin(ReleaseRequest, ReleaseRequest.id == Migration.release_id)
+        .where(Migration.project_id.in_(list(project_ids)),
+               Migration.type == MigrationType.PRE, Migration.state.in_(UNAPPLIED))
+        .order_by(ReleaseRequest.version_key.nullsfirst(), Migration.id))
+    for pid, name, version in rows:
+        result[pid].append(UnappliedPre(name=name, release_version=version))
+    return {pid: tuple(items) for pid, items in result.items()}
+
+
 def _with_facts(query: Select[tuple[ReleaseRequest]]) -> Select[tuple[ReleaseRequest]]:
     """Load what :func:`release_facts` reads, without a query per row."""
     return query.options(selectinload(ReleaseRequest.targets),
@@ -143,6 +207,8 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
     bans = _bans(session, ids, now)
     live = _live(session, ids, known)
     reverts = _revert_targets(session, live)
+    project_floors = floors(session, ids)
+    pre = unapplied_pre(session, ids)
     enabled, reason = _switch(session)
     role, can_deploy = _who(user)
     result = {}
@@ -154,7 +220,8 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
                 latest_release_id=latest.get(pid),
                 live=release_facts(live_row) if live_row is not None else None,
                 revert_target=release_facts(revert_row) if revert_row is not None else None,
-                busy=busy[pid], bans=tuple(bans[pid])),
+                busy=busy[pid], bans=tuple(bans[pid]), floor=project_floors.get(pid),
+                unapplied_pre=pre.get(pid, ())),
             deployments_enabled=enabled, deployments_reason=reason,
             role=role, can_deploy=can_deploy)
     return result

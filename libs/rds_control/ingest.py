@@ -22,7 +22,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from rds_contracts import activator, agents, builder
+from rds_contracts import activator, agents, builder, migrator
 from rds_control import audit
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError
@@ -220,6 +220,7 @@ def _on_build_finished(session, task, event):
     _record_targets(session, release, event.servers, event.at)
     release.installed_at = event.at
     release.last_error = None
+    _record_migrations(session, release, event.migrations)
     if _move(session, release, S.INSTALLED, task):
         audit.record(session, "release.installed", "%s %s is installed on %d server(s)"
                      % (release.project.name, release.version, len(event.servers)),
@@ -323,6 +324,20 @@ def fail_activation(session, task, reason, rolled_back, actor, servers=(), at=No
                  actor=actor, release=release)
 
 
+def _record_migrations(session, release, listing):
+    from rds_control.migrations import record_listing
+
+    record_listing(session, release, listing)
+
+
+def _on_migration_event(name):
+    def handle(session, task, event):
+        from rds_control.migrations import on_event
+
+        on_event(session, name, task, event)
+    return handle
+
+
 _FACTS = {
     agents.TASK_LOG: _store_log,
     agents.TASK_STEP: _apply_step,
@@ -342,4 +357,6 @@ _HANDLERS = {
     builder.BUILD_CANCELLED: _on_build_cancelled,
     activator.ACTIVATION_FINISHED: _on_activation_finished,
     activator.ACTIVATION_FAILED: _on_activation_failed,
+    **{name: _on_migration_event(name) for name in (
+        migrator.MIGRATION_FINISHED, migrator.MIGRATION_FAILED, migrator.MIGRATION_CANCELLED)},
 }

@@ -7,6 +7,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -49,6 +50,19 @@ class ProjectInput(Input):
     scripts: dict[str, str] = Field(default_factory=dict)
     shared_files: list[str] = Field(default_factory=list)
     shared_dirs: list[str] = Field(default_factory=list)
+    #: ``user@host:port`` of the server migrations run on (empty: the first server).
+    migration_server: stripped(str) | None = Field(default=None, max_length=300)
+
+    @field_validator("migration_server")
+    @classmethod
+    def _migration_server(cls, value, info: ValidationInfo):
+        if not value:
+            return None
+        labels = ["%s@%s:%d" % (s.user, s.host, s.port) for s in info.data.get("servers", [])]
+        if value not in labels:
+            raise ValueError("must be one of the project's servers as user@host:port (%s); "
+                             "got %r" % (", ".join(labels) or "no servers", value))
+        return value
 
     @field_validator("agent_pool")
     @classmethod

@@ -33,6 +33,11 @@ def _end(session, task, reason, cancelled=False):
         fail_build(session, task, "internal", reason, ACTOR)
     elif task.kind == "activate":
         fail_activation(session, task, reason, rolled_back=False, actor=ACTOR)
+    elif task.kind == "migrate":
+        from rds_control.migrations import end_task
+
+        end_task(session, task, TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
+                 reason, ACTOR)
     else:
         finish_task(session, task, TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
                     error=reason)

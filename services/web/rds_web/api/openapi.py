@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from rds_control.inputs import ProjectInput, ReleaseInput
 from rds_web.api import bp
+from rds_web.api import migrations as migration_api
 from rds_web.api.schemas import (
     AgentList,
     ErrorOut,
@@ -23,9 +24,12 @@ from rds_web.api.schemas import (
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
-REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput)
+REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput,
+                                         migration_api.OverrideInput)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
-                                          ProjectList, AgentList, Health)
+                                          ProjectList, AgentList, Health,
+                                          migration_api.MigrationOut,
+                                          migration_api.MigrationList)
 
 
 def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
@@ -115,6 +119,12 @@ PATHS = {
         "post": _op("Let the retention policy decide about the release again",
                     {"200": RELEASE, "409": ERROR}, params=[RID])},
 }
+
+
+PATHS.update(migration_api.paths(_op, _body, ERROR, RELEASE))
+for _path_name in ("/releases/{release_id}/activate", "/projects/{name}/revert"):
+    PATHS[_path_name]["post"]["requestBody"] = {"required": False, "content": {
+        "application/json": {"schema": {"$ref": REF.format(model="OverrideInput")}}}}
 
 
 def component_schemas() -> dict[str, object]:

@@ -1,0 +1,128 @@
+"""Run a long script on a server over SSH, streaming its output, killable.
+
+The script is copied to ``<deploy_path>/.rds/<name>-<task>.sh`` and started
+as ``setsid -w``: it becomes the leader of a new session and process group
+whose id it prints first (and writes beside the script), so the whole group
+can be killed over SSH later (``kill -- -<pgid>``) when the task is
+cancelled, times out, or a redelivered command finds the previous run still
+alive. A new session also means the script does not die with the SSH
+connection: only an explicit kill stops it.
+
+Output (stdout and stderr merged) is handed to ``output`` as it arrives.
+"""
+import codecs
+import posixpath
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from rds_ssh.connection import SshSession
+from rds_ssh.errors import SshError
+
+PGID_MARK = "RDS-PGID "
+KILL_GRACE = 5.0
+
+
+@dataclass(frozen=True)
+class RemoteOutcome:
+    exit_status: int | None
+    cancelled: bool = False
+    timed_out: bool = False
+
+
+def script_paths(deploy_path: str, name: str, task_id: str) -> tuple[str, str]:
+    """Where the script and its process group id live on the server."""
+    base = posixpath.join(deploy_path, ".rds", "%s-%s" % (name, task_id))
+    return base + ".sh", base + ".pgid"
+
+
+def kill_previous(session: SshSession, pgid_path: str) -> None:
+    """Kill the process group a previous run of the same task left (redelivery)."""
+    session.run("p=$(cat %s 2>/dev/null) && [ -n \"$p\" ] && kill -KILL -- -\"$p\" "
+                "2>/dev/null; true" % shlex.quote(pgid_path))
+
+
+def kill_group(session: SshSession, pgid: int, is_done: Callable[[], bool],
+               grace: float = KILL_GRACE) -> None:
+    """SIGTERM the remote process group, SIGKILL it after ``grace`` seconds."""
+    session.run("kill -TERM -- -%d 2>/dev/null; true" % pgid)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and not is_done():
+        time.sleep(0.05)
+    if not is_done():
+        session.run("kill -KILL -- -%d 2>/dev/null; true" % pgid)
+
+
+def run_script(session: SshSession, deploy_path: str, cwd: str, name: str, task_id: str,
+               body: str, env: Mapping[str, str], output: Callable[[str], None],
+               is_cancelled: Callable[[], bool], timeout: float,
+               poll: float = 0.2) -> RemoteOutcome:
+    """Run ``body`` in ``cwd`` on the server; see the module docstring."""
+    script_path, pgid_path = script_paths(session.abs(deploy_path), name, task_id)
+    session.makedirs(posixpath.dirname(script_path))
+    with session.errors("cannot write %s" % script_path):
+        with session.sftp.open(script_path, "w") as handle:
+            handle.write(body.replace("\r\n", "\n").encode())
+        session.sftp.chmod(script_path, 0o700)
+    kill_previous(session, pgid_path)
+    runner = shlex.quote(script_path) if body.startswith("#!") else (
+        "/bin/bash -e %s" % shlex.quote(script_path))
+    assignments = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in sorted(env.items()))
+    inner = 'echo "%s$$"; echo "$$" > %s; exec env %s %s </dev/null' % (
+        PGID_MARK, shlex.quote(pgid_path), assignments, runner)
+    command = "cd %s && exec setsid -w /bin/bash -c %s 2>&1" % (
+        shlex.quote(session.abs(cwd)), shlex.quote(inner))
+    try:
+        return _stream(session, command, output, is_cancelled, timeout, poll)
+    finally:
+        session.run("rm -f %s %s" % (shlex.quote(script_path), shlex.quote(pgid_path)))
+
+
+def _stream(session, command, output, is_cancelled, timeout, poll):
+    transport = session.sftp.get_channel().get_transport()
+    with session.errors("cannot start the script"):
+        channel = transport.open_session(timeout=session.settings.connect_timeout)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pgid, head = None, ""
+    deadline = time.monotonic() + timeout
+    cancelled = timed_out = False
+    try:
+        channel.set_combine_stderr(True)
+        channel.exec_command(command)
+        channel.shutdown_write()
+        channel.settimeout(poll)
+        while True:
+            try:
+                data = channel.recv(32768)
+            except TimeoutError:
+                data = None
+            if data == b"":
+                break
+            if data:
+                text = decoder.decode(data)
+                if pgid is None:
+                    head += text
+                    if "\n" not in head:
+                        continue
+                    first, text = head.split("\n", 1)
+                    if first.startswith(PGID_MARK):
+                        pgid = int(first[len(PGID_MARK):])
+                    else:
+                        text = first + "\n" + text
+                        pgid = 0
+                if text:
+                    output(text)
+            if not (cancelled or timed_out):
+                cancelled = is_cancelled()
+                timed_out = not cancelled and time.monotonic() > deadline
+                if (cancelled or timed_out) and pgid:
+                    kill_group(session, pgid, channel.exit_status_ready)
+        output(decoder.decode(b"", final=True))
+        channel.status_event.wait(session.settings.connect_timeout)
+        status = channel.exit_status if channel.exit_status_ready() else None
+        return RemoteOutcome(exit_status=status, cancelled=cancelled, timed_out=timed_out)
+    except OSError as exc:
+        raise SshError(session.label, "the script's connection broke: %s" % exc) from None
+    finally:
+        channel.close()
