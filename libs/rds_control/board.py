@@ -74,6 +74,10 @@ class Row:
     progress: Progress | None = None
     revert_to: str | None = None
     hint: str | None = None
+    #: Pre migrations this release needs that are not applied (activation waits for them).
+    pending_pre: tuple[str, ...] = ()
+    #: The project's rollback floor, if any (``rds_control.policy.Floor``).
+    floor: policy.Floor | None = None
 
     def allows(self, action: str) -> bool:
         return self.actions.get(Action(action), Denial("unknown action")) is None
@@ -219,7 +223,9 @@ def build_rows(session, releases, user, now=None):
         row = Row(release=release, live=release.status == S.USED,
                   actions=policy.evaluate(release_facts, situation),
                   tasks=tasks, revert_to=target.version if target is not None else None,
-                  hint=_hint(release, release_facts))
+                  hint=_hint(release, release_facts),
+                  pending_pre=policy.pending_pre(release_facts, situation),
+                  floor=situation.project.floor)
         current = _current_build(release)
         if current is not None and S(release.status) in IN_PROGRESS:
             row.progress = estimate_progress(current, previous.get(release.project_id), now)

@@ -36,6 +36,7 @@ def init_app(app):
         builds,
         common,
         events,
+        migrations,
         projects,
         releases,
     )
@@ -51,5 +52,6 @@ def init_app(app):
     csrf.init_app(app)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
     common.init_app(app)
-    for module in (auth, board, releases, builds, projects, agents, audit, admin, events):
+    for module in (auth, board, releases, builds, projects, agents, audit, admin, events,
+                   migrations):
         app.register_blueprint(module.bp)
