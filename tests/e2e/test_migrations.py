@@ -7,6 +7,7 @@ The stabilisation delay of post migrations is tested with an injected clock:
 the test calls the control plane's ``apply_migration`` with ``now`` eight days
 ahead (the same function the API calls with the real clock), never sleeps.
 """
+import json
 import os
 import shutil
 import tempfile
@@ -110,6 +111,18 @@ def wait_migration(api, migration_id, timeout=120):
             raise AssertionError("migration still %s" % data["state"])
 
 
+def cli(rds_system, *args):
+    """Run ``rds migration ARGS`` against the running system; its JSON output."""
+    from click.testing import CliRunner
+
+    from rds_web.cli import main
+
+    result = CliRunner().invoke(main, ["migration", *args], env={
+        "RDS_URL": rds_system.url, "RDS_TOKEN": rds_system.token})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
 def db_name(url):
     return url.rsplit("/", 1)[1]
 
@@ -131,11 +144,10 @@ def test_a_pending_pre_migration_gates_activation_until_it_ran(rds_system, tmp_p
     assert refused.value.status == 409 and "0001_add_email" in refused.value.message
     assert "email" not in columns(connection)
 
-    started = time.monotonic()
-    api.post("/releases/%d/pre-migrations" % v2["id"])
-    applied = wait_migration(api, migration(api, name, "0001_add_email")["id"])
-    v2 = api.get("/releases/%d" % v2["id"])
+    started = time.monotonic()  # "Run pre migrations", through the CLI: rds migration run-pre
+    v2 = cli(rds_system, "run-pre", str(v2["id"]), "--wait")
     activatable = time.monotonic() - started
+    applied = api.get("/migrations/%d" % migration(api, name, "0001_add_email")["id"])
     assert applied["state"] == "applied", applied
     assert v2["actions"]["activate"]["allowed"] and v2["pending_pre_migrations"] == []
     assert v2["pre_migrations_status"] == "done"
@@ -146,9 +158,10 @@ def test_a_pending_pre_migration_gates_activation_until_it_ran(rds_system, tmp_p
     activate(api, v2["id"])
     print("\n'run pre migrations' to activatable: %.2fs" % activatable)
 
-    api.post("/migrations/%d/rollback" % applied["id"])
-    rolled_back = wait_migration(api, applied["id"])
+    rolled_back = cli(rds_system, "rollback", str(applied["id"]), "--wait")
     assert rolled_back["state"] == "pending"
+    listed = cli(rds_system, "list", "--project", name, "--type", "pre")["migrations"]
+    assert [(m["name"], m["state"]) for m in listed] == [("0001_add_email", "pending")]
     assert "email" not in columns(connection)
 
 
@@ -222,6 +235,14 @@ def test_a_failing_migration_shows_its_output_and_blocks_nothing_else(
     assert v1["status"] == "installed" and v1["pre_migrations_status"] == "failed"
     assert not v1["actions"]["activate"]["allowed"]
     assert "0003_broken" in v1["actions"]["activate"]["reason"]
+    # applying it again (CLI, --wait) fails the same way and says why
+    from click.testing import CliRunner
+
+    from rds_web.cli import main
+    again = CliRunner().invoke(main, ["migration", "apply", str(failed["id"]), "--wait"],
+                               env={"RDS_URL": rds_system.url, "RDS_TOKEN": rds_system.token})
+    assert again.exit_code != 0 and "0003_broken failed" in again.output
+    assert "no_such_table" in again.output
     # another project deploys as usual meanwhile
     activate(api, release(api, other, "unaffected")["id"])
     assert columns(connection) == ["id", "legacy"]

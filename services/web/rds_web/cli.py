@@ -16,6 +16,7 @@ API verbs for CI (``RDS_URL`` and ``RDS_TOKEN`` from the environment or flags):
     rds release activate ID [--wait]
     rds release wait ID STATUS...       wait until the release reaches a status
     rds project revert PROJECT [--wait]
+    rds migration list|apply|rollback|run-pre ...   (see rds_web.cli_migrations)
 
     rds demo                            deploy a sample project end to end
 """
@@ -250,6 +251,10 @@ def demo(ctx, var_dir, servers):
             raise click.BadParameter("expected HOST:PORT:USER, got %r" % spec) from None
     sys.exit(run_demo(_client(ctx), var_dir, click.echo, servers=parsed or APP_SERVERS))
 
+
+from rds_web.cli_migrations import migration  # noqa: E402
+
+main.add_command(migration)
 
 if __name__ == "__main__":
     main()

@@ -93,12 +93,18 @@ def show_migration(migration_id):
 @bp.get("/migrations/<int:migration_id>/wait")
 @require("view")
 def wait_migration(migration_id):
-    """Long-poll: return the migration once it is not applying/rolling back (or after
-    ``?timeout=`` seconds, default 25, max 60)."""
+    """Long-poll: return the migration once its state is one of ``?state=`` (repeatable;
+    default: any state but applying/rolling back), once it failed, or after
+    ``?timeout=`` seconds (default 25, max 60)."""
     try:
         timeout = min(max(float(request.args.get("timeout", 25)), 0), 60)
     except ValueError:
         raise InvalidInput("timeout must be a number of seconds", field="timeout") from None
+    known = {s.value for s in MigrationState}
+    wanted = set(request.args.getlist("state")) or {s.value for s in SETTLED}
+    if not wanted <= known:
+        raise InvalidInput("state must be one of %s" % ", ".join(sorted(known)), field="state")
+    wanted |= {MigrationState.FAILED.value, MigrationState.ROLLBACK_FAILED.value}
     hub = get_hub()
     hub.start()
     deadline = time.monotonic() + timeout
@@ -107,7 +113,7 @@ def wait_migration(migration_id):
         data = _one(get_session(), migration_id)
         close_session()
         remaining = deadline - time.monotonic()
-        if data["state"] in SETTLED or remaining <= 0:
+        if data["state"] in wanted or remaining <= 0:
             return data
         hub.wait(seen, remaining)
 
@@ -179,8 +185,9 @@ def paths(op, body, error, release):
             "A migration with its last task (log=1: with its log)",
             {"200": one, "404": error}, params=[mid, _query("log", "1")])},
         "/migrations/{migration_id}/wait": {"get": op(
-            "Long-poll until the migration is not applying or rolling back",
-            {"200": one, "400": error}, params=[mid, _query("timeout", "seconds, max 60")])},
+            "Long-poll until the migration reaches a state (or fails)",
+            {"200": one, "400": error}, params=[mid, _query("timeout", "seconds, max 60"),
+                                                 _query("state", "repeatable")])},
         "/migrations/{migration_id}/apply": {"post": op(
             "Run the migration up (post: only after the stabilisation delay)",
             {"202": one, "403": error, "409": error}, params=[mid])},
