@@ -76,6 +76,10 @@ class Row:
     hint: str | None = None
     #: Pre migrations this release needs that are not applied (activation waits for them).
     pending_pre: tuple[str, ...] = ()
+    #: Post migrations this release introduced that are not applied yet.
+    pending_post: tuple[str, ...] = ()
+    #: When they may run (activation + the project's delay; None: never activated).
+    post_ready_at: datetime | None = None
     #: The project's rollback floor, if any (``rds_control.policy.Floor``).
     floor: policy.Floor | None = None
 
@@ -225,6 +229,11 @@ def build_rows(session, releases, user, now=None):
                   tasks=tasks, revert_to=target.version if target is not None else None,
                   hint=_hint(release, release_facts),
                   pending_pre=policy.pending_pre(release_facts, situation),
+                  pending_post=tuple(m.name for m in situation.project.unapplied_post
+                                     if m.release_version == release.version),
+                  post_ready_at=(release.activated_at + timedelta(
+                      days=release.project.post_migration_delay_days)
+                      if release.activated_at is not None else None),
                   floor=situation.project.floor)
         current = _current_build(release)
         if current is not None and S(release.status) in IN_PROGRESS:

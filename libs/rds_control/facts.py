@@ -142,7 +142,7 @@ def _latest(session: Session, project_ids: Iterable[int]) -> dict[int, int | Non
         .order_by(ReleaseRequest.version_key.desc()).limit(1)) for pid in project_ids}
 
 
-#: Pre migration states that still gate activation.
+#: Migration states that count as not applied (a pre one still gates activation).
 UNAPPLIED = (MigrationState.PENDING, MigrationState.FAILED, MigrationState.APPLYING)
 
 
@@ -166,21 +166,24 @@ def floors(session: Session, project_ids: Sequence[int]) -> dict[int, Floor]:
     return {pid: Floor(version=v, migrations=tuple(names)) for pid, (v, names) in best.items()}
 
 
-def unapplied_pre(session: Session,
-                  project_ids: Sequence[int]) -> dict[int, tuple[UnappliedPre, ...]]:
-    """Each project's pre migrations that are not applied, in the order they run."""
-    result: dict[int, list[UnappliedPre]] = {pid: [] for pid in project_ids}
-    if not project_ids:
-        return {}
-    rows = session.execute(
-        select(Migration.project_id, Migration.name, ReleaseRequest.version)
-        .outerjoin(ReleaseRequest, ReleaseRequest.id == Migration.release_id)
-        .where(Migration.project_id.in_(list(project_ids)),
-               Migration.type == MigrationType.PRE, Migration.state.in_(UNAPPLIED))
-        .order_by(ReleaseRequest.version_key.nullsfirst(), Migration.id))
-    for pid, name, version in rows:
-        result[pid].append(UnappliedPre(name=name, release_version=version))
-    return {pid: tuple(items) for pid, items in result.items()}
+def unapplied(session: Session, project_ids: Sequence[int]
+              ) -> dict[MigrationType, dict[int, tuple[UnappliedPre, ...]]]:
+    """Each project's migrations that are not applied, by type, in the order they run
+    (one query for all projects)."""
+    result: dict[MigrationType, dict[int, list[UnappliedPre]]] = {
+        kind: {pid: [] for pid in project_ids} for kind in MigrationType}
+    if project_ids:
+        rows = session.execute(
+            select(Migration.project_id, Migration.type, Migration.name,
+                   ReleaseRequest.version)
+            .outerjoin(ReleaseRequest, ReleaseRequest.id == Migration.release_id)
+            .where(Migration.project_id.in_(list(project_ids)), Migration.state.in_(UNAPPLIED))
+            .order_by(ReleaseRequest.version_key.nullsfirst(), Migration.id))
+        for pid, kind, name, version in rows:
+            result[MigrationType(kind)][pid].append(UnappliedPre(name=name,
+                                                                 release_version=version))
+    return {kind: {pid: tuple(items) for pid, items in by_project.items()}
+            for kind, by_project in result.items()}
 
 
 def _with_facts(query: Select[tuple[ReleaseRequest]]) -> Select[tuple[ReleaseRequest]]:
@@ -208,7 +211,7 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
     live = _live(session, ids, known)
     reverts = _revert_targets(session, live)
     project_floors = floors(session, ids)
-    pre = unapplied_pre(session, ids)
+    pending = unapplied(session, ids)
     enabled, reason = _switch(session)
     role, can_deploy = _who(user)
     result = {}
@@ -221,7 +224,8 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
                 live=release_facts(live_row) if live_row is not None else None,
                 revert_target=release_facts(revert_row) if revert_row is not None else None,
                 busy=busy[pid], bans=tuple(bans[pid]), floor=project_floors.get(pid),
-                unapplied_pre=pre.get(pid, ())),
+                unapplied_pre=pending[MigrationType.PRE].get(pid, ()),
+                unapplied_post=pending[MigrationType.POST].get(pid, ())),
             deployments_enabled=enabled, deployments_reason=reason,
             role=role, can_deploy=can_deploy)
     return result

@@ -139,6 +139,8 @@ class ProjectFacts:
     floor: "Floor | None" = None
     #: The project's pre migrations not yet applied (see :func:`pending_pre`).
     unapplied_pre: tuple["UnappliedPre", ...] = ()
+    #: The project's post migrations not yet applied (shown; they gate nothing).
+    unapplied_post: tuple["UnappliedPre", ...] = ()
 
     def bans_on(self, line: int) -> tuple[Ban, ...]:
         return tuple(b for b in self.bans if b.release_line == line)
@@ -357,7 +359,7 @@ class Floor:
 
 @dataclass(frozen=True)
 class UnappliedPre:
-    """A pre migration of the project that is not applied (pending, failed, running)."""
+    """A migration of the project that is not applied (pending, failed, running)."""
 
     name: str
     #: The release it first appeared in (None: that release is gone, so every release

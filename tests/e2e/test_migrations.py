@@ -180,6 +180,7 @@ def test_post_migration_waits_for_the_delay_then_sets_the_rollback_floor(
                   "ALTER TABLE users ADD COLUMN legacy text;")
     v2 = release(api, name, "stops reading legacy")
     assert v2["pending_pre_migrations"] == []  # post migrations never gate activation
+    assert v2["pending_post_migrations"] == ["0002_drop_legacy"]
     v2 = activate(api, v2["id"])
 
     post = migration(api, name, "0002_drop_legacy")

@@ -56,6 +56,8 @@ def test_the_migrations_page_filters_and_says_how_many_days_are_left(
         session_factory, project, "0002_drop_legacy"), data={"next": "/migrations"},
         follow_redirects=True)
     assert "day(s) from now" in response.get_data(as_text=True)
+    board = as_viewer.get("/?project=%s" % project).get_data(as_text=True)
+    assert re.search(r"post migrations</a>: 0002_drop_legacy\s*\(may run from <time", board)
     page = as_viewer.get("/migrations?state=sideways").get_data(as_text=True)
     assert "state must be one of" in page
 

@@ -148,6 +148,8 @@ class ReleaseOut(Out):
     servers: list[TargetOut]
     #: Pre migrations this release needs that are not applied (activation waits for them).
     pending_pre_migrations: list[str] = []
+    #: Post migrations this release introduced that have not run yet.
+    pending_post_migrations: list[str] = []
     #: "Run pre migrations" of this release: none, running, done or failed.
     pre_migrations_status: str = "none"
     #: The project's rollback floor (no older release may go live), if any.
@@ -181,6 +183,8 @@ class ReleaseOut(Out):
             servers=[TargetOut(server_id=t.server_id, server=t.server.label, state=t.state,
                                error=t.error) for t in release.targets],
             pending_pre_migrations=list(policy.pending_pre(release_facts, situation)),
+            pending_post_migrations=[m.name for m in situation.project.unapplied_post
+                                     if m.release_version == release.version],
             pre_migrations_status=release.migration_status or "none",
             rollback_floor=floor.version if floor is not None else None,
             created_at=release.created_at, build_started_at=release.build_started_at,
