@@ -97,6 +97,12 @@ def run_migration(command: MigrateCommand, reporter, settings, task_files,
                     reporter.line("FAILED: " + reason)
                     reporter.event(MigrationFailed, reason=reason,
                                    exit_status=outcome.exit_status)
+                elif outcome.exit_status == remote.LOCKED and not outcome.started:
+                    reason = ("another migration of %s is still running on %s (it holds "
+                              "%s/.rds/migration.lock); cancel it or wait for it"
+                              % (command.project, command.host.label, command.deploy_path))
+                    reporter.line("FAILED: " + reason)
+                    reporter.event(MigrationFailed, reason=reason, exit_status=remote.LOCKED)
                 elif outcome.exit_status != 0:
                     how = ("exited with status %d" % outcome.exit_status
                            if outcome.exit_status is not None else "ended without a status")

@@ -6,7 +6,10 @@ whose id it prints first (and writes beside the script), so the whole group
 can be killed over SSH later (``kill -- -<pgid>``) when the task is
 cancelled, times out, or a redelivered command finds the previous run still
 alive. A new session also means the script does not die with the SSH
-connection: only an explicit kill stops it.
+connection: only an explicit kill stops it. So that such an orphan never
+runs beside the next script, every run holds ``<deploy_path>/.rds/<name>.lock``
+(``flock``, inherited by the script): a second run waits up to
+``LOCK_WAIT`` seconds for it, then fails with exit status ``LOCKED``.
 
 Output (stdout and stderr merged) is handed to ``output`` as it arrives.
 """
@@ -22,6 +25,9 @@ from rds_ssh.errors import SshError
 
 PGID_MARK = "RDS-PGID "
 KILL_GRACE = 5.0
+LOCK_WAIT = 10
+#: Exit status of a run that could not take the lock.
+LOCKED = 75
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class RemoteOutcome:
     exit_status: int | None
     cancelled: bool = False
     timed_out: bool = False
+    #: The script itself started (False: e.g. the lock was never taken).
+    started: bool = True
 
 
 def script_paths(deploy_path: str, name: str, task_id: str) -> tuple[str, str]:
@@ -71,8 +79,10 @@ def run_script(session: SshSession, deploy_path: str, cwd: str, name: str, task_
     assignments = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in sorted(env.items()))
     inner = 'echo "%s$$"; echo "$$" > %s; exec env %s %s </dev/null' % (
         PGID_MARK, shlex.quote(pgid_path), assignments, runner)
-    command = "cd %s && exec setsid -w /bin/bash -c %s 2>&1" % (
-        shlex.quote(session.abs(cwd)), shlex.quote(inner))
+    lock = posixpath.join(posixpath.dirname(script_path), "%s.lock" % name)
+    command = "cd %s && exec flock -w %d -E %d %s setsid -w /bin/bash -c %s 2>&1" % (
+        shlex.quote(session.abs(cwd)), LOCK_WAIT, LOCKED, shlex.quote(lock),
+        shlex.quote(inner))
     try:
         return _stream(session, command, output, is_cancelled, timeout, poll)
     finally:
@@ -118,10 +128,13 @@ def _stream(session, command, output, is_cancelled, timeout, poll):
                 timed_out = not cancelled and time.monotonic() > deadline
                 if (cancelled or timed_out) and pgid:
                     kill_group(session, pgid, channel.exit_status_ready)
-        output(decoder.decode(b"", final=True))
+        rest = (head if pgid is None else "") + decoder.decode(b"", final=True)
+        if rest:
+            output(rest)
         channel.status_event.wait(session.settings.connect_timeout)
         status = channel.exit_status if channel.exit_status_ready() else None
-        return RemoteOutcome(exit_status=status, cancelled=cancelled, timed_out=timed_out)
+        return RemoteOutcome(exit_status=status, cancelled=cancelled, timed_out=timed_out,
+                             started=bool(pgid))
     except OSError as exc:
         raise SshError(session.label, "the script's connection broke: %s" % exc) from None
     finally:
