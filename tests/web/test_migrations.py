@@ -83,3 +83,22 @@ def test_only_an_admin_sees_the_override_of_the_rollback_floor(
                              data={"reason": "restored by hand"}, follow_redirects=True)
     assert "below the rollback floor" in response.get_data(as_text=True)
     assert make_release.status(v1) == "using"
+
+
+def test_the_migrations_page_reloads_live_when_a_migration_of_its_project_changes(
+        as_viewer, make_project, make_release, session_factory):
+    from rds_control.changes import last_change_id
+    from tests.web.test_events import stream
+
+    project, other = make_project(scripts=SCRIPTS), make_project(scripts=SCRIPTS)
+    release_id = make_release.installed(project)
+    page = as_viewer.get("/migrations?project=%s" % project).get_data(as_text=True)
+    assert 'data-stream="/events?view=migrations' in page
+    after = in_tx(session_factory, last_change_id)
+    listed(session_factory, release_id, pre=["0001_live"])
+    found, _ = stream(as_viewer, "/events?view=migrations&after=%d&project=%s"
+                      % (after, project))
+    assert [name for _, name, _ in found] == ["reload"]
+    found, _ = stream(as_viewer, "/events?view=migrations&after=%d&project=%s"
+                      % (after, other))
+    assert found == []

@@ -4,6 +4,7 @@ the rollback floor with a written reason."""
 from flask import Blueprint, g, render_template, request
 
 from rds_control import board, migrations, policy, releases
+from rds_control.changes import last_change_id
 from rds_control.errors import ControlError
 from rds_core.migrations import MigrationState, MigrationType
 from rds_web.db import get_session
@@ -31,6 +32,7 @@ def index():
     except ControlError as exc:
         rows, error = [], exc.message
     return render_template("migrations.html", rows=rows, filters=filters, error=error,
+                           after=last_change_id(session),
                            projects=board.project_names(session),
                            types=[t.value for t in MigrationType],
                            states=[s.value for s in MigrationState])
