@@ -6,8 +6,8 @@ sure no route is added without being listed here.
 import pytest
 from sqlalchemy import func, select
 
-from rds_control import users
-from rds_db.models import AuditEntry
+from rds_control import projects, users
+from rds_db.models import AuditEntry, Migration
 from tests.web.web_support import in_tx, unique
 
 #: (method, path, permission). Placeholders are filled from ``targets``.
@@ -43,6 +43,12 @@ ROUTES = [
     ("POST", "/admin/users/{user}/password", "admin"),
     ("POST", "/admin/users/{user}/tokens", "admin"),
     ("POST", "/admin/tokens/{token}/revoke", "admin"),
+    ("GET", "/migrations", "view"),
+    ("POST", "/migrations/{migration}/apply", "deploy"),
+    ("POST", "/migrations/{migration}/rollback", "deploy"),
+    ("POST", "/migrations/{migration}/cancel", "deploy"),
+    ("POST", "/releases/{release}/pre-migrations", "deploy"),
+    ("POST", "/releases/{release}/activate-below-floor", "admin"),
 ]
 #: Open to everyone (the login form) or special-cased below.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events")}
@@ -67,7 +73,15 @@ def targets(session_factory, make_project, make_release):
         _, token = users.issue_token(session, user, "t")
         return user.id, token.id
     user_id, token_id = in_tx(session_factory, create)
-    return {"project": project, "release": release,
+
+    def migration(session):
+        row = Migration(project_id=projects.get_project(session, project).id, type="post",
+                        name="0001_target", release_id=release, state="pending")
+        session.add(row)
+        session.flush()
+        return row.id
+    return {"project": project, "release": release, "migration": in_tx(session_factory,
+                                                                       migration),
             "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id}
 
 
@@ -79,7 +93,7 @@ def _rule_path(rule):
     return rule.rule.replace("<int:release_id>", "{release}").replace(
         "<name>", "{project}").replace("<task_id>", "{task}").replace(
         "<int:user_id>", "{user}").replace("<int:token_id>", "{token}").replace(
-        "<kind>", "build")
+        "<kind>", "build").replace("<int:migration_id>", "{migration}")
 
 
 def test_every_ui_route_is_listed(app):
