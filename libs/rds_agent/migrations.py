@@ -88,6 +88,10 @@ def run_migration(command: MigrateCommand, reporter, settings, task_files,
                             command.script, env, reporter.log,
                             lambda: task_files.is_cancelled(task_id),
                             timeout=settings.script_timeout)
+                if outcome.already_ran:
+                    reporter.line("This task's migration script already ran to its end on %s "
+                                  "(exit status %s): a duplicated command; not running it "
+                                  "again." % (command.host.label, outcome.exit_status))
                 if outcome.cancelled:
                     reporter.line("Cancelled on request; the script's process group was "
                                   "killed.")
@@ -97,7 +101,8 @@ def run_migration(command: MigrateCommand, reporter, settings, task_files,
                     reporter.line("FAILED: " + reason)
                     reporter.event(MigrationFailed, reason=reason,
                                    exit_status=outcome.exit_status)
-                elif outcome.exit_status == remote.LOCKED and not outcome.started:
+                elif (outcome.exit_status == remote.LOCKED and not outcome.started
+                      and not outcome.already_ran):
                     reason = ("another migration of %s is still running on %s (it holds "
                               "%s/.rds/migration.lock); cancel it or wait for it"
                               % (command.project, command.host.label, command.deploy_path))

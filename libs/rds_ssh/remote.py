@@ -11,6 +11,12 @@ runs beside the next script, every run holds ``<deploy_path>/.rds/<name>.lock``
 (``flock``, inherited by the script): a second run waits up to
 ``LOCK_WAIT`` seconds for it, then fails with exit status ``LOCKED``.
 
+A script that ran to its end leaves its exit status in
+``<name>-<task>.status``: a duplicated command of the same task finds it and
+reports that status instead of running the script a second time (a killed
+run leaves none, so a redelivered command after a crash does run again).
+Status files older than ``KEEP_STATUS_DAYS`` are swept.
+
 Output (stdout and stderr merged) is handed to ``output`` as it arrives.
 """
 import codecs
@@ -28,6 +34,7 @@ KILL_GRACE = 5.0
 LOCK_WAIT = 10
 #: Exit status of a run that could not take the lock.
 LOCKED = 75
+KEEP_STATUS_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -37,12 +44,14 @@ class RemoteOutcome:
     timed_out: bool = False
     #: The script itself started (False: e.g. the lock was never taken).
     started: bool = True
+    #: This task's script had already run to its end before (a duplicated command).
+    already_ran: bool = False
 
 
-def script_paths(deploy_path: str, name: str, task_id: str) -> tuple[str, str]:
-    """Where the script and its process group id live on the server."""
+def script_paths(deploy_path: str, name: str, task_id: str) -> tuple[str, str, str]:
+    """Where the script, its process group id and its exit status live on the server."""
     base = posixpath.join(deploy_path, ".rds", "%s-%s" % (name, task_id))
-    return base + ".sh", base + ".pgid"
+    return base + ".sh", base + ".pgid", base + ".status"
 
 
 def kill_previous(session: SshSession, pgid_path: str) -> None:
@@ -67,8 +76,14 @@ def run_script(session: SshSession, deploy_path: str, cwd: str, name: str, task_
                is_cancelled: Callable[[], bool], timeout: float,
                poll: float = 0.2) -> RemoteOutcome:
     """Run ``body`` in ``cwd`` on the server; see the module docstring."""
-    script_path, pgid_path = script_paths(session.abs(deploy_path), name, task_id)
-    session.makedirs(posixpath.dirname(script_path))
+    script_path, pgid_path, status_path = script_paths(session.abs(deploy_path), name, task_id)
+    folder = posixpath.dirname(script_path)
+    code, previous = session.run("cat %s 2>/dev/null" % shlex.quote(status_path))
+    if code == 0 and previous.strip().lstrip("-").isdigit():
+        return RemoteOutcome(exit_status=int(previous.strip()), started=False, already_ran=True)
+    session.makedirs(folder)
+    session.run("find %s -maxdepth 1 -name '*.status' -mtime +%d -delete 2>/dev/null; true"
+                % (shlex.quote(folder), KEEP_STATUS_DAYS))
     with session.errors("cannot write %s" % script_path):
         with session.sftp.open(script_path, "w") as handle:
             handle.write(body.replace("\r\n", "\n").encode())
@@ -77,9 +92,11 @@ def run_script(session: SshSession, deploy_path: str, cwd: str, name: str, task_
     runner = shlex.quote(script_path) if body.startswith("#!") else (
         "/bin/bash -e %s" % shlex.quote(script_path))
     assignments = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in sorted(env.items()))
-    inner = 'echo "%s$$"; echo "$$" > %s; exec env %s %s </dev/null' % (
-        PGID_MARK, shlex.quote(pgid_path), assignments, runner)
-    lock = posixpath.join(posixpath.dirname(script_path), "%s.lock" % name)
+    inner = ('echo "%s$$"; echo "$$" > %s; env %s %s </dev/null; s=$?; '
+             'echo "$s" > %s.tmp && mv %s.tmp %s; exit "$s"') % (
+        PGID_MARK, shlex.quote(pgid_path), assignments, runner, shlex.quote(status_path),
+        shlex.quote(status_path), shlex.quote(status_path))
+    lock = posixpath.join(folder, "%s.lock" % name)
     command = "cd %s && exec flock -w %d -E %d %s setsid -w /bin/bash -c %s 2>&1" % (
         shlex.quote(session.abs(cwd)), LOCK_WAIT, LOCKED, shlex.quote(lock),
         shlex.quote(inner))

@@ -29,7 +29,22 @@ def test_it_streams_output_with_the_environment_in_the_release_directory(
     assert outcome.exit_status == 4 and outcome.started and not outcome.cancelled
     assert text.startswith("0001 x'y\n/home/rdsapp1/%s/releases/1.00.001.1\n" % deploy_path)
     assert "err" in text and remote.PGID_MARK not in text
-    assert leftovers.split() == ["migration.lock"]  # the script and its pgid file are gone
+    # the script and its pgid file are gone; its exit status stays (duplicates read it)
+    assert sorted(leftovers.split()) == ["migration-%s.status" % ("a" * 32), "migration.lock"]
+
+
+def test_a_duplicated_command_of_a_task_that_ran_does_not_run_the_script_again(
+        servers, settings, deploy_path):
+    body = "echo ran >> ../../runs; exit 3"
+    with connect(servers[0], settings) as session:
+        first = run(session, deploy_path, body, lambda t: None, task="d" * 32)
+        again = run(session, deploy_path, body, lambda t: None, task="d" * 32)
+        other = run(session, deploy_path, body, lambda t: None, task="e" * 32)
+        runs = session.run("cat %s/runs" % session.abs(deploy_path))[1]
+    assert (first.exit_status, first.already_ran) == (3, False)
+    assert (again.exit_status, again.already_ran, again.started) == (3, True, False)
+    assert other.exit_status == 3 and not other.already_ran  # another task does run
+    assert runs == "ran\nran\n"
 
 
 def test_cancel_kills_the_whole_process_group_on_the_server(servers, settings, deploy_path,
