@@ -29,7 +29,10 @@ Rules from the SPEC kept here: only ``installed``/``old`` releases go live;
 the deployment switch and release bans block new releases, rebuilds (manual
 and automatic) and activations, but never the rollback to the version that
 was live before; one build and one activation per project at a time; only
-the latest, never-activated release can be rebuilt under its version.
+the latest, never-activated release can be rebuilt under its version;
+pending pre migrations block activation ("Run pre migrations" instead); a
+post migration runs only after the stabilisation delay; nothing older than
+the rollback floor goes live unless an admin overrides with a reason.
 
 Plain module: no database, no Flask, no nameko (``rds_control.facts`` loads
 the facts; the table-driven test in ``tests/unit/test_policy.py`` covers
