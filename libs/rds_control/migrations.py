@@ -119,7 +119,8 @@ def migration_facts(migration: Migration, live: ReleaseRequest | None,
         state=MigrationState(migration.state),
         release_version=release.version if release is not None else None,
         release_activated_at=release.activated_at if release is not None else None,
-        introduced_live=introduced_live, delay_days=delay_days)
+        introduced_live=introduced_live, delay_days=delay_days,
+        release_line=release.release_line if release is not None else None)
 
 
 def _run_in(session: Session, migration: Migration,

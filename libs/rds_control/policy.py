@@ -392,6 +392,8 @@ class MigrationFacts:
     #: The live release is that release or a newer one.
     introduced_live: bool = False
     delay_days: int = 7
+    #: Release line of that release (bans are per line); None: unknown.
+    release_line: int | None = None
 
 
 def pre_migration_gate(release: ReleaseFacts, situation: Situation) -> Denial | None:
@@ -468,7 +470,8 @@ def post_days_left(migration: MigrationFacts, now: datetime) -> float | None:
 
 def apply_migration(migration: MigrationFacts, situation: Situation,
                     now: datetime) -> Denial | None:
-    """Run one migration ``up`` (a post one only after the stabilisation delay)."""
+    """Run one migration ``up`` (a post one only after the stabilisation delay); stopped,
+    like deploys, by the deployment switch and by a ban on its release's line."""
     denial = _role(situation)
     if denial:
         return denial
@@ -478,6 +481,11 @@ def apply_migration(migration: MigrationFacts, situation: Situation,
     busy = situation.project.busy.get(Lane.ACTIVATE)
     if busy:
         return _blocked(busy)
+    # (release gone: no line, so only the switch can stop it)
+    line = migration.release_line if migration.release_line is not None else -1
+    stopped = _deploys_stopped(situation, line, "")
+    if stopped:
+        return stopped
     if migration.type == MigrationType.POST:
         if migration.release_version is None or migration.release_activated_at is None:
             return _blocked("post migration %s runs only after its release %s went live"
@@ -495,7 +503,8 @@ def apply_migration(migration: MigrationFacts, situation: Situation,
 
 
 def rollback_migration(migration: MigrationFacts, situation: Situation) -> Denial | None:
-    """Run one applied migration ``down``."""
+    """Run one applied migration ``down`` (a repair: the deployment switch and bans,
+    which stop applying migrations, never stop this)."""
     denial = _role(situation)
     if denial:
         return denial

@@ -287,6 +287,10 @@ POST = MigrationFacts(name="0002_drop_legacy", type=MigrationType.POST,
     ({"state": MigrationState.APPLYING}, {}, DenialKind.INAPPLICABLE, "is applying"),
     ({}, {"busy": {Lane.ACTIVATE: "already activating"}}, DenialKind.BLOCKED, "already"),
     ({}, {"can_deploy": False, "role": "viewer"}, DenialKind.ROLE, "viewer"),
+    ({}, {"deployments_enabled": False, "deployments_reason": "incident 42"},
+     DenialKind.FORBIDDEN, "incident 42"),
+    ({"release_line": 1}, {"bans": (BAN,)}, DenialKind.FORBIDDEN, "code freeze"),
+    ({"release_line": 2}, {"bans": (BAN,)}, None, None),
     # a pre migration never waits
     ({"type": MigrationType.PRE, "release_activated_at": None, "introduced_live": False},
      {}, None, None),
@@ -317,3 +321,5 @@ def test_only_an_applied_migration_can_be_rolled_back(state, allowed):
     migration = dataclasses.replace(POST, state=state)
     denial = policy.rollback_migration(migration, situation_for(release_in(S.USED)))
     assert (denial is None) == allowed, denial
+    stopped = situation_for(release_in(S.USED), deployments_enabled=False, bans=(BAN,))
+    assert (policy.rollback_migration(migration, stopped) is None) == allowed  # a repair
