@@ -6,6 +6,9 @@ import pytest
 
 from rds_control import outbox, projects, releases, users
 from rds_control.errors import Conflict, InvalidInput, NotFound, Refused
+from rds_control.tasks import finish_task
+from rds_core.lifecycle import TaskStatus
+from rds_core.versions import version_key
 from rds_db.models import DeploymentSwitch, OutboxMessage, ReleaseBan
 from rds_db.session import transaction
 
@@ -72,31 +75,61 @@ def test_a_project_without_servers_cannot_build(db_session, make_project, alice)
         releases.create_release(db_session, project.name, {}, alice)
 
 
-def test_concurrent_creates_get_distinct_versions(session_factory):
-    """Two projects' counters are independent; one project's are allocated under a lock."""
+def _race_project(session_factory):
     name = "race-%s" % uuid.uuid4().hex[:8]
     with transaction(session_factory) as session:
         user = users.create_user(session, "racer-%s" % uuid.uuid4().hex[:6], "deployer")
         projects.create_project(session, {"name": name, "repository": "/r", "deploy_path": "a",
                                           "servers": [{"host": "h", "user": "u"}],
                                           "scripts": {"build": "make"}}, user)
-    versions, errors, barrier = [], [], threading.Barrier(4)
+    return name, user
 
-    def create():
+
+def _in_threads(count, fn):
+    """Run ``fn`` in ``count`` threads released at once; returns (results, errors)."""
+    results, errors, barrier = [], [], threading.Barrier(count)
+
+    def run():
         barrier.wait()
         try:
-            with transaction(session_factory) as session:
-                versions.append(releases.create_release(session, name, {}, user).version)
-        except Conflict as exc:
+            results.append(fn())
+        except Exception as exc:  # noqa: BLE001 - collected and asserted on
             errors.append(exc)
-    threads = [threading.Thread(target=create) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    # one build at a time per project: exactly one wins, the others are told it is busy
+    return results, errors
+
+
+def test_concurrent_creates_get_distinct_versions(session_factory):
+    """Versions are allocated under a row lock: racing creates never share a number."""
+    name, user = _race_project(session_factory)
+
+    def create_and_finish():
+        with transaction(session_factory) as session:
+            release = releases.create_release(session, name, {}, user)
+            # the build "finishes" in the same transaction: the lane is free again,
+            # so only the version counter is raced for
+            finish_task(session, release.tasks[-1], TaskStatus.SUCCEEDED)
+            return release.version
+    versions, errors = _in_threads(6, create_and_finish)
+    assert errors == []
+    assert sorted(versions, key=version_key) == [
+        "1.00.%03d.%d" % (n, n) for n in range(1, 7)]
+
+
+def test_one_build_per_project_at_a_time(session_factory):
+    """Concurrent creates while builds run: one wins, the others are told it is busy."""
+    name, user = _race_project(session_factory)
+
+    def create():
+        with transaction(session_factory) as session:
+            return releases.create_release(session, name, {}, user).version
+    versions, errors = _in_threads(4, create)
     assert len(versions) == 1 and len(errors) == 3
-    assert all("already building" in str(e) for e in errors)
+    assert all(isinstance(e, Conflict) and "already building" in str(e) for e in errors)
 
 
 def test_scripts_keep_their_whitespace_and_names_are_trimmed(db_session, make_project):

@@ -23,17 +23,21 @@ def test_the_happy_path_ends_installed(db_session, make_project, alice, agent_fo
     assert states == {s.id: "ready" for s in project.servers}
 
 
-def test_the_same_event_twice_changes_nothing(db_session, make_project, alice, agent_for):
+def test_the_same_event_twice_changes_nothing(db_session, make_project, alice, agent_for,
+                                              caplog):
     project, release, agent = build_release(db_session, make_project, alice, agent_for)
     agent.start()
     built = agent.event(builder.BuildBuilt, commit="c" * 40, files=1, bytes=1)
     apply_event(db_session, builder.BUILD_BUILT, built)
     changes = db_session.query(Change).filter_by(release_id=release.id).count()
     audit = db_session.query(AuditEntry).filter_by(release_id=release.id).count()
-    apply_event(db_session, builder.BUILD_BUILT, built)
+    with caplog.at_level("INFO", logger="rds_control.ingest"):
+        apply_event(db_session, builder.BUILD_BUILT, built)
+    # recognised as a duplicate by its sequence number, before any handler ran
+    assert "seq %d of task %s: already at %d" % (built.seq, built.task_id, built.seq) \
+        in caplog.text
     assert release.status == "built" and release.commit == "c" * 40
-    assert db_session.query(Change).filter_by(release_id=release.id, kind="release").count() \
-        <= changes
+    assert db_session.query(Change).filter_by(release_id=release.id).count() == changes
     assert db_session.query(AuditEntry).filter_by(release_id=release.id).count() == audit
 
 
@@ -85,10 +89,18 @@ def test_events_after_the_task_ended_change_nothing(db_session, make_project, al
     assert release.status == "installed" and release.last_error is None
 
 
-def test_events_for_unknown_tasks_are_ignored(db_session):
+def test_events_for_unknown_tasks_are_ignored(db_session, caplog):
+    from rds_db.models import Task
+
+    tasks = db_session.query(Task).count()
+    changes = db_session.query(Change).count()
     event = agents.TaskStarted(task_id=uuid.uuid4().hex, run_id=uuid.uuid4().hex, seq=1,
                                agent="x")
-    apply_event(db_session, agents.TASK_STARTED, event)  # no exception, nothing to change
+    with caplog.at_level("WARNING", logger="rds_control.ingest"):
+        apply_event(db_session, agents.TASK_STARTED, event)
+    assert "unknown task %s" % event.task_id in caplog.text
+    assert db_session.query(Task).count() == tasks  # no task appears out of nowhere
+    assert db_session.query(Change).count() == changes
 
 
 def test_a_failing_build_script_is_not_retried(db_session, make_project, alice, agent_for):

@@ -5,9 +5,11 @@ import time
 from flask import g, request
 from sqlalchemy import select
 
-from rds_control import releases
+from rds_control import board, releases
 from rds_control.errors import InvalidInput
 from rds_control.projects import get_project
+from rds_core.names import InvalidName
+from rds_core.versions import version_key
 from rds_db.models import ReleaseRequest
 from rds_web.api import bp, json_body
 from rds_web.api.schemas import release_body, releases_body
@@ -32,15 +34,23 @@ def create_release(name):
 @bp.get("/projects/<name>/releases")
 @require("view")
 def list_releases(name):
-    """The project's releases, newest first (``?limit=``, default 50)."""
+    """The project's releases, highest version first (``?limit=`` 1-500, default 50;
+    ``?before=<version>`` continues after the last version of the previous page)."""
     session = get_session()
     project = get_project(session, name)
-    try:
-        limit = min(max(int(request.args.get("limit", 50)), 1), 500)
-    except ValueError:
-        raise InvalidInput("limit must be a number", field="limit") from None
-    rows = session.scalars(select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
-                           .order_by(ReleaseRequest.version_key.desc()).limit(limit))
+    limit_text = request.args.get("limit", "50")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
+        raise InvalidInput("limit must be a whole number from 1 to 500", field="limit")
+    query = select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
+    before = request.args.get("before")
+    if before is not None:
+        try:
+            key = list(version_key(before))
+        except InvalidName as exc:
+            raise InvalidInput("before: %s" % exc, field="before") from None
+        query = query.where(ReleaseRequest.version_key < key)
+    rows = session.scalars(board.with_row_data(query.order_by(
+        ReleaseRequest.version_key.desc()).limit(int(limit_text)))).unique().all()
     return releases_body(session, list(rows), g.user)
 
 

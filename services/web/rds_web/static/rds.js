@@ -53,7 +53,7 @@
       var empty = document.querySelector(".empty");
       if (empty) { empty.remove(); }
       var count = document.getElementById("release-count");
-      if (count) {
+      if (count && !count.dataset.capped) {
         var total = parseInt(count.dataset.total, 10) + 1;
         count.dataset.total = total;
         count.textContent = total + (total === 1 ? " release" : " releases");

@@ -87,7 +87,7 @@ class BoardView:
             self.release = int(args["release"]) if args.get("release") else None
         except ValueError:
             self.release = None
-        self.first_page = args.get("page", "1") in ("", "1")
+        self.first_page = args.get("first", "1") in ("", "1")
 
     def events(self, session, changes):
         ids = {c.release_id for c in changes if c.kind in ("release", "task") and c.release_id}

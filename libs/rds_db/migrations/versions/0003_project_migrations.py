@@ -1,13 +1,13 @@
 """project migrations: migration host per project, last task of each migration
 
-Revision ID: 0002_migrations
-Revises: 0001
+Revision ID: 0003_migrations
+Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0002_migrations'
-down_revision = '0001'
+revision = '0003_migrations'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
