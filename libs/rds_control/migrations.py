@@ -45,20 +45,12 @@ from rds_control.users import can
 from rds_core import versions
 from rds_core.lifecycle import ACTIVATABLE, TaskKind, TaskStatus
 from rds_core.migrations import Direction, MigrationState, MigrationType
+from rds_core.migrations import PreMigrationRun as PreRun
 from rds_db.models import Migration, Project, ReleaseRequest, Server, Task, User
 from rds_db.models.base import utcnow
 
 log = logging.getLogger(__name__)
 M = MigrationState
-
-
-class PreRun:
-    """Values of ``release_requests.migration_status`` ("Run pre migrations")."""
-
-    NONE = "none"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
 
 
 def record_listing(session: Session, release: ReleaseRequest,

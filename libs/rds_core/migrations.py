@@ -44,6 +44,15 @@ class Direction(enum.StrEnum):
     DOWN = "down"
 
 
+class PreMigrationRun(enum.StrEnum):
+    """"Run pre migrations" of a release (``release_requests.migration_status``)."""
+
+    NONE = "none"
+    RUNNING = "running"  # each success starts the next pending pre migration
+    DONE = "done"
+    FAILED = "failed"
+
+
 M = MigrationState
 #: States from which a migration may be applied (again).
 APPLICABLE = frozenset({M.PENDING, M.FAILED})
