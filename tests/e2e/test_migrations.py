@@ -123,6 +123,12 @@ def cli(rds_system, *args):
     return json.loads(result.output)
 
 
+def _seconds(start, end):
+    from datetime import datetime
+
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
 def db_name(url):
     return url.rsplit("/", 1)[1]
 
@@ -156,7 +162,12 @@ def test_a_pending_pre_migration_gates_activation_until_it_ran(rds_system, tmp_p
     assert "running pre migration 0001_add_email up in" in log
     assert "/apps/%s/releases/%s on rdsapp1" % (name, v2["version"]) in log  # first server
     activate(api, v2["id"])
-    print("\n'run pre migrations' to activatable: %.2fs" % activatable)
+    task = applied["task"]
+    steps = api.get("/migrations/%d?log=1" % applied["id"])["task"]["steps"]["migrate"]
+    print("\n'run pre migrations' to activatable: %.2fs (migrate step on the host: %.2fs, "
+          "command queued to agent start: %.2fs)" % (
+              activatable, _seconds(steps["started"], steps["finished"]),
+              _seconds(task["created_at"], task["started_at"])))
 
     rolled_back = cli(rds_system, "rollback", str(applied["id"]), "--wait")
     assert rolled_back["state"] == "pending"
