@@ -43,9 +43,15 @@ def list_migrations(script: str, env: Mapping[str, str], workspace: str,
     listed: dict[str, list[str]] = {}
     for kind in MigrationType:
         printed: list[str] = []
-        run_script("migrations", script, {**env, "type": kind.value, "command": LIST_COMMAND},
-                   workspace, printed.append, settings.path("scripts"),
-                   task_files=task_files, task_id=task_id, timeout=settings.script_timeout)
+        try:
+            run_script("migrations", script,
+                       {**env, "type": kind.value, "command": LIST_COMMAND}, workspace,
+                       printed.append, settings.path("scripts"), task_files=task_files,
+                       task_id=task_id, timeout=settings.script_timeout)
+        except ScriptFailed as exc:
+            tail = "\n".join("".join(printed).splitlines()[-20:])
+            raise ScriptFailed(exc.name, exc.exit_code, "%s (type=%s)\n--- last output ---\n%s"
+                               % (exc.message, kind.value, tail or "(none)")) from None
         listed[kind.value] = parse_listing("".join(printed), kind.value)
         line("%s migrations listed: %s" % (kind.value, ", ".join(listed[kind.value]) or "none"))
     return MigrationListing(**listed)

@@ -76,6 +76,16 @@ def project_problem(project: Project) -> str | None:
     return None
 
 
+def migration_problem(project: Project) -> str | None:
+    """Why the project cannot run migrations, or None."""
+    if project.script("migration") is None:
+        return ("project %s has no migration script (the 'Migration up/down' script); "
+                "add one to run migrations" % project.name)
+    if not project.servers:
+        return "project %s has no servers to run migrations on" % project.name
+    return None
+
+
 def _switch(session: Session) -> tuple[bool, str | None]:
     switch = session.get(DeploymentSwitch, 1)
     if switch is None:
@@ -230,7 +240,8 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
                 revert_target=release_facts(revert_row) if revert_row is not None else None,
                 busy=busy[pid], bans=tuple(bans[pid]), floor=project_floors.get(pid),
                 unapplied_pre=pending[MigrationType.PRE].get(pid, ()),
-                unapplied_post=pending[MigrationType.POST].get(pid, ())),
+                unapplied_post=pending[MigrationType.POST].get(pid, ()),
+                migration_problem=migration_problem(project)),
             deployments_enabled=enabled, deployments_reason=reason,
             role=role, can_deploy=can_deploy)
     return result

@@ -144,6 +144,8 @@ class ProjectFacts:
     unapplied_pre: tuple["UnappliedPre", ...] = ()
     #: The project's post migrations not yet applied (shown; they gate nothing).
     unapplied_post: tuple["UnappliedPre", ...] = ()
+    #: Why the project cannot run migrations (no migration script), or None.
+    migration_problem: str | None = None
 
     def bans_on(self, line: int) -> tuple[Ban, ...]:
         return tuple(b for b in self.bans if b.release_line == line)
@@ -450,6 +452,8 @@ def run_pre_migrations(release: ReleaseFacts, situation: Situation) -> Denial | 
     busy = situation.project.busy.get(Lane.ACTIVATE)
     if busy:
         return _blocked(busy)
+    if situation.project.migration_problem:
+        return _blocked(situation.project.migration_problem)
     if release.not_ready_on:
         return _blocked("release %s is not ready on %s; its migrations run in its directory"
                         % (release.version, ", ".join(release.not_ready_on)))
@@ -481,6 +485,8 @@ def apply_migration(migration: MigrationFacts, situation: Situation,
     busy = situation.project.busy.get(Lane.ACTIVATE)
     if busy:
         return _blocked(busy)
+    if situation.project.migration_problem:
+        return _blocked(situation.project.migration_problem)
     # (release gone: no line, so only the switch can stop it)
     line = migration.release_line if migration.release_line is not None else -1
     stopped = _deploys_stopped(situation, line, "")
@@ -514,6 +520,8 @@ def rollback_migration(migration: MigrationFacts, situation: Situation) -> Denia
     busy = situation.project.busy.get(Lane.ACTIVATE)
     if busy:
         return _blocked(busy)
+    if situation.project.migration_problem:
+        return _blocked(situation.project.migration_problem)
     return None
 
 

@@ -274,6 +274,15 @@ def test_a_migrations_list_printing_garbage_fails_the_build_quoting_the_line(
     assert failed["status"] == "failed"
     assert "line 2: 'rm -rf /; echo pwned'" in failed["last_error"]
     assert api.get("/migrations?project=%s" % name)["migrations"] == []
+    # a listing script that fails says so, with what it printed
+    api.request("PATCH", "/projects/%s" % name, {"scripts": {
+        "migrations": "echo cannot read migrations/$type >&2; exit 2\n"}})
+    api.post("/releases/%d/rebuild" % created["id"])
+    with pytest.raises(ApiError):
+        api.wait_release(created["id"], {"installed"}, timeout=180)
+    failed = api.get("/releases/%d" % created["id"])
+    assert "migrations script exited with status 2 (type=pre)" in failed["last_error"]
+    assert "cannot read migrations/pre" in failed["last_error"]
 
 
 def test_cancelling_a_migration_kills_its_process_group_on_the_server(

@@ -245,6 +245,8 @@ PENDING_PRE = {"unapplied_pre": (UnappliedPre("0001_add_email", "1.00.007.7"),)}
     ({"bans": (BAN,)}, {}, DenialKind.FORBIDDEN, "code freeze"),
     ({"can_deploy": False, "role": "viewer"}, {}, DenialKind.ROLE, "viewer"),
     ({}, {"deleted": True}, DenialKind.INAPPLICABLE, "deleted"),
+    ({"migration_problem": "project shop has no migration script"}, {}, DenialKind.BLOCKED,
+     "no migration script"),
 ])
 def test_running_pre_migrations_is_stopped_like_a_deploy(changes, release_changes, kind,
                                                          reason):
@@ -291,6 +293,8 @@ POST = MigrationFacts(name="0002_drop_legacy", type=MigrationType.POST,
      DenialKind.FORBIDDEN, "incident 42"),
     ({"release_line": 1}, {"bans": (BAN,)}, DenialKind.FORBIDDEN, "code freeze"),
     ({"release_line": 2}, {"bans": (BAN,)}, None, None),
+    ({}, {"migration_problem": "project shop has no migration script"}, DenialKind.BLOCKED,
+     "no migration script"),
     # a pre migration never waits
     ({"type": MigrationType.PRE, "release_activated_at": None, "introduced_live": False},
      {}, None, None),
@@ -323,3 +327,5 @@ def test_only_an_applied_migration_can_be_rolled_back(state, allowed):
     assert (denial is None) == allowed, denial
     stopped = situation_for(release_in(S.USED), deployments_enabled=False, bans=(BAN,))
     assert (policy.rollback_migration(migration, stopped) is None) == allowed  # a repair
+    no_script = situation_for(release_in(S.USED), migration_problem="no migration script")
+    assert policy.rollback_migration(migration, no_script) is not None
