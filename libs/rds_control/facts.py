@@ -271,6 +271,12 @@ def situation(session: Session, release: ReleaseRequest, user: User | None,
                       latest_for=[release.project_id])[release.project_id]
 
 
+def project_situations(session: Session, projects: Sequence[Project], user: User | None,
+                       now: datetime | None = None) -> dict[int, Situation]:
+    """The Situations of several projects at once (a fixed number of queries)."""
+    return _build(session, {p.id: p for p in projects}, [], user, now, [])
+
+
 def project_situation(session: Session, project: Project, user: User | None,
                       now: datetime | None = None) -> Situation:
     """The Situation of a project without a release at hand (new releases)."""

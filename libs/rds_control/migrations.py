@@ -101,11 +101,12 @@ def get_migration(session: Session, migration_id: int, lock: bool = False) -> Mi
     return migration
 
 
-def migration_facts(migration: Migration, live: ReleaseRequest | None,
+def migration_facts(migration: Migration, live_version: str | None,
                     delay_days: int) -> policy.MigrationFacts:
+    """The rules' view of a migration (``live_version``: the project's live release)."""
     release = migration.release
-    introduced_live = live is not None and (release is None or versions.version_key(
-        live.version) >= versions.version_key(release.version))
+    introduced_live = live_version is not None and (release is None or versions.version_key(
+        live_version) >= versions.version_key(release.version))
     return policy.MigrationFacts(
         name=migration.name, type=MigrationType(migration.type),
         state=MigrationState(migration.state),
@@ -169,8 +170,8 @@ def apply_migration(session: Session, migration_id: int, user: User | None,
     live = _live(session, project.id)
     situation = facts.project_situation(session, project, user, now)
     policy.require(policy.apply_migration(
-        migration_facts(migration, live, project.post_migration_delay_days), situation,
-        now or utcnow()))
+        migration_facts(migration, live.version if live else None,
+                        project.post_migration_delay_days), situation, now or utcnow()))
     _start(session, project, migration, _run_in(session, migration, live), Direction.UP, user)
     return migration
 
@@ -181,7 +182,8 @@ def rollback_migration(session: Session, migration_id: int, user: User | None) -
     live = _live(session, project.id)
     situation = facts.project_situation(session, project, user)
     policy.require(policy.rollback_migration(
-        migration_facts(migration, live, project.post_migration_delay_days), situation))
+        migration_facts(migration, live.version if live else None,
+                        project.post_migration_delay_days), situation))
     _start(session, project, migration, _run_in(session, migration, live), Direction.DOWN,
            user)
     return migration
@@ -360,7 +362,8 @@ def list_migrations(session: Session, user: User | None, project: str | None = N
                     type: str | None = None, state: str | None = None,
                     now: datetime | None = None, limit: int = 200,
                     only_id: int | None = None) -> list[MigrationRow]:
-    """Migrations, newest first, with each one's allowed actions for ``user``."""
+    """Migrations, newest first, with each one's allowed actions for ``user`` (a fixed
+    number of queries, whatever the number of rows and projects)."""
     for field, value in (("type", type), ("state", state)):
         if value and value not in FILTERS[field]:
             raise InvalidInput("%s must be one of %s" % (field, ", ".join(sorted(FILTERS[field]))),
@@ -378,15 +381,17 @@ def list_migrations(session: Session, user: User | None, project: str | None = N
     if state:
         query = query.where(Migration.state == state)
     rows: Sequence[Migration] = session.scalars(query).all()
-    projects = {m.project_id: session.get(Project, m.project_id) for m in rows}
-    situations = {pid: facts.project_situation(session, p, user, now)
-                  for pid, p in projects.items()}
-    lives = {pid: _live(session, pid) for pid in projects}
+    projects = {p.id: p for p in session.scalars(
+        select(Project).options(selectinload(Project.scripts), selectinload(Project.servers))
+        .where(Project.id.in_({m.project_id for m in rows})))}
+    situations = facts.project_situations(session, list(projects.values()), user, now)
     result = []
     for m in rows:
         project_row = projects[m.project_id]
-        mf = migration_facts(m, lives[m.project_id], project_row.post_migration_delay_days)
         situation = situations[m.project_id]
+        live = situation.project.live
+        mf = migration_facts(m, live.version if live else None,
+                             project_row.post_migration_delay_days)
         result.append(MigrationRow(
             migration=m, project=project_row.name,
             release_version=m.release.version if m.release is not None else None,

@@ -102,3 +102,31 @@ def test_the_migrations_page_reloads_live_when_a_migration_of_its_project_change
     found, _ = stream(as_viewer, "/events?view=migrations&after=%d&project=%s"
                       % (after, other))
     assert found == []
+
+
+def test_the_migrations_page_is_read_in_a_fixed_number_of_queries(
+        app, as_viewer, make_project, make_release, session_factory):
+    from sqlalchemy import event
+
+    def queries_for(projects):
+        engine = app.extensions["rds_db"].kw["bind"]
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            page = as_viewer.get("/migrations?type=post&state=pending").get_data(as_text=True)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        assert all(p in page for p in projects)
+        return len(statements)
+
+    made = []
+    for count in (1, 4):
+        while len(made) < count:
+            project = make_project(scripts=SCRIPTS)
+            listed(session_factory, make_release.live(project),
+                   post=["0009_drop_%d" % n for n in range(5)])
+            made.append(project)
+        if count == 1:
+            few = queries_for(made)
+    assert queries_for(made) == few
