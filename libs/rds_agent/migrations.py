@@ -13,14 +13,18 @@ for scripts written for RDS) and validates what it printed
                    under ``setsid`` (``rds_ssh.remote``); output streamed
     migration_finished | migration_failed(reason, exit_status) | migration_cancelled
 
-Cancel works as for builds: the killer leaves a tombstone in ``RUN_DIR``; the
-migrator sees it while streaming and kills the remote process group over SSH.
+The ``migrate`` step is fenced (``rds_contracts.pruner.FENCED_STEPS``): the run
+claims its task right before the script starts, so a stale or duplicated
+command never runs a migration. Cancel works as for builds: the killer leaves
+a tombstone in ``RUN_DIR``; the migrator sees it while streaming and kills the
+remote process group over SSH.
 """
 import logging
 import posixpath
 from collections.abc import Callable, Mapping
 
 from rds_agent.scripts import ScriptFailed, run_script
+from rds_bus.entrypoints import CommandDropped
 from rds_contracts.migrator import (
     MigrateCommand,
     MigrationCancelled,
@@ -124,6 +128,9 @@ def run_migration(command: MigrateCommand, reporter, settings, task_files,
                                    exit_status=outcome.exit_status)
                 else:
                     reporter.event(MigrationFinished)
+            except CommandDropped as exc:  # a refused claim: this run must not act
+                reporter.line("Stopped: %s" % exc)
+                raise
             except SshError as exc:
                 reporter.line("FAILED: %s" % exc)
                 reporter.event(MigrationFailed, reason=str(exc)[-8000:])

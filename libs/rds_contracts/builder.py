@@ -12,8 +12,11 @@ from pydantic import Field
 
 from rds_contracts.base import (
     Command,
+    Count,
     DeployPath,
     GitRef,
+    Id,
+    Int32,
     Message,
     ProjectName,
     Repository,
@@ -42,7 +45,7 @@ class UploadPolicy(Message):
     and give up once more than ``max_failures`` servers failed."""
 
     concurrency: int = Field(default=8, ge=1, le=256)
-    max_failures: int = Field(default=0, ge=0)
+    max_failures: Int32 = 0
 
 
 class BuildCommand(Command):
@@ -50,36 +53,39 @@ class BuildCommand(Command):
     repository: Repository
     ref: GitRef
     version: Version
-    release_line: int = Field(ge=0)
+    release_line: Int32
     build_script: Script = Field(min_length=1)
     deploy_path: DeployPath
     servers: list[ServerSpec] = Field(min_length=1, max_length=1000)
     upload: UploadPolicy = UploadPolicy()
     env: dict[str, str] = Field(default_factory=dict, max_length=100)
+    #: Install on missing servers: the tree built must have exactly this manifest
+    #: (the one verified on the other servers), or the build fails before uploading.
+    expect_manifest_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     #: The project's ``migrations`` (listing) script, run in the built tree.
     migrations_script: Script | None = None
 
 
 class BuildBuilt(TaskEvent):
     commit: str = Field(pattern=r"^[0-9a-f]{40}$")
-    files: int = Field(ge=0)
-    bytes: int = Field(ge=0)
+    files: Count
+    bytes: Count
 
 
 class BuildInstalling(TaskEvent):
-    servers: int = Field(ge=1)
+    servers: int = Field(ge=1, le=1000)
 
 
 class ServerReady(TaskEvent):
-    server_id: int
+    server_id: Id
     manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    files_sent: int = Field(ge=0)
-    bytes_sent: int = Field(ge=0)
-    seeded_from: str | None = None
+    files_sent: Count
+    bytes_sent: Count
+    seeded_from: str | None = Field(default=None, max_length=64)
 
 
 class BuildFinished(TaskEvent):
-    servers: list[ServerResult]
+    servers: list[ServerResult] = Field(max_length=1000)
     #: What the ``migrations`` script listed (None: the project has none).
     migrations: MigrationListing | None = None
 
@@ -87,7 +93,7 @@ class BuildFinished(TaskEvent):
 class BuildFailed(TaskEvent):
     phase: Literal["checkout", "build", "migrations", "pack", "upload", "internal"]
     reason: str = Field(max_length=8192)
-    servers: list[ServerResult] = Field(default_factory=list)
+    servers: list[ServerResult] = Field(default_factory=list, max_length=1000)
 
 
 class BuildCancelled(TaskEvent):

@@ -60,6 +60,7 @@ class Action(enum.StrEnum):
     PIN = "pin"
     UNPIN = "unpin"
     RUN_PRE_MIGRATIONS = "run_pre_migrations"
+    INSTALL_MISSING = "install_missing"
 
 
 class DenialKind(enum.StrEnum):
@@ -340,6 +341,31 @@ def unpin(release: ReleaseFacts, situation: Situation) -> Denial | None:
     return None
 
 
+def install_missing(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Install the release on the servers where it is not ready, from the same verified tree.
+
+    Not a deploy: nothing goes live, so neither the switch nor a ban stops it; activation
+    still requires every server.
+    """
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.deleted or release.destroyed:
+        return _inapplicable("release %s is %s" % (
+            release.version, "deleted" if release.deleted else "removed from the servers"))
+    if release.status not in ACTIVATABLE:
+        return _inapplicable("only an installed or old release can be installed on its missing "
+                             "servers; %s is %s" % (release.version, release.status))
+    if not release.not_ready_on:
+        return _inapplicable("release %s is installed on every server" % release.version)
+    busy = situation.project.busy.get(Lane.BUILD)
+    if busy:
+        return _blocked(busy)
+    if situation.project.problem:
+        return _blocked(situation.project.problem)
+    return None
+
+
 # --- project migrations (pre gate, rollback floor, running migrations) -----------------
 #
 # Pre migrations change the database the live code also uses, so they run
@@ -533,6 +559,7 @@ RULES: dict[Action, Rule] = {
     Action.DELETE: delete,
     Action.PIN: pin,
     Action.UNPIN: unpin,
+    Action.INSTALL_MISSING: install_missing,
     Action.RUN_PRE_MIGRATIONS: run_pre_migrations,
 }
 

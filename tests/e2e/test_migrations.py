@@ -117,7 +117,7 @@ def cli(rds_system, *args):
 
     from rds_web.cli import main
 
-    result = CliRunner().invoke(main, ["migration", *args], env={
+    result = CliRunner().invoke(main, ["migration", *args, "--json"], env={
         "RDS_URL": rds_system.url, "RDS_TOKEN": rds_system.token})
     assert result.exit_code == 0, result.output
     return json.loads(result.output)

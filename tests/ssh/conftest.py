@@ -4,6 +4,7 @@ Each test gets its own deploy path ``apps/<uuid>`` (relative: it lands in
 each login user's home) and removes it from both homes afterwards.
 """
 import os
+import shutil
 import uuid
 
 import pytest
@@ -18,6 +19,18 @@ from rds_ssh.upload import upload_release
 def settings(ssh_key, tmp_path):
     return SshSettings(key_path=ssh_key, known_hosts_path=str(tmp_path / "rds" / "known_hosts"),
                        connect_timeout=5, command_timeout=60)
+
+
+@pytest.fixture(params=["rsync", "tar/openssh", "tar/paramiko"])
+def method(request, settings, monkeypatch):
+    """Run the test once per way of sending: rsync deltas, tar over OpenSSH or paramiko."""
+    if request.param == "tar/paramiko":
+        settings.transport = "paramiko"
+    elif request.param == "tar/openssh":
+        real = shutil.which
+        monkeypatch.setattr("rds_ssh.upload.shutil.which",
+                            lambda name: None if name == "rsync" else real(name))
+    return request.param
 
 
 @pytest.fixture
@@ -62,3 +75,19 @@ def upload(servers, deploy_path, settings, tmp_path):
         return upload_release(servers if targets is None else targets, deploy_path, version,
                               root, scan_tree(root), settings, str(tmp_path / "work"), **kwargs)
     return run
+
+
+@pytest.fixture
+def read_only(deploy_path):
+    """``read_only(app_server)``: its deploy path refuses new entries (a switch there fails)."""
+    made = []
+
+    def make(server):
+        path = server.path(deploy_path)
+        os.chmod(path, 0o555)
+        made.append(path)
+
+    yield make
+    for path in made:
+        if os.path.isdir(path):
+            os.chmod(path, 0o755)

@@ -141,11 +141,11 @@ def test_build_stream_sends_new_log_lines_with_colours_carried_over(
 
 
 def test_a_full_house_is_told_to_come_back(app, as_viewer):
-    app.config["UI_MAX_STREAMS"] = 0
+    before, app.config["UI_MAX_STREAMS"] = app.config["UI_MAX_STREAMS"], 0
     try:
         body = as_viewer.get("/events?view=board&after=0").get_data(as_text=True)
     finally:
-        app.config.pop("UI_MAX_STREAMS")
+        app.config["UI_MAX_STREAMS"] = before
     assert body == "retry: 5000\n\n"
 
 

@@ -5,7 +5,7 @@ project's migration host over SSH, and never touches rds's database.
 """
 from rds_agent.migrations import run_migration
 from rds_agent.reporting import TaskReporter
-from rds_agent.settings import AgentSettings
+from rds_agent.settings import AgentSettingsDependency
 from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
@@ -14,12 +14,14 @@ from rds_contracts import migrator
 
 class MigratorService(runtime.AgentService):
     name = migrator.SERVICE_NAME
+    agent_settings = AgentSettingsDependency()
 
     @command_handler(migrator.MIGRATE)
     def handle_migrate(self, command, redelivered):
         """Run one migration of a project up or down on its migration host."""
-        settings = AgentSettings.from_config(self.runtime.config)
-        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        settings = self.agent_settings
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
         with self.runtime.running_task(command.task_id):
             run_migration(command, reporter, settings, TaskFiles(settings.run_dir),
                           redelivered=redelivered)

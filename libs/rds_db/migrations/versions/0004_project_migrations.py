@@ -1,13 +1,13 @@
 """project migrations: migration host per project, last task of each migration
 
-Revision ID: 0003_migrations
-Revises: 0002
+Revision ID: 0004_migrations
+Revises: 5e7c1a9d2b40
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0003_migrations'
-down_revision = '0002'
+revision = '0004_migrations'
+down_revision = '5e7c1a9d2b40'
 branch_labels = None
 depends_on = None
 
