@@ -206,8 +206,9 @@ def test_post_migration_waits_for_the_delay_then_sets_the_rollback_floor(
         return migrations.apply_migration(session, post["id"], admin,
                                           now=utcnow() + timedelta(days=8)).id
 
-    unit.run(rds_system.session_factory, BusPublisher(rds_system.env["RDS_AMQP_URI"]),
-             apply_later)
+    publisher = BusPublisher(rds_system.env["RDS_AMQP_URI"],  # signed like the web's
+                             command_key=rds_system.env["RDS_BUS_COMMAND_KEY"])
+    unit.run(rds_system.session_factory, publisher, apply_later)
     assert wait_migration(api, post["id"])["state"] == "applied"
     assert "legacy" not in columns(connection)
     assert api.get("/releases/%d" % v1["id"])["rollback_floor"] == v2["version"]
