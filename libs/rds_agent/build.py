@@ -5,6 +5,7 @@ One call of :func:`run_build` is one run of a build task::
     task_started
     step checkout  (mirror clone or fetch, resolve the ref, fresh workspace)
     step build     (the project's build script, output streamed as task_log)
+    step migrations (the migrations list script, if any: rds_agent.migrations)
     step pack      (manifest of the built tree)   → build_built
     step upload    (every server in parallel)     → build_installing, server_ready…
     build_finished | build_failed(phase, reason) | build_cancelled
@@ -66,6 +67,8 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                 task_files.check(task_id)
                 _build(command, reporter, settings, task_files, workspace)
                 task_files.check(task_id)
+                migrations = _list_migrations(command, reporter, settings, task_files,
+                                              workspace)
                 with reporter.step("pack"):
                     try:
                         manifest = scan_tree(workspace)
@@ -100,7 +103,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                         len(failed), len(uploads),
                         "; ".join("%s: %s" % (u.server.label, u.error) for u in failed)),
                         results)
-                reporter.event(BuildFinished, servers=results)
+                reporter.event(BuildFinished, servers=results, migrations=migrations)
             except TaskCancelled:
                 reporter.line("Cancelled on request.")
                 reporter.event(BuildCancelled)
@@ -159,3 +162,20 @@ def _build(command, reporter, settings, task_files, workspace):
                           % (exc.message, reporter.tail())) from None
     if not os.path.isdir(workspace):
         raise _Failed("build", "the build script removed its own directory")
+
+
+def _list_migrations(command, reporter, settings, task_files, workspace):
+    """What the project's migrations script lists in the built tree (None: no script)."""
+    from rds_agent.migrations import BadListing, list_migrations
+
+    if not command.migrations_script:
+        return None
+    env = script_env(command.project, command.version, command.release_line, workspace,
+                     command.deploy_path, command.servers, command.task_id, command.initiator)
+    env.update(command.env)
+    with reporter.step("migrations"):
+        try:
+            return list_migrations(command.migrations_script, env, workspace, reporter.line,
+                                   settings, task_files, command.task_id)
+        except (BadListing, ScriptFailed) as exc:
+            raise _Failed("migrations", getattr(exc, "message", None) or str(exc)) from None

@@ -26,6 +26,7 @@ from rds_contracts.base import (
     TaskEvent,
     Version,
 )
+from rds_contracts.migrator import MigrationListing
 
 SERVICE_NAME = "builder"
 
@@ -61,6 +62,8 @@ class BuildCommand(Command):
     #: Install on missing servers: the tree built must have exactly this manifest
     #: (the one verified on the other servers), or the build fails before uploading.
     expect_manifest_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    #: The project's ``migrations`` (listing) script, run in the built tree.
+    migrations_script: Script | None = None
 
 
 class BuildBuilt(TaskEvent):
@@ -83,10 +86,12 @@ class ServerReady(TaskEvent):
 
 class BuildFinished(TaskEvent):
     servers: list[ServerResult] = Field(max_length=1000)
+    #: What the ``migrations`` script listed (None: the project has none).
+    migrations: MigrationListing | None = None
 
 
 class BuildFailed(TaskEvent):
-    phase: Literal["checkout", "build", "pack", "upload", "internal"]
+    phase: Literal["checkout", "build", "migrations", "pack", "upload", "internal"]
     reason: str = Field(max_length=8192)
     servers: list[ServerResult] = Field(default_factory=list, max_length=1000)
 

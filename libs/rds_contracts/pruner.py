@@ -27,8 +27,9 @@ CLAIM_TASK = "claim_task"
 #: The step name of the claim an agent makes before it starts a task.
 START = "start"
 #: Irreversible steps: an agent claims the task again before each of them
-#: (publishing a release on the servers, switching ``current``, ``post_use``).
-FENCED_STEPS = frozenset({"upload", "switch", "post-use"})
+#: (publishing a release on the servers, switching ``current``, ``post_use``,
+#: running a project migration).
+FENCED_STEPS = frozenset({"upload", "switch", "post-use", "migrate"})
 
 
 class ClaimRequest(Message):

@@ -6,7 +6,7 @@ messages instead of retrying them.
 """
 from pydantic import ValidationError
 
-from rds_contracts import activator, agents, builder, gc, killer
+from rds_contracts import activator, agents, builder, gc, killer, migrator
 
 COMMANDS = {
     builder.BUILD: builder.BuildCommand,
@@ -14,6 +14,7 @@ COMMANDS = {
     killer.CANCEL: killer.CancelCommand,
     gc.REMOVE_RELEASE: gc.RemoveReleaseCommand,
     gc.INSPECT_SERVERS: gc.InspectServersCommand,
+    migrator.MIGRATE: migrator.MigrateCommand,
 }
 
 #: Which service consumes each command.
@@ -23,6 +24,7 @@ COMMAND_SERVICE = {
     killer.CANCEL: killer.SERVICE_NAME,
     gc.REMOVE_RELEASE: gc.SERVICE_NAME,
     gc.INSPECT_SERVERS: gc.SERVICE_NAME,
+    migrator.MIGRATE: migrator.SERVICE_NAME,
 }
 
 EVENTS = {
@@ -42,6 +44,9 @@ EVENTS = {
     gc.REMOVAL_FAILED: gc.RemovalFailed,
     gc.SERVERS_INSPECTED: gc.ServersInspected,
     gc.INSPECTION_FAILED: gc.InspectionFailed,
+    migrator.MIGRATION_FINISHED: migrator.MigrationFinished,
+    migrator.MIGRATION_FAILED: migrator.MigrationFailed,
+    migrator.MIGRATION_CANCELLED: migrator.MigrationCancelled,
 }
 
 #: Name of each event schema, for publishers that hold an instance.

@@ -75,6 +75,14 @@ class Row:
     progress: Progress | None = None
     revert_to: str | None = None
     hint: str | None = None
+    #: Pre migrations this release needs that are not applied (activation waits for them).
+    pending_pre: tuple[str, ...] = ()
+    #: Post migrations this release introduced that are not applied yet.
+    pending_post: tuple[str, ...] = ()
+    #: When they may run (activation + the project's delay; None: never activated).
+    post_ready_at: datetime | None = None
+    #: The project's rollback floor, if any (``rds_control.policy.Floor``).
+    floor: policy.Floor | None = None
 
     def allows(self, action: str) -> bool:
         return self.actions.get(Action(action), Denial("unknown action")) is None
@@ -227,7 +235,14 @@ def build_rows(session, releases, user, now=None):
         row = Row(release=release, live=release.status == S.USED,
                   actions=policy.evaluate(release_facts, situation),
                   tasks=tasks, revert_to=target.version if target is not None else None,
-                  hint=_hint(release, release_facts))
+                  hint=_hint(release, release_facts),
+                  pending_pre=policy.pending_pre(release_facts, situation),
+                  pending_post=tuple(m.name for m in situation.project.unapplied_post
+                                     if m.release_version == release.version),
+                  post_ready_at=(release.activated_at + timedelta(
+                      days=release.project.post_migration_delay_days)
+                      if release.activated_at is not None else None),
+                  floor=situation.project.floor)
         current = _current_build(release)
         if current is not None and S(release.status) in IN_PROGRESS:
             row.progress = estimate_progress(current, previous.get(release.project_id), now)

@@ -12,10 +12,27 @@ from datetime import datetime
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from rds_control.policy import Ban, ProjectFacts, ReleaseFacts, Situation
+from rds_control.policy import (
+    Ban,
+    Floor,
+    ProjectFacts,
+    ReleaseFacts,
+    Situation,
+    UnappliedPre,
+)
 from rds_control.users import can
+from rds_core import versions
 from rds_core.lifecycle import REBUILDABLE, Lane, ReleaseStatus, TargetState, TaskKind
-from rds_db.models import DeploymentSwitch, Project, ReleaseBan, ReleaseRequest, Task, User
+from rds_core.migrations import IN_EFFECT, MigrationState, MigrationType
+from rds_db.models import (
+    DeploymentSwitch,
+    Migration,
+    Project,
+    ReleaseBan,
+    ReleaseRequest,
+    Task,
+    User,
+)
 from rds_db.models.base import utcnow
 
 S = ReleaseStatus
@@ -39,9 +56,15 @@ def release_facts(release: ReleaseRequest) -> ReleaseFacts:
 
 def busy_message(project_name: str, task: Task) -> str:
     """What a busy lane is doing, as the refusal of a second task says it."""
+    command = task.command or {}
+    version = command.get("version", "?")
+    if task.kind == TaskKind.MIGRATE:
+        return ("project %s is already running migration %s (%s) in version %s (task %s); "
+                "wait for it to finish or cancel it" % (
+                    project_name, command.get("name", "?"), command.get("direction", "?"),
+                    version, task.id))
     what = {Lane.BUILD: "building", Lane.ACTIVATE: "activating"}.get(
         task.lane, str(task.lane)) if task.lane else "busy with"
-    version = (task.command or {}).get("version", "?")
     return ("project %s is already %s version %s (task %s); wait for it to finish or "
             "cancel it" % (project_name, what, version, task.id))
 
@@ -52,6 +75,16 @@ def project_problem(project: Project) -> str | None:
         return "project %s has no servers to deploy to" % project.name
     if project.script("build") is None:
         return "project %s has no build script" % project.name
+    return None
+
+
+def migration_problem(project: Project) -> str | None:
+    """Why the project cannot run migrations, or None."""
+    if project.script("migration") is None:
+        return ("project %s has no migration script (the 'Migration up/down' script); "
+                "add one to run migrations" % project.name)
+    if not project.servers:
+        return "project %s has no servers to run migrations on" % project.name
     return None
 
 
@@ -126,6 +159,50 @@ def _latest(session: Session, project_ids: Iterable[int]) -> dict[int, int | Non
     return dict(session.execute(select(Project.id, newest).where(Project.id.in_(ids))).all())
 
 
+#: Migration states that count as not applied (a pre one still gates activation).
+UNAPPLIED = (MigrationState.PENDING, MigrationState.FAILED, MigrationState.APPLYING)
+
+
+def floors(session: Session, project_ids: Sequence[int]) -> dict[int, Floor]:
+    """The rollback floor of each project that has one (one query for all)."""
+    if not project_ids:
+        return {}
+    rows = session.execute(
+        select(Migration.project_id, ReleaseRequest.version, Migration.name)
+        .join(ReleaseRequest, ReleaseRequest.id == Migration.release_id)
+        .where(Migration.project_id.in_(list(project_ids)),
+               Migration.type == MigrationType.POST, Migration.state.in_(list(IN_EFFECT)))
+        .order_by(Migration.id))
+    best: dict[int, tuple[str, list[str]]] = {}
+    for pid, version, name in rows:
+        current = best.get(pid)
+        if current is None or versions.version_key(version) > versions.version_key(current[0]):
+            best[pid] = (version, [name])
+        elif current[0] == version:
+            current[1].append(name)
+    return {pid: Floor(version=v, migrations=tuple(names)) for pid, (v, names) in best.items()}
+
+
+def unapplied(session: Session, project_ids: Sequence[int]
+              ) -> dict[MigrationType, dict[int, tuple[UnappliedPre, ...]]]:
+    """Each project's migrations that are not applied, by type, in the order they run
+    (one query for all projects)."""
+    result: dict[MigrationType, dict[int, list[UnappliedPre]]] = {
+        kind: {pid: [] for pid in project_ids} for kind in MigrationType}
+    if project_ids:
+        rows = session.execute(
+            select(Migration.project_id, Migration.type, Migration.name,
+                   ReleaseRequest.version)
+            .outerjoin(ReleaseRequest, ReleaseRequest.id == Migration.release_id)
+            .where(Migration.project_id.in_(list(project_ids)), Migration.state.in_(UNAPPLIED))
+            .order_by(ReleaseRequest.version_key.nullsfirst(), Migration.id))
+        for pid, kind, name, version in rows:
+            result[MigrationType(kind)][pid].append(UnappliedPre(name=name,
+                                                                 release_version=version))
+    return {kind: {pid: tuple(items) for pid, items in by_project.items()}
+            for kind, by_project in result.items()}
+
+
 def _with_facts(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
     """Load what :func:`release_facts` reads, without a query per row."""
     return query.options(selectinload(ReleaseRequest.targets),
@@ -150,6 +227,8 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
     bans = _bans(session, ids, now)
     live = _live(session, ids, known)
     reverts = _revert_targets(session, live)
+    project_floors = floors(session, ids)
+    pending = unapplied(session, ids)
     enabled, reason = _switch(session)
     role, can_deploy = _who(user)
     result = {}
@@ -161,7 +240,10 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
                 latest_release_id=latest.get(pid),
                 live=release_facts(live_row) if live_row is not None else None,
                 revert_target=release_facts(revert_row) if revert_row is not None else None,
-                busy=busy[pid], bans=tuple(bans[pid])),
+                busy=busy[pid], bans=tuple(bans[pid]), floor=project_floors.get(pid),
+                unapplied_pre=pending[MigrationType.PRE].get(pid, ()),
+                unapplied_post=pending[MigrationType.POST].get(pid, ()),
+                migration_problem=migration_problem(project)),
             deployments_enabled=enabled, deployments_reason=reason,
             role=role, can_deploy=can_deploy)
     return result
@@ -189,6 +271,12 @@ def situation(session: Session, release: ReleaseRequest, user: User | None,
     """The Situation of one release's project (for enforcing a rule)."""
     return situations(session, [release], user, now,
                       latest_for=[release.project_id])[release.project_id]
+
+
+def project_situations(session: Session, projects: Sequence[Project], user: User | None,
+                       now: datetime | None = None) -> dict[int, Situation]:
+    """The Situations of several projects at once (a fixed number of queries)."""
+    return _build(session, {p.id: p for p in projects}, [], user, now, [])
 
 
 def project_situation(session: Session, project: Project, user: User | None,

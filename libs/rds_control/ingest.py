@@ -30,7 +30,7 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from rds_contracts import activator, agents, builder, gc
+from rds_contracts import activator, agents, builder, gc, migrator
 from rds_contracts.base import sanitize
 from rds_contracts.registry import COMMAND_SERVICE
 from rds_control import audit, families, removal
@@ -259,6 +259,7 @@ def _on_build_finished(session, task, event):
     record_targets(session, release, event.servers, event.at)
     release.installed_at = event.at
     release.last_error = None
+    _record_migrations(session, release, event.migrations)
     if families.hold_parent(session, release):  # a parent is installed with its children
         return
     if move_release(session, release, S.INSTALLED, task):
@@ -304,6 +305,20 @@ def _on_activation_failed(session, task, event):
                     servers=event.servers, at=event.at)
 
 
+def _record_migrations(session, release, listing):
+    from rds_control.migrations import record_listing
+
+    record_listing(session, release, listing)
+
+
+def _on_migration_event(name):
+    def handle(session, task, event):
+        from rds_control.migrations import on_event
+
+        on_event(session, name, task, event)
+    return handle
+
+
 _FACTS = {
     agents.TASK_LOG: _store_log,
     agents.TASK_STEP: _apply_step,
@@ -327,4 +342,6 @@ _HANDLERS = {
     gc.REMOVAL_FAILED: removal.on_removal_failed,
     gc.SERVERS_INSPECTED: removal.on_servers_inspected,
     gc.INSPECTION_FAILED: removal.on_inspection_failed,
+    **{name: _on_migration_event(name) for name in (
+        migrator.MIGRATION_FINISHED, migrator.MIGRATION_FAILED, migrator.MIGRATION_CANCELLED)},
 }

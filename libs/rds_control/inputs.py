@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -110,6 +111,19 @@ class ProjectInput(Input):
     scripts: dict[str, ScriptBody] = Field(default_factory=dict, max_length=16)
     shared_files: list[SharedPath] = Field(default_factory=list, max_length=MAX_SHARED_PATHS)
     shared_dirs: list[SharedPath] = Field(default_factory=list, max_length=MAX_SHARED_PATHS)
+    #: ``user@host:port`` of the server migrations run on (empty: the first server).
+    migration_server: stripped(str) | None = Field(default=None, max_length=300)
+
+    @field_validator("migration_server")
+    @classmethod
+    def _migration_server(cls, value, info: ValidationInfo):
+        if not value:
+            return None
+        labels = ["%s@%s:%d" % (s.user, s.host, s.port) for s in info.data.get("servers", [])]
+        if value not in labels:
+            raise ValueError("must be one of the project's servers as user@host:port (%s); "
+                             "got %r" % (", ".join(labels) or "no servers", value))
+        return value
 
     @field_validator("agent_pool")
     @classmethod

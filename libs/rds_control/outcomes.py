@@ -181,6 +181,11 @@ def end_task(session: Session, task: Task, reason: str, actor: str,
         fail_build(session, task, "internal", reason, actor)
     elif task.kind == TaskKind.ACTIVATE.value:
         fail_activation(session, task, reason, rolled_back=False, actor=actor)
+    elif task.kind == TaskKind.MIGRATE.value:
+        from rds_control.migrations import end_task as end_migration
+
+        end_migration(session, task, TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
+                      reason, actor)
     else:
         finish_task(session, task, TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
                     error=reason)

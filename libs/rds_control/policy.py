@@ -29,7 +29,10 @@ Rules from the SPEC kept here: only ``installed``/``old`` releases go live;
 the deployment switch and release bans block new releases, rebuilds (manual
 and automatic) and activations, but never the rollback to the version that
 was live before; one build and one activation per project at a time; only
-the latest, never-activated release can be rebuilt under its version.
+the latest, never-activated release can be rebuilt under its version;
+pending pre migrations block activation ("Run pre migrations" instead); a
+post migration runs only after the stabilisation delay; nothing older than
+the rollback floor goes live unless an admin overrides with a reason.
 
 Plain module: no database, no Flask, no nameko (``rds_control.facts`` loads
 the facts; the table-driven test in ``tests/unit/test_policy.py`` covers
@@ -41,7 +44,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rds_control.errors import Conflict, ControlError, Refused
+from rds_core import versions
 from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, REBUILDABLE, Lane, ReleaseStatus
+from rds_core.migrations import APPLICABLE, ROLLBACKABLE, MigrationState, MigrationType
 
 S = ReleaseStatus
 
@@ -54,6 +59,7 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     PIN = "pin"
     UNPIN = "unpin"
+    RUN_PRE_MIGRATIONS = "run_pre_migrations"
     INSTALL_MISSING = "install_missing"
 
 
@@ -135,6 +141,14 @@ class ProjectFacts:
     busy: Mapping[Lane, str] = field(default_factory=dict)
     #: Active (not lifted, not expired) release bans.
     bans: tuple[Ban, ...] = ()
+    #: The rollback floor: no release older than this one may go live again.
+    floor: "Floor | None" = None
+    #: The project's pre migrations not yet applied (see :func:`pending_pre`).
+    unapplied_pre: tuple["UnappliedPre", ...] = ()
+    #: The project's post migrations not yet applied (shown; they gate nothing).
+    unapplied_post: tuple["UnappliedPre", ...] = ()
+    #: Why the project cannot run migrations (no migration script), or None.
+    migration_problem: str | None = None
 
     def bans_on(self, line: int) -> tuple[Ban, ...]:
         return tuple(b for b in self.bans if b.release_line == line)
@@ -150,6 +164,8 @@ class Situation:
     #: The asking user's role allows deploying (None: the system itself acts).
     role: str | None = None
     can_deploy: bool = True
+    #: An admin's written reason to go below the rollback floor (one request only).
+    floor_override: str | None = None
 
 
 Rule = Callable[[ReleaseFacts, Situation], Denial | None]
@@ -213,6 +229,9 @@ def _activation(release: ReleaseFacts, situation: Situation) -> Denial | None:
         stopped = _deploys_stopped(situation, release.release_line, _ONLY_ROLLBACK)
         if stopped:
             return stopped
+    migrations = pre_migration_gate(release, situation) or below_floor(release, situation)
+    if migrations:
+        return migrations
     if release.not_ready_on:
         return _blocked("release %s is not ready on %s (its upload there failed or never "
                         "happened); it must be installed on every server first"
@@ -360,6 +379,191 @@ def install_missing(release: ReleaseFacts, situation: Situation) -> Denial | Non
     return None
 
 
+# --- project migrations (pre gate, rollback floor, running migrations) -----------------
+#
+# Pre migrations change the database the live code also uses, so they run
+# before the switch, never after: a release with pending pre migrations cannot
+# go live until they ran ("Run pre migrations"). Post migrations (dropping
+# what old code still reads) run only after the project's stabilisation delay,
+# counted from the activation of the release that introduced them, and only
+# explicitly; once one ran, that release is the rollback floor: nothing older
+# may go live again, unless an admin overrides with a written reason.
+
+ADMIN_ROLE = "admin"
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The release that introduced the newest post migration in effect."""
+
+    version: str
+    #: The post migrations of that release that ran.
+    migrations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnappliedPre:
+    """A migration of the project that is not applied (pending, failed, running)."""
+
+    name: str
+    #: The release it first appeared in (None: that release is gone, so every release
+    #: needs it).
+    release_version: str | None
+
+
+def pending_pre(release: ReleaseFacts, situation: Situation) -> tuple[str, ...]:
+    """The unapplied pre migrations ``release`` needs: its own and older releases'."""
+    key = versions.version_key(release.version)
+    return tuple(m.name for m in situation.project.unapplied_pre
+                 if m.release_version is None
+                 or versions.version_key(m.release_version) <= key)
+
+
+@dataclass(frozen=True)
+class MigrationFacts:
+    """What the rules need to know about one migration."""
+
+    name: str
+    type: MigrationType
+    state: MigrationState
+    #: The release it first appeared in (None: that release is gone).
+    release_version: str | None
+    #: When that release was first activated (None: never).
+    release_activated_at: datetime | None = None
+    #: The live release is that release or a newer one.
+    introduced_live: bool = False
+    delay_days: int = 7
+    #: Release line of that release (bans are per line); None: unknown.
+    release_line: int | None = None
+
+
+def pre_migration_gate(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Pending pre migrations block the activation of a release that needs them."""
+    pending = pending_pre(release, situation)
+    if pending:
+        return _blocked("release %s has pending pre migrations: %s; run them first "
+                        "(Run pre migrations)" % (release.version, ", ".join(pending)))
+    return None
+
+
+def is_below_floor(version: str, floor: Floor | None) -> bool:
+    return floor is not None and versions.version_key(version) < versions.version_key(
+        floor.version)
+
+
+def below_floor(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """A release older than the rollback floor may go live only by an admin's override."""
+    floor = situation.project.floor
+    if not is_below_floor(release.version, floor):
+        return None
+    assert floor is not None
+    if situation.floor_override and situation.role == ADMIN_ROLE:
+        return None
+    return _forbidden("%s is older than the rollback floor %s of %s: post migration %s ran "
+                      "there, so older code may not work with the database; an admin may "
+                      "override with a written reason"
+                      % (release.version, floor.version, situation.project.name,
+                         ", ".join(floor.migrations)))
+
+
+def floor_override(situation: Situation, reason: str | None) -> Denial | None:
+    """May this user go below the rollback floor with ``reason``?"""
+    if situation.role != ADMIN_ROLE:
+        return Denial("only an admin may override the rollback floor", DenialKind.ROLE)
+    if not reason or not reason.strip():
+        return _inapplicable("overriding the rollback floor needs a written reason")
+    return None
+
+
+def run_pre_migrations(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Run the release's pending pre migrations in order (then it may be activated)."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.deleted or release.destroyed:
+        return _inapplicable("release %s is %s" % (
+            release.version, "deleted" if release.deleted else "removed from the servers"))
+    if release.status not in ACTIVATABLE:
+        return _inapplicable("pre migrations run for an installed or old release; %s is %s"
+                             % (release.version, release.status))
+    if not pending_pre(release, situation):
+        return _inapplicable("release %s has no pending pre migrations" % release.version)
+    busy = situation.project.busy.get(Lane.ACTIVATE)
+    if busy:
+        return _blocked(busy)
+    if situation.project.migration_problem:
+        return _blocked(situation.project.migration_problem)
+    if release.not_ready_on:
+        return _blocked("release %s is not ready on %s; its migrations run in its directory"
+                        % (release.version, ", ".join(release.not_ready_on)))
+    return _deploys_stopped(situation, release.release_line, "")
+
+
+def _days_left(migration: MigrationFacts, now: datetime) -> float | None:
+    if migration.release_activated_at is None:
+        return None
+    ready_at = migration.release_activated_at.timestamp() + migration.delay_days * 86400
+    return max(0.0, (ready_at - now.timestamp()) / 86400)
+
+
+def post_days_left(migration: MigrationFacts, now: datetime) -> float | None:
+    """Days before a post migration may run (None: its release never went live)."""
+    return _days_left(migration, now)
+
+
+def apply_migration(migration: MigrationFacts, situation: Situation,
+                    now: datetime) -> Denial | None:
+    """Run one migration ``up`` (a post one only after the stabilisation delay); stopped,
+    like deploys, by the deployment switch and by a ban on its release's line."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if migration.state not in APPLICABLE:
+        return _inapplicable("migration %s is %s; only a pending or failed migration can be "
+                             "applied" % (migration.name, migration.state))
+    busy = situation.project.busy.get(Lane.ACTIVATE)
+    if busy:
+        return _blocked(busy)
+    if situation.project.migration_problem:
+        return _blocked(situation.project.migration_problem)
+    # (release gone: no line, so only the switch can stop it)
+    line = migration.release_line if migration.release_line is not None else -1
+    stopped = _deploys_stopped(situation, line, "")
+    if stopped:
+        return stopped
+    if migration.type == MigrationType.POST:
+        if migration.release_version is None or migration.release_activated_at is None:
+            return _blocked("post migration %s runs only after its release %s went live"
+                            % (migration.name, migration.release_version or "(deleted)"))
+        if not migration.introduced_live:
+            return _blocked("post migration %s needs release %s (or newer) live; an older "
+                            "release is live now" % (migration.name, migration.release_version))
+        left = _days_left(migration, now)
+        if left:
+            return _blocked("post migration %s may run %.1f day(s) from now (stabilisation "
+                            "delay of %d days after %s went live)"
+                            % (migration.name, left, migration.delay_days,
+                               migration.release_version))
+    return None
+
+
+def rollback_migration(migration: MigrationFacts, situation: Situation) -> Denial | None:
+    """Run one applied migration ``down`` (a repair: the deployment switch and bans,
+    which stop applying migrations, never stop this)."""
+    denial = _role(situation)
+    if denial:
+        return denial
+    if migration.state not in ROLLBACKABLE:
+        return _inapplicable("migration %s is %s; only an applied migration can be rolled back"
+                             % (migration.name, migration.state))
+    busy = situation.project.busy.get(Lane.ACTIVATE)
+    if busy:
+        return _blocked(busy)
+    if situation.project.migration_problem:
+        return _blocked(situation.project.migration_problem)
+    return None
+
+
 RULES: dict[Action, Rule] = {
     Action.ACTIVATE: activate,
     Action.REVERT: revert,
@@ -369,6 +573,7 @@ RULES: dict[Action, Rule] = {
     Action.PIN: pin,
     Action.UNPIN: unpin,
     Action.INSTALL_MISSING: install_missing,
+    Action.RUN_PRE_MIGRATIONS: run_pre_migrations,
 }
 
 

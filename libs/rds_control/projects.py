@@ -8,7 +8,7 @@ from rds_db.models import Project, ProjectScript, Server
 
 SIMPLE_FIELDS = ("repository", "default_ref", "deploy_path", "agent_pool", "keep_releases",
                  "post_migration_delay_days", "upload_concurrency", "upload_max_failures",
-                 "shared_files", "shared_dirs")
+                 "shared_files", "shared_dirs", "migration_server")
 
 
 def get_project(session, name, lock=False):

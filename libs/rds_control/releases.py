@@ -1,4 +1,6 @@
 """Release requests: create, rebuild, activate (and roll back), revert, cancel, delete."""
+import dataclasses
+
 from sqlalchemy import select
 
 from rds_contracts.activator import ActivateCommand
@@ -70,7 +72,8 @@ def _build_command(project, release, user):
         release_line=release.release_line, build_script=project.script("build"),
         deploy_path=project.deploy_path, servers=server_specs(project),
         upload=UploadPolicy(concurrency=project.upload_concurrency,
-                            max_failures=project.upload_max_failures))
+                            max_failures=project.upload_max_failures),
+        migrations_script=project.script("migrations"))
 
 
 def create_release(session, project_name, data, user, parent=None):
@@ -123,13 +126,18 @@ def rebuild_release(session, release_id, user, automatic=False):
     return release
 
 
-def activate_release(session, release_id, user, cascade=True):
-    """Switch a release live on every server (activating an older one is a rollback);
-    ``cascade``: with the child releases made with it (``rds_control.families``)."""
+def activate_release(session, release_id, user, override_reason=None, cascade=True):
+    """Switch a release live on every server (activating an older one is a rollback).
+
+    ``override_reason``: an admin's written reason to go below the rollback
+    floor (audited); refused for anyone else, and when not needed.
+    ``cascade``: with the child releases made with it (``rds_control.families``).
+    """
     release = get_release(session, release_id, lock=True)
     project = get_project(session, release.project.name, lock=True)
-    policy.require(policy.activate(facts.release_facts(release),
-                                   facts.situation(session, release, user)))
+    situation = facts.situation(session, release, user)
+    override = _floor_override(session, release, situation, override_reason, user)
+    policy.require(policy.activate(facts.release_facts(release), override or situation))
     children = families.check_children(session, release, user, "activate") if cascade else []
     live = live_release(session, project.id)
     command = ActivateCommand(
@@ -153,16 +161,35 @@ def activate_release(session, release_id, user, cascade=True):
     return release
 
 
-def revert_project(session, project_name, user):
+def _floor_override(session, release, situation, reason, user):
+    """The Situation with an admin's floor override, audited; None without a reason."""
+    if reason is None:
+        return None
+    policy.require(policy.floor_override(situation, reason))
+    floor = situation.project.floor
+    if not policy.is_below_floor(release.version, floor):
+        raise Conflict("%s is not below the rollback floor of %s; nothing to override"
+                       % (release.version, release.project.name), field="override_reason")
+    audit.record(session, "release.floor_override",
+                 "Overrode the rollback floor %s (post migration %s) to activate %s %s: %s"
+                 % (floor.version, ", ".join(floor.migrations), release.project.name,
+                    release.version, reason.strip()),
+                 user=user, release=release, reason=reason.strip(), floor=floor.version)
+    return dataclasses.replace(situation, floor_override=reason.strip())
+
+
+def revert_project(session, project_name, user, override_reason=None):
     """Activate the version that was live before the current one."""
     project = get_project(session, project_name)
     live = live_release(session, project.id)
     if live is None:
         raise Conflict("project %s has no live release to revert" % project.name)
-    policy.require(policy.revert(facts.release_facts(live),
-                                 facts.situation(session, live, user)))
+    situation = facts.situation(session, live, user)
+    if override_reason is not None:
+        situation = dataclasses.replace(situation, floor_override=override_reason)
+    policy.require(policy.revert(facts.release_facts(live), situation))
     previous = find_release_by_version(session, project.id, live.previous_version)
-    return activate_release(session, previous.id, user)
+    return activate_release(session, previous.id, user, override_reason=override_reason)
 
 
 def cancel_release(session, release_id, user):

@@ -4,7 +4,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from rds_contracts import activator, builder, gc
+from rds_contracts import activator, builder, gc, migrator
 from rds_contracts.base import ServerSpec
 from rds_control import outbox
 from rds_control.changes import record_change
@@ -17,7 +17,8 @@ from rds_db.models.base import utcnow
 COMMAND_FOR_KIND = {TaskKind.BUILD.value: builder.BUILD,
                     TaskKind.ACTIVATE.value: activator.ACTIVATE,
                     TaskKind.REMOVE.value: gc.REMOVE_RELEASE,
-                    TaskKind.INSPECT.value: gc.INSPECT_SERVERS}
+                    TaskKind.INSPECT.value: gc.INSPECT_SERVERS,
+                    TaskKind.MIGRATE.value: migrator.MIGRATE}
 
 
 def new_task_id():

@@ -34,9 +34,13 @@ SCRIPTS = {s.kind: s for s in (
                "output tree is what gets uploaded", required=True),
     ScriptKind("cron", "Cron", "on the agent after the build; prints the cron config "
                "of the version", extra_env=("cron",)),
-    ScriptKind("migrations", "Migrations list", "on the agent after the build; prints one "
-               "migration name per line", extra_env=("type", "command")),
-    ScriptKind("migration", "Migration up/down", "on the agent, once per migration",
+    ScriptKind("migrations", "Migrations list", "on the agent after the build, in projectDir, "
+               "once with type=pre and once with type=post; prints one migration name per "
+               "line (letters, digits, _ . -); anything else fails the build",
+               extra_env=("type", "command")),
+    ScriptKind("migration", "Migration up/down", "over SSH on the project's migration host "
+               "(default: its first server), in <deployPath>/releases/<version> (projectDir), "
+               "once per migration; non-zero exit = failed",
                extra_env=("type", "command", "migrationName")),
     ScriptKind("post_deploy", "Post-deploy", "on the agent after the upload to every server"),
     ScriptKind("use", "Use (custom activation)", "on the agent instead of the built-in "
@@ -52,7 +56,7 @@ SCRIPTS = {s.kind: s for s in (
 EXTRA_ENV = {
     "cron": "the cron config printed by the cron script at build time",
     "type": "migration type: pre or post",
-    "command": "migration command: 'new all', 'up-one' or 'down-one'",
+    "command": "migrations list: 'new all'; migration: 'up' or 'down'",
     "migrationName": "the migration to run",
     "configDir": "directory on the agent holding the project's config files",
 }

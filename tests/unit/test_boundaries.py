@@ -14,7 +14,8 @@ FORBIDDEN = ("sqlalchemy", "psycopg2", "alembic", "rds_db", "rds_control", "flas
 @pytest.mark.parametrize("module", AGENT_MODULES)
 def test_agent_services_do_not_load_the_database_layer(module):
     code = ("import json, sys, %s, rds_agent.build, rds_agent.activation, rds_ssh.upload, "
-            "rds_ssh.activate; print(json.dumps(sorted(sys.modules)))" % module)
+            "rds_ssh.activate, rds_agent.migrations, rds_ssh.remote; "
+            "print(json.dumps(sorted(sys.modules)))" % module)
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True,
                                        capture_output=True, text=True).stdout)
     leaked = [m for m in loaded if m.split(".")[0] in FORBIDDEN]

@@ -5,14 +5,25 @@ the second says what each condition changes. Every answer the board renders,
 the API reports and the control plane enforces comes from these functions.
 """
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from rds_control import policy
 from rds_control.errors import Conflict, Refused
-from rds_control.policy import Action, Ban, DenialKind, ProjectFacts, ReleaseFacts, Situation
-from rds_core.lifecycle import IN_PROGRESS, Lane, ReleaseStatus
+from rds_control.policy import (
+    Action,
+    Ban,
+    DenialKind,
+    Floor,
+    MigrationFacts,
+    ProjectFacts,
+    ReleaseFacts,
+    Situation,
+    UnappliedPre,
+)
+from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, Lane, ReleaseStatus
+from rds_core.migrations import MigrationState, MigrationType
 
 S = ReleaseStatus
 A = Action
@@ -117,11 +128,38 @@ CONDITIONS = [
     ("banned on another line", {}, {"bans": (dataclasses.replace(BAN, release_line=2),)}, {}),
     ("viewer", {}, {"can_deploy": False, "role": "viewer"},
      dict.fromkeys(A, (DenialKind.ROLE, "your role (viewer) may not deploy"))),
+    # project migrations: the pre gate and the rollback floor
+    ("pending pre migration of this release", {}, {"unapplied_pre": (
+        UnappliedPre("0001_add_email", "1.00.007.7"),)}, {
+        A.ACTIVATE: (DenialKind.BLOCKED, "pending pre migrations: 0001_add_email; run them")}),
+    ("pending pre migration of an older release", {}, {"unapplied_pre": (
+        UnappliedPre("0000_index", "1.00.001.1"), UnappliedPre("0009_later", "1.00.009.9"))}, {
+        A.ACTIVATE: (DenialKind.BLOCKED, "pending pre migrations: 0000_index;"),
+        A.REVERT: (DenialKind.BLOCKED, "pending pre migrations: 0000_index;")}),
+    ("pending pre migration of a newer release", {}, {"unapplied_pre": (
+        UnappliedPre("0009_later", "1.00.009.9"),)}, {}),
+    ("below the rollback floor", {}, {"floor": Floor("1.00.008.8", ("0002_drop_legacy",))}, {
+        A.ACTIVATE: (DenialKind.FORBIDDEN, "older than the rollback floor 1.00.008.8 of shop: "
+                                           "post migration 0002_drop_legacy ran"),
+        A.REVERT: (DenialKind.FORBIDDEN, "1.00.006.6 is older than the rollback floor")}),
+    ("at the rollback floor", {}, {"floor": Floor("1.00.007.7", ("0002_drop_legacy",))}, {
+        A.REVERT: (DenialKind.FORBIDDEN, "older than the rollback floor 1.00.007.7")}),
+    ("below the floor, admin override", {}, {
+        "floor": Floor("1.00.008.8", ("0002_drop_legacy",)), "role": "admin",
+        "floor_override": "restored the column by hand"}, {}),
+    ("below the floor, deployer override", {}, {
+        "floor": Floor("1.00.008.8", ("0002_drop_legacy",)), "role": "deployer",
+        "floor_override": "please"}, {
+        A.ACTIVATE: (DenialKind.FORBIDDEN, "an admin may override"),
+        A.REVERT: (DenialKind.FORBIDDEN, "an admin may override")}),
 ]
 #: ... in the statuses given (with a build running, installing on the missing servers
 #: waits: see the test below the table).
 ALSO_ALLOWS = {"pinned": {A.UNPIN: frozenset(S)},
-               "not ready everywhere": {A.INSTALL_MISSING: frozenset({S.INSTALLED, S.OLD})}}
+               "not ready everywhere": {A.INSTALL_MISSING: frozenset({S.INSTALLED, S.OLD})},
+               "pending pre migration of this release": {A.RUN_PRE_MIGRATIONS: ACTIVATABLE},
+               "pending pre migration of an older release": {
+                   A.RUN_PRE_MIGRATIONS: ACTIVATABLE}}
 
 
 def also_allowed(name, status):
@@ -252,3 +290,101 @@ def test_links_refuse_cycles_and_second_parents(parent, child, ancestors, curren
 
 def test_a_new_link_is_allowed():
     assert policy.link_projects("a", "d", ["root"], None) is None
+
+
+PENDING_PRE = {"unapplied_pre": (UnappliedPre("0001_add_email", "1.00.007.7"),)}
+
+
+@pytest.mark.parametrize("changes,release_changes,kind,reason", [
+    ({"busy": {Lane.ACTIVATE: "already running migration 0001"}}, {}, DenialKind.BLOCKED,
+     "already running migration"),
+    ({}, {"not_ready_on": ("deploy@web2:22",)}, DenialKind.BLOCKED, "not ready on"),
+    ({"deployments_enabled": False, "deployments_reason": "incident 42"}, {},
+     DenialKind.FORBIDDEN, "incident 42"),
+    ({"bans": (BAN,)}, {}, DenialKind.FORBIDDEN, "code freeze"),
+    ({"can_deploy": False, "role": "viewer"}, {}, DenialKind.ROLE, "viewer"),
+    ({}, {"deleted": True}, DenialKind.INAPPLICABLE, "deleted"),
+    ({"migration_problem": "project shop has no migration script"}, {}, DenialKind.BLOCKED,
+     "no migration script"),
+])
+def test_running_pre_migrations_is_stopped_like_a_deploy(changes, release_changes, kind,
+                                                         reason):
+    release = release_in(S.INSTALLED, **release_changes)
+    assert policy.run_pre_migrations(release_in(S.INSTALLED),
+                                     situation_for(release, **PENDING_PRE)) is None
+    denial = policy.run_pre_migrations(release, situation_for(release, **PENDING_PRE,
+                                                              **changes))
+    assert denial is not None and denial.kind == kind and reason in denial.reason, denial
+
+
+def test_only_an_admin_with_a_written_reason_may_override_the_floor():
+    situation = situation_for(release_in(S.OLD))
+    for role, reason, kind, words in [
+            ("deployer", "why not", DenialKind.ROLE, "only an admin"),
+            ("admin", "  ", DenialKind.INAPPLICABLE, "written reason"),
+            ("admin", None, DenialKind.INAPPLICABLE, "written reason")]:
+        denial = policy.floor_override(dataclasses.replace(situation, role=role), reason)
+        assert denial is not None and denial.kind == kind and words in denial.reason
+    assert policy.floor_override(dataclasses.replace(situation, role="admin"), "fixed") is None
+
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+POST = MigrationFacts(name="0002_drop_legacy", type=MigrationType.POST,
+                      state=MigrationState.PENDING, release_version="1.00.007.7",
+                      release_activated_at=NOW - timedelta(days=7), introduced_live=True,
+                      delay_days=7)
+
+
+@pytest.mark.parametrize("changes,situation_changes,kind,reason", [
+    ({}, {}, None, None),
+    ({"release_activated_at": NOW - timedelta(days=6)}, {}, DenialKind.BLOCKED,
+     "may run 1.0 day(s) from now"),
+    ({"release_activated_at": NOW - timedelta(days=1), "delay_days": 0}, {}, None, None),
+    ({"release_activated_at": None}, {}, DenialKind.BLOCKED, "only after its release"),
+    ({"introduced_live": False}, {}, DenialKind.BLOCKED, "an older release is live now"),
+    ({"release_version": None}, {}, DenialKind.BLOCKED, "(deleted)"),
+    ({"state": MigrationState.FAILED}, {}, None, None),
+    ({"state": MigrationState.APPLIED}, {}, DenialKind.INAPPLICABLE, "only a pending"),
+    ({"state": MigrationState.APPLYING}, {}, DenialKind.INAPPLICABLE, "is applying"),
+    ({}, {"busy": {Lane.ACTIVATE: "already activating"}}, DenialKind.BLOCKED, "already"),
+    ({}, {"can_deploy": False, "role": "viewer"}, DenialKind.ROLE, "viewer"),
+    ({}, {"deployments_enabled": False, "deployments_reason": "incident 42"},
+     DenialKind.FORBIDDEN, "incident 42"),
+    ({"release_line": 1}, {"bans": (BAN,)}, DenialKind.FORBIDDEN, "code freeze"),
+    ({"release_line": 2}, {"bans": (BAN,)}, None, None),
+    ({}, {"migration_problem": "project shop has no migration script"}, DenialKind.BLOCKED,
+     "no migration script"),
+    # a pre migration never waits
+    ({"type": MigrationType.PRE, "release_activated_at": None, "introduced_live": False},
+     {}, None, None),
+], ids=lambda v: str(v)[:40])
+def test_a_post_migration_runs_only_after_the_stabilisation_delay(changes, situation_changes,
+                                                                  kind, reason):
+    migration = dataclasses.replace(POST, **changes)
+    denial = policy.apply_migration(migration, situation_for(release_in(S.USED),
+                                                             **situation_changes), NOW)
+    if kind is None:
+        assert denial is None, denial
+    else:
+        assert denial is not None and denial.kind == kind and reason in denial.reason, denial
+
+
+def test_days_left_counts_from_the_activation_of_the_introducing_release():
+    assert policy.post_days_left(POST, NOW) == 0
+    assert policy.post_days_left(POST, NOW - timedelta(days=2)) == pytest.approx(2)
+    assert policy.post_days_left(dataclasses.replace(POST, release_activated_at=None),
+                                 NOW) is None
+
+
+@pytest.mark.parametrize("state,allowed", [
+    (MigrationState.APPLIED, True), (MigrationState.ROLLBACK_FAILED, True),
+    (MigrationState.PENDING, False), (MigrationState.FAILED, False),
+    (MigrationState.ROLLING_BACK, False)])
+def test_only_an_applied_migration_can_be_rolled_back(state, allowed):
+    migration = dataclasses.replace(POST, state=state)
+    denial = policy.rollback_migration(migration, situation_for(release_in(S.USED)))
+    assert (denial is None) == allowed, denial
+    stopped = situation_for(release_in(S.USED), deployments_enabled=False, bans=(BAN,))
+    assert (policy.rollback_migration(migration, stopped) is None) == allowed  # a repair
+    no_script = situation_for(release_in(S.USED), migration_problem="no migration script")
+    assert policy.rollback_migration(migration, no_script) is not None

@@ -6,8 +6,8 @@ sure no route is added without being listed here.
 import pytest
 from sqlalchemy import func, select
 
-from rds_control import channels, controls, families, users
-from rds_db.models import AuditEntry
+from rds_control import channels, controls, families, projects, users
+from rds_db.models import AuditEntry, Migration
 from tests.web.web_support import in_tx, unique
 
 #: (method, path, permission). Placeholders are filled from ``targets``.
@@ -53,6 +53,12 @@ ROUTES = [
     ("POST", "/notifications/{channel}/delete", "manage_projects"),
     ("POST", "/projects/{project}/children", "manage_projects"),
     ("POST", "/projects/{project}/children/{child}/unlink", "manage_projects"),
+    ("GET", "/migrations", "view"),
+    ("POST", "/migrations/{migration}/apply", "deploy"),
+    ("POST", "/migrations/{migration}/rollback", "deploy"),
+    ("POST", "/migrations/{migration}/cancel", "deploy"),
+    ("POST", "/releases/{release}/pre-migrations", "deploy"),
+    ("POST", "/releases/{release}/activate-below-floor", "admin"),
 ]
 #: Open to everyone (the login form) or special-cased below.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events"),
@@ -85,8 +91,15 @@ def targets(session_factory, make_project, make_release):
         s, project, {"kind": "email", "target": "ops@example.com"}, None).id)
     child = make_project()
     in_tx(session_factory, lambda s: families.link(s, project, {"child": child}, None).id)
+
+    def migration(session):
+        row = Migration(project_id=projects.get_project(session, project).id, type="post",
+                        name="0001_target", release_id=release, state="pending")
+        session.add(row)
+        session.flush()
+        return row.id
     return {"project": project, "release": release, "ban": ban_id, "channel": channel_id,
-            "child": child,
+            "child": child, "migration": in_tx(session_factory, migration),
             "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id}
 
 
@@ -99,7 +112,8 @@ def _rule_path(rule):
         "<name>", "{project}").replace("<task_id>", "{task}").replace(
         "<int:user_id>", "{user}").replace("<int:token_id>", "{token}").replace(
         "<kind>", "build").replace("<int:ban_id>", "{ban}").replace(
-        "<int:channel_id>", "{channel}").replace("<child>", "{child}")
+        "<int:channel_id>", "{channel}").replace("<child>", "{child}").replace(
+        "<int:migration_id>", "{migration}")
 
 
 def test_every_ui_route_is_listed(app):

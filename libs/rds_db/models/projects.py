@@ -19,6 +19,8 @@ class Project(Timestamps, Base):
     agent_pool: Mapped[str] = mapped_column(String(63), default="default")
     keep_releases: Mapped[int] = mapped_column(Integer, default=5)
     post_migration_delay_days: Mapped[int] = mapped_column(Integer, default=7)
+    #: ``user@host:port`` of the server migrations run on (None: the first server).
+    migration_server: Mapped[str | None] = mapped_column(String(300))
     upload_concurrency: Mapped[int] = mapped_column(Integer, default=8)
     upload_max_failures: Mapped[int] = mapped_column(Integer, default=0)
     shared_files: Mapped[list] = mapped_column(JSONB, default=list)

@@ -1,10 +1,27 @@
-"""The migrator service: joins the broker and sends its heartbeat.
+"""The migrator service: a thin nameko adapter around ``rds_agent.migrations``.
 
-Its commands arrive with a later issue (see ``rds_contracts.migrator``).
+It runs one pre/post migration up or down per ``migrate`` command, on the
+project's migration host over SSH, and never touches rds's database.
 """
+from rds_agent.migrations import run_migration
+from rds_agent.reporting import TaskReporter
+from rds_agent.settings import AgentSettingsDependency
+from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
+from rds_bus.entrypoints import command_handler
 from rds_contracts import migrator
 
 
 class MigratorService(runtime.AgentService):
     name = migrator.SERVICE_NAME
+    agent_settings = AgentSettingsDependency()
+
+    @command_handler(migrator.MIGRATE)
+    def handle_migrate(self, command, redelivered):
+        """Run one migration of a project up or down on its migration host."""
+        settings = self.agent_settings
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
+        with self.runtime.running_task(command.task_id):
+            run_migration(command, reporter, settings, TaskFiles(settings.run_dir),
+                          redelivered=redelivered)

@@ -25,6 +25,14 @@ def control_error(exc):
 
 
 def init_app(app):
-    from rds_web.api import agents, controls, health, openapi, projects, releases  # noqa: F401
+    from rds_web.api import (  # noqa: F401
+        agents,
+        controls,
+        health,
+        migrations,
+        openapi,
+        projects,
+        releases,
+    )
 
     app.register_blueprint(bp)

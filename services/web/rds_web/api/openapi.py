@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 from rds_control.inputs import ProjectInput, ReleaseInput
 from rds_core.lifecycle import ReleaseStatus
 from rds_web.api import bp, controls
+from rds_web.api import migrations as migration_api
 from rds_web.api.releases import MAX_WAIT
 from rds_web.api.schemas import (
     AgentList,
@@ -28,10 +29,13 @@ from rds_web.edge import MAX_ID
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
-REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput, *controls.REQUESTS)
+REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput, *controls.REQUESTS,
+                                         migration_api.OverrideInput)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
                                           ProjectList, AgentList, Health, RetentionPlanOut,
-                                          TaskStarted, *controls.RESPONSES)
+                                          TaskStarted, *controls.RESPONSES,
+                                          migration_api.MigrationOut,
+                                          migration_api.MigrationList)
 
 
 def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
@@ -154,6 +158,12 @@ PATHS = {
 }
 
 PATHS.update(controls.openapi_paths(_op, _body, ERROR, NAME))
+
+
+PATHS.update(migration_api.paths(_op, _body, ERROR, RELEASE))
+for _path_name in ("/releases/{release_id}/activate", "/projects/{name}/revert"):
+    PATHS[_path_name]["post"]["requestBody"] = {"required": False, "content": {
+        "application/json": {"schema": {"$ref": REF.format(model="OverrideInput")}}}}
 
 
 def component_schemas() -> dict[str, object]:

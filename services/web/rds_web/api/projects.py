@@ -61,10 +61,15 @@ def update_project(name):
 def revert_project(name):
     """Activate the version that was live before the current one.
 
-    :raise 409: nothing to revert to.
+    :raise 409: nothing to revert to. Body (optional): ``{"override_reason": "..."}``.
     """
+    from rds_web.api.migrations import override_reason
+
+    reason = override_reason()
+
     def revert(session):
-        return release_body(session, releases.revert_project(session, name, g.user), g.user)
+        return release_body(session, releases.revert_project(
+            session, name, g.user, override_reason=reason), g.user)
     return run(revert), 202
 
 

@@ -116,8 +116,15 @@ def _action(fn, release_id, status=202):
 @bp.post("/releases/<int:release_id>/activate")
 @require("deploy")
 def activate_release(release_id):
-    """Activate an installed or old release (rollback too). :raise 409: not activatable."""
-    return _action(releases.activate_release, release_id)
+    """Activate an installed or old release (rollback too). :raise 409: not activatable.
+
+    Body (optional): ``{"override_reason": "..."}``, an admin going below the
+    rollback floor."""
+    from rds_web.api.migrations import override_reason
+
+    reason = override_reason()
+    return _action(lambda s, rid, user: releases.activate_release(
+        s, rid, user, override_reason=reason), release_id)
 
 
 @bp.post("/releases/<int:release_id>/rebuild")

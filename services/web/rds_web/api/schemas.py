@@ -59,6 +59,8 @@ class ProjectOut(Out):
     agent_pool: str
     keep_releases: int
     post_migration_delay_days: int
+    #: ``user@host:port`` migrations run on (None: the first server).
+    migration_server: str | None = None
     upload_concurrency: int
     upload_max_failures: int
     shared_files: list[str]
@@ -75,6 +77,7 @@ class ProjectOut(Out):
             default_ref=project.default_ref, deploy_path=project.deploy_path,
             agent_pool=project.agent_pool, keep_releases=project.keep_releases,
             post_migration_delay_days=project.post_migration_delay_days,
+            migration_server=project.migration_server,
             upload_concurrency=project.upload_concurrency,
             upload_max_failures=project.upload_max_failures,
             shared_files=list(project.shared_files or []),
@@ -181,6 +184,14 @@ class ReleaseOut(Out):
     can_activate: bool
     can_cancel: bool
     servers: list[TargetOut]
+    #: Pre migrations this release needs that are not applied (activation waits for them).
+    pending_pre_migrations: list[str] = []
+    #: Post migrations this release introduced that have not run yet.
+    pending_post_migrations: list[str] = []
+    #: "Run pre migrations" of this release: none, running, done or failed.
+    pre_migrations_status: str = "none"
+    #: The project's rollback floor (no older release may go live), if any.
+    rollback_floor: str | None = None
     created_at: datetime | None
     build_started_at: datetime | None
     built_at: datetime | None
@@ -191,7 +202,9 @@ class ReleaseOut(Out):
     @classmethod
     def of(cls, release: ReleaseRequest, situation: policy.Situation,
            with_log: bool = False) -> "ReleaseOut":
-        answers = policy.evaluate(facts.release_facts(release), situation)
+        release_facts = facts.release_facts(release)
+        answers = policy.evaluate(release_facts, situation)
+        floor = situation.project.floor
         actions = {action: ActionAnswer(allowed=denial is None,
                                         reason=denial.reason if denial else None)
                    for action, denial in answers.items()}
@@ -207,6 +220,11 @@ class ReleaseOut(Out):
             can_cancel=actions[Action.CANCEL].allowed,
             servers=[TargetOut(server_id=t.server_id, server=t.server.label, state=t.state,
                                error=t.error) for t in release.targets],
+            pending_pre_migrations=list(policy.pending_pre(release_facts, situation)),
+            pending_post_migrations=[m.name for m in situation.project.unapplied_post
+                                     if m.release_version == release.version],
+            pre_migrations_status=release.migration_status or "none",
+            rollback_floor=floor.version if floor is not None else None,
             created_at=release.created_at, build_started_at=release.build_started_at,
             built_at=release.built_at, installed_at=release.installed_at,
             activated_at=release.activated_at,

@@ -25,6 +25,7 @@ def init_app(app):
         controls,
         events,
         gc,
+        migrations,
         projects,
         releases,
     )
@@ -43,5 +44,6 @@ def init_app(app):
     common.init_app(app)
     gc.init_app(app)
     controls.init_app(app)
-    for module in (auth, board, releases, builds, projects, agents, audit, admin, events, gc):
+    for module in (auth, board, releases, builds, projects, agents, audit, admin, events, gc,
+                   migrations):
         app.register_blueprint(module.bp)

@@ -37,6 +37,9 @@ STATUS_LOOK = {
     "cancelled": ("st-cancel", "⊘"),
     # task statuses
     "queued": ("st-new", "○"), "running": ("st-busy", "⟳"), "succeeded": ("st-ready", "✔"),
+    # migration states
+    "pending": ("st-new", "○"), "applying": ("st-busy", "⟳"), "applied": ("st-ready", "✔"),
+    "rolling_back": ("st-busy", "⟲"), "rollback_failed": ("st-failed", "✖"),
 }
 RELEASE_STATUSES = [s.value for s in ReleaseStatus]
 

@@ -11,6 +11,7 @@ from the id the page was rendered at (a reconnect resumes from the
   log, as HTML (``view=build&task=<id>``; the event id is then
   ``<change id>.<log chunk id>``);
 * ``agents``: the agents table (``view=agents``);
+* ``reload`` on the migrations page when a migration changes (``view=migrations``);
 * ``reload``: too much happened (a long disconnect): reload the page.
 
 Each stream holds one gunicorn thread while it is open, never a database
@@ -156,7 +157,29 @@ class AgentsView:
                                                      agents=list_agents(session))}
 
 
+class MigrationsView:
+    """The migrations page: reload it when a migration of its project changes."""
+
+    def __init__(self, args):
+        self.project = args.get("project") or None
+        self.project_id = None
+
+    def prime(self, session):
+        from rds_db.models import Project
+
+        if self.project:
+            project = session.query(Project).filter_by(name=self.project).one_or_none()
+            self.project_id = project.id if project is not None else -1
+
+    def events(self, session, changes):
+        if any(c.kind == "migration" and self.project_id in (None, c.project_id)
+               for c in changes):
+            yield "reload", {}
+
+
 def _view(name, args, log_after):
+    if name == "migrations":
+        return MigrationsView(args)
     if name == "build":
         return BuildView(args, log_after)
     if name == "agents":

@@ -61,6 +61,7 @@ def form_data(form, creating):
     data["servers"] = parse_servers(form.get("servers", ""))
     for name in LIST_FIELDS:
         data[name] = _lines(form.get(name, ""))
+    data["migration_server"] = (form.get("migration_server") or "").strip() or None
     if creating:
         data["name"] = (form.get("name") or "").strip()
         build = (form.get("script_build") or "").replace("\r\n", "\n")
@@ -78,6 +79,7 @@ def form_values(project):
     for name in LIST_FIELDS:
         values[name] = "\n".join(getattr(project, name) or [])
     values["name"] = project.name
+    values["migration_server"] = project.migration_server or ""
     return values
 
 
