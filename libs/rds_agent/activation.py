@@ -11,10 +11,10 @@ One call of :func:`run_activation` is one run of an activation task::
 """
 import logging
 
+from rds_agent.environment import activation_env
 from rds_agent.scripts import ScriptFailed, run_script
 from rds_contracts.activator import ActivationFailed, ActivationFinished
 from rds_contracts.base import ServerResult
-from rds_core.scripts import script_env
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,7 @@ def run_activation(command, reporter, settings, task_files, redelivered=False):
     from rds_ssh.errors import SshError
 
     task_id = command.task_id
-    env = script_env(command.project, command.version, "", "", command.deploy_path,
-                     command.servers, task_id, command.initiator)
-    env.update(command.env)
+    env = activation_env(command)
     task_files.register(task_id)
     try:
         with reporter:
@@ -43,8 +41,8 @@ def run_activation(command, reporter, settings, task_files, redelivered=False):
                         previous = {s.id: activate.read_current(s, command.deploy_path,
                                                                 settings.ssh())
                                     for s in command.servers}
-                        _script("use", command.use_script, env, reporter, settings, task_files,
-                                task_id)
+                        _script("use", command.use_script, env["use"], reporter, settings,
+                                task_files, task_id)
                         results = [ServerResult(server_id=s.id, ok=True,
                                                 current=activate.read_current(
                                                     s, command.deploy_path, settings.ssh()))
@@ -64,8 +62,8 @@ def run_activation(command, reporter, settings, task_files, redelivered=False):
                 if command.post_use_script:
                     with reporter.step("post-use"):
                         try:
-                            _script("post_use", command.post_use_script, env, reporter,
-                                    settings, task_files, task_id)
+                            _script("post_use", command.post_use_script, env["post_use"],
+                                    reporter, settings, task_files, task_id)
                         except ScriptFailed as exc:
                             reporter.line("post-use failed (%s); switching back" % exc.message)
                             restored = activate.restore(

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 
+from rds_agent.environment import build_env
 from rds_agent.git import GitError, Mirrors
 from rds_agent.scripts import ScriptFailed, run_script
 from rds_agent.tasks import TaskCancelled
@@ -28,7 +29,6 @@ from rds_contracts.builder import (
     ServerReady,
 )
 from rds_core.manifest import BadTree, scan_tree
-from rds_core.scripts import script_env
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,7 @@ def _checkout(command, reporter, settings, workspace):
 
 
 def _build(command, reporter, settings, task_files, workspace):
-    env = script_env(command.project, command.version, command.release_line, workspace,
-                     command.deploy_path, command.servers, command.task_id, command.initiator)
-    env.update(command.env)
+    env = build_env(command, "build", workspace)
     with reporter.step("build"):
         reporter.line("$ build script")
         try:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from rds_contracts.base import (
     Command,
+    CronConfig,
     DeployPath,
     ProjectName,
     Script,
@@ -36,6 +37,11 @@ class ActivateCommand(Command):
     post_use_script: Script | None = None
     concurrency: int = Field(default=16, ge=1, le=256)
     env: dict[str, str] = Field(default_factory=dict, max_length=100)
+    #: The release line (``$release`` of the use/post-use scripts).
+    release_line: int | None = Field(default=None, ge=0)
+    #: The release's cron config (printed by its cron script at build time):
+    #: installed on every server after the switch, and ``$cron`` of the scripts.
+    cron: CronConfig | None = None
 
 
 class ActivationFinished(TaskEvent):

@@ -139,7 +139,8 @@ def activate_release(session, release_id, user):
         task_id=new_task_id(), initiator=audit.actor_name(user), project=project.name,
         version=release.version, previous_version=live.version if live else None,
         deploy_path=project.deploy_path, servers=server_specs(project),
-        use_script=project.script("use"), post_use_script=project.script("post_use"))
+        use_script=project.script("use"), post_use_script=project.script("post_use"),
+        release_line=release.release_line, cron=release.cron_config)
     start_task(session, TaskKind.ACTIVATE, project, command, release=release, user=user)
     release.status_before_use = release.status
     release.status = S.USING
