@@ -6,12 +6,13 @@ when the build script succeeded, ``build_installing`` when the upload starts,
 ``server_ready`` per server, and one terminal event: ``build_finished``
 (installed everywhere), ``build_failed`` or ``build_cancelled``.
 """
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from rds_contracts.base import (
     Command,
+    CronConfig,
     DeployPath,
     GitRef,
     Message,
@@ -23,6 +24,10 @@ from rds_contracts.base import (
     TaskEvent,
     Version,
 )
+from rds_contracts.configs import ConfigName
+from rds_core import shared
+
+SharedPath = Annotated[str, AfterValidator(shared.check_shared_path)]
 
 SERVICE_NAME = "builder"
 
@@ -55,12 +60,25 @@ class BuildCommand(Command):
     servers: list[ServerSpec] = Field(min_length=1, max_length=1000)
     upload: UploadPolicy = UploadPolicy()
     env: dict[str, str] = Field(default_factory=dict, max_length=100)
+    #: Linked from <deploy_path>/shared/ into the release (see rds_core.shared).
+    shared_files: list[SharedPath] = Field(default_factory=list,
+                                           max_length=shared.MAX_SHARED_PATHS)
+    shared_dirs: list[SharedPath] = Field(default_factory=list,
+                                          max_length=shared.MAX_SHARED_PATHS)
+    #: Config file names, linked from <deploy_path>/shared/config/.
+    config_files: list[ConfigName] = Field(default_factory=list,
+                                           max_length=shared.MAX_CONFIG_FILES)
+    cron_script: Script | None = None
+    deploy_script: Script | None = None
+    post_deploy_script: Script | None = None
 
 
 class BuildBuilt(TaskEvent):
     commit: str = Field(pattern=r"^[0-9a-f]{40}$")
     files: int = Field(ge=0)
     bytes: int = Field(ge=0)
+    #: What the cron script printed (None: the project has no cron script).
+    cron: CronConfig | None = None
 
 
 class BuildInstalling(TaskEvent):
@@ -80,7 +98,8 @@ class BuildFinished(TaskEvent):
 
 
 class BuildFailed(TaskEvent):
-    phase: Literal["checkout", "build", "pack", "upload", "internal"]
+    phase: Literal["checkout", "build", "cron", "link", "pack", "deploy", "upload",
+                   "post_deploy", "internal"]
     reason: str = Field(max_length=8192)
     servers: list[ServerResult] = Field(default_factory=list)
 

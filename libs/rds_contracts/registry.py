@@ -6,12 +6,13 @@ messages instead of retrying them.
 """
 from pydantic import ValidationError
 
-from rds_contracts import activator, agents, builder, killer
+from rds_contracts import activator, agents, builder, configs, killer
 
 COMMANDS = {
     builder.BUILD: builder.BuildCommand,
     activator.ACTIVATE: activator.ActivateCommand,
     killer.CANCEL: killer.CancelCommand,
+    configs.PUSH_CONFIG: configs.PushConfigCommand,
 }
 
 #: Which service consumes each command.
@@ -19,6 +20,7 @@ COMMAND_SERVICE = {
     builder.BUILD: builder.SERVICE_NAME,
     activator.ACTIVATE: activator.SERVICE_NAME,
     killer.CANCEL: killer.SERVICE_NAME,
+    configs.PUSH_CONFIG: configs.SERVICE_NAME,
 }
 
 EVENTS = {
@@ -34,6 +36,8 @@ EVENTS = {
     builder.BUILD_CANCELLED: builder.BuildCancelled,
     activator.ACTIVATION_FINISHED: activator.ActivationFinished,
     activator.ACTIVATION_FAILED: activator.ActivationFailed,
+    configs.CONFIG_PUSHED: configs.ConfigPushed,
+    configs.CONFIG_PUSH_FAILED: configs.ConfigPushFailed,
 }
 
 #: Name of each event schema, for publishers that hold an instance.

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from rds_contracts import activator, agents, builder
-from rds_control import audit
+from rds_control import audit, configs
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError
 from rds_control.tasks import finish_task, is_active
@@ -174,6 +174,7 @@ def _record_build(session, task, event):
     if _is_latest_build(task):
         release.commit = event.commit
         release.built_at = event.at
+        release.cron_config = event.cron
 
 
 def _on_build_built(session, task, event):
@@ -343,3 +344,4 @@ _HANDLERS = {
     activator.ACTIVATION_FINISHED: _on_activation_finished,
     activator.ACTIVATION_FAILED: _on_activation_failed,
 }
+_HANDLERS.update(configs.ingest_handlers())  # config_pushed, config_push_failed

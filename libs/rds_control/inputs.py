@@ -12,8 +12,10 @@ from pydantic import (
 
 from rds_bus.topology import check_pool
 from rds_contracts.base import DeployPath, GitRef, Host, Port, ProjectName, Repository, ServerUser
+from rds_contracts.builder import SharedPath
 from rds_control.errors import InvalidInput
 from rds_core.scripts import SCRIPTS
+from rds_core.shared import MAX_SHARED_PATHS
 
 
 def _strip(value):
@@ -47,8 +49,10 @@ class ProjectInput(Input):
     upload_max_failures: int = Field(default=0, ge=0)
     servers: list[ServerInput] = Field(default_factory=list, max_length=1000)
     scripts: dict[str, str] = Field(default_factory=dict)
-    shared_files: list[str] = Field(default_factory=list)
-    shared_dirs: list[str] = Field(default_factory=list)
+    shared_files: list[stripped(SharedPath)] = Field(default_factory=list,
+                                                     max_length=MAX_SHARED_PATHS)
+    shared_dirs: list[stripped(SharedPath)] = Field(default_factory=list,
+                                                    max_length=MAX_SHARED_PATHS)
 
     @field_validator("agent_pool")
     @classmethod

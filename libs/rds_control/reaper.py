@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from rds_control.agents import is_online
+from rds_control.configs import finish_push
 from rds_control.ingest import cancel_build, fail_activation, fail_build
 from rds_control.tasks import finish_task
 from rds_core.lifecycle import TaskStatus
@@ -33,6 +34,8 @@ def _end(session, task, reason, cancelled=False):
         fail_build(session, task, "internal", reason, ACTOR)
     elif task.kind == "activate":
         fail_activation(session, task, reason, rolled_back=False, actor=ACTOR)
+    elif task.kind == "config":
+        finish_push(session, task, False, reason=reason)
     else:
         finish_task(session, task, TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
                     error=reason)

@@ -4,7 +4,7 @@ from sqlalchemy import select
 from rds_contracts.activator import ActivateCommand
 from rds_contracts.builder import BuildCommand, UploadPolicy
 from rds_contracts.killer import CancelCommand
-from rds_control import audit, facts, outbox, policy
+from rds_control import audit, configs, facts, outbox, policy
 from rds_control.changes import release_changed
 from rds_control.errors import Conflict, NotFound
 from rds_control.inputs import ReleaseInput, parse
@@ -77,7 +77,8 @@ def _build_command(project, release, user):
         release_line=release.release_line, build_script=project.script("build"),
         deploy_path=project.deploy_path, servers=server_specs(project),
         upload=UploadPolicy(concurrency=project.upload_concurrency,
-                            max_failures=project.upload_max_failures))
+                            max_failures=project.upload_max_failures),
+        **configs.build_fields(project))
 
 
 def create_release(session, project_name, data, user):
@@ -116,6 +117,7 @@ def rebuild_release(session, release_id, user, automatic=False):
     release.commit = None
     release.build_started_at = release.built_at = release.installed_at = None
     release.build_attempts = release.build_attempts + 1 if automatic else 1
+    release.config_revision = project.config_revision
     release.targets = []
     session.flush()
     start_task(session, TaskKind.BUILD, project, _build_command(project, release, user),

@@ -79,6 +79,7 @@ class TaskKind(enum.StrEnum):
     ACTIVATE = "activate"    # switch current on every server (activator)
     MIGRATE = "migrate"      # run one migration up or down (migrator)
     REMOVE = "remove"        # remove a release from the servers (gc)
+    CONFIG = "config"        # push a config revision to every server (activator)
 
 
 class TaskStatus(enum.StrEnum):
@@ -103,7 +104,9 @@ class Lane(enum.StrEnum):
 
 LANE_BY_KIND: dict[TaskKind, Lane | None] = {
     TaskKind.BUILD: Lane.BUILD, TaskKind.ACTIVATE: Lane.ACTIVATE,
-    TaskKind.MIGRATE: Lane.ACTIVATE, TaskKind.REMOVE: None}
+    TaskKind.MIGRATE: Lane.ACTIVATE, TaskKind.REMOVE: None,
+    # pushes never wait for each other: a newer revision wins on each server
+    TaskKind.CONFIG: None}
 
 
 class TargetState(enum.StrEnum):

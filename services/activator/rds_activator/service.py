@@ -1,11 +1,12 @@
 """The activator service: a thin nameko adapter around ``rds_agent.activation``."""
 from rds_agent.activation import run_activation
+from rds_agent.configs import run_config_push
 from rds_agent.reporting import TaskReporter
 from rds_agent.settings import AgentSettings
 from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
-from rds_contracts import activator
+from rds_contracts import activator, configs
 
 
 class ActivatorService(runtime.AgentService):
@@ -19,3 +20,12 @@ class ActivatorService(runtime.AgentService):
         with self.runtime.running_task(command.task_id):
             run_activation(command, reporter, settings, TaskFiles(settings.run_dir),
                            redelivered=redelivered)
+
+    @command_handler(configs.PUSH_CONFIG)
+    def handle_push_config(self, command, redelivered):
+        """Put one config revision of a project on every server."""
+        settings = AgentSettings.from_config(self.runtime.config)
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        with self.runtime.running_task(command.task_id):
+            run_config_push(command, reporter, settings, TaskFiles(settings.run_dir),
+                            redelivered=redelivered)

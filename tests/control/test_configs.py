@@ -1,0 +1,140 @@
+"""Config files: versions, revisions, pushes, bad input, secrets in the audit log."""
+import pytest
+
+from rds_contracts import configs as wire
+from rds_control import configs, outbox, releases
+from rds_control.errors import Conflict, InvalidInput
+from rds_control.reaper import reap
+from rds_db.models import AuditEntry, ConfigFile, ConfigFileVersion, OutboxMessage, Task
+from rds_db.models.base import utcnow
+
+SECRET = "DB_PASSWORD=hunter2\n"
+
+
+def pushes(session, project):
+    return [m for m in (session.get(OutboxMessage, i) for i in outbox.pending_ids(session))
+            if m.command == wire.PUSH_CONFIG and m.body["project"] == project.name]
+
+
+def test_saving_a_file_bumps_the_revision_records_a_version_and_pushes_every_file(
+        db_session, make_project, alice):
+    project = make_project()
+    configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    row = configs.save_file(db_session, project.name, "config/local.yml",
+                            {"content": "a: 1\r\n", "comment": "add local"}, alice)
+    assert project.config_revision == 2
+    assert (row.version, row.project_revision, row.content, row.comment) == (
+        1, 2, "a: 1\n", "add local")
+    assert row.user_id == alice.id and row.upload_state == "pending"
+    last = pushes(db_session, project)[-1].body
+    assert last["revision"] == 2
+    assert {f["name"]: f["content"] for f in last["files"]} == {
+        ".env": SECRET, "config/local.yml": "a: 1\n"}
+    task = db_session.get(Task, row.task_id)
+    assert (task.kind, task.lane) == ("config", None)
+
+
+def test_the_audit_log_says_a_version_changed_but_never_its_content(
+        db_session, make_project, alice):
+    project = make_project()
+    configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    configs.delete_file(db_session, project.name, ".env", {}, alice)
+    entries = db_session.query(AuditEntry).filter(AuditEntry.project_id == project.id).all()
+    config_entries = [e for e in entries if e.action.startswith("config.")]
+    assert [e.action for e in config_entries] == ["config.saved", "config.deleted"]
+    assert all("hunter2" not in e.message and "hunter2" not in str(e.details)
+               for e in entries)
+
+
+@pytest.mark.parametrize("filename, content, field, message", [
+    ("../etc/passwd", "x", "filename", "escape"),
+    ("/etc/passwd", "x", "filename", "relative"),
+    ("a/../../b", "x", "filename", "escape"),
+    ("a\0b", "x", "filename", "NUL"),
+    (".env", "a\0b", "content", "NUL"),
+    (".env", "x" * (1024 * 1024 + 1), "content", "1 MiB"),
+    (".rds-config.json", "x", "filename", "reserved"),
+])
+def test_bad_input_names_the_field_and_saves_nothing(db_session, make_project, alice,
+                                                     filename, content, field, message):
+    project = make_project()
+    with pytest.raises(InvalidInput, match=message) as caught:
+        configs.save_file(db_session, project.name, filename, {"content": content}, alice)
+    assert caught.value.field == field
+    assert project.config_revision == 0
+    assert db_session.query(ConfigFile).filter_by(project_id=project.id).count() == 0
+    assert pushes(db_session, project) == []
+
+
+def test_an_unchanged_save_is_refused(db_session, make_project, alice):
+    project = make_project()
+    configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    with pytest.raises(Conflict, match="unchanged"):
+        configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    assert project.config_revision == 1
+
+
+def test_a_file_overlapping_a_shared_path_is_refused(db_session, make_project, alice):
+    project = make_project(shared_dirs=["storage"])
+    with pytest.raises(InvalidInput, match="overlaps the shared path") as caught:
+        configs.save_file(db_session, project.name, "storage/x.yml", {"content": "x"}, alice)
+    assert caught.value.field == "filename"
+
+
+def test_push_results_land_on_the_version_with_the_failing_server(
+        db_session, make_project, alice, agent_for):
+    project = make_project()
+    row = configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    agent = agent_for(db_session.get(Task, row.task_id), "host1/activator/1")
+    agent.start()
+    one, two = project.servers
+    agent.send(wire.CONFIG_PUSH_FAILED, wire.ConfigPushFailed, reason="1 of 2 failed",
+               servers=[{"server_id": one.id, "ok": True},
+                        {"server_id": two.id, "ok": False, "error": "disk full"}])
+    db_session.refresh(row)
+    assert row.upload_state == "failed"
+    assert row.upload_results == [
+        {"server": one.label, "ok": True, "error": None},
+        {"server": two.label, "ok": False, "error": "disk full"}]
+    assert "disk full" in row.upload_log
+
+
+def test_a_reaped_push_marks_its_version_failed(db_session, make_project, alice):
+    project = make_project()
+    row = configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    task = db_session.get(Task, row.task_id)
+    task.created_at = utcnow().replace(year=2000)
+    reap(db_session, queue_timeout=60)
+    db_session.refresh(row)
+    assert (task.status, row.upload_state) == ("failed", "failed")
+    assert "no agent took the task" in row.upload_log
+
+
+def test_a_release_records_its_revision_and_builds_with_the_links(
+        db_session, make_project, alice):
+    project = make_project(shared_dirs=["storage"], shared_files=["var/app.db"],
+                           scripts={"build": "make", "cron": "echo '* * * * * true'"})
+    configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    configs.save_file(db_session, project.name, "config/b.yml", {"content": "b"}, alice)
+    release = releases.create_release(db_session, project.name, {}, alice)
+    assert release.config_revision == 2
+    body = release.tasks[-1].command
+    assert body["config_files"] == [".env", "config/b.yml"]
+    assert (body["shared_dirs"], body["shared_files"]) == (["storage"], ["var/app.db"])
+    assert body["cron_script"] == "echo '* * * * * true'"
+    assert "hunter2" not in str(body)
+
+
+def test_revision_files_rebuild_any_revision(db_session, make_project, alice):
+    project = make_project()
+    configs.save_file(db_session, project.name, ".env", {"content": "A=1"}, alice)
+    configs.save_file(db_session, project.name, "b", {"content": "B"}, alice)
+    configs.save_file(db_session, project.name, ".env", {"content": "A=2"}, alice)
+    configs.delete_file(db_session, project.name, "b", {"comment": "gone"}, alice)
+    assert configs.revision_files(db_session, project, 2) == {".env": "A=1", "b": "B"}
+    assert configs.revision_files(db_session, project, 4) == {".env": "A=2"}
+    versions = configs.history(db_session, configs.get_file(db_session, project, "b",
+                                                            include_deleted=True))
+    assert [(v.version, v.deleted, v.comment) for v in versions] == [
+        (2, True, "gone"), (1, False, "")]
+    assert db_session.query(ConfigFileVersion).count() >= 4
