@@ -48,3 +48,4 @@ class ConfigFileVersion(Base):
     upload_results: Mapped[list | None] = mapped_column(JSONB)
 
     file: Mapped[ConfigFile] = relationship()
+    user: Mapped["User | None"] = relationship()  # noqa: F821 (rds_db.models.users)

@@ -25,6 +25,13 @@ def control_error(exc):
 
 
 def init_app(app):
-    from rds_web.api import agents, health, openapi, projects, releases  # noqa: F401
+    from rds_web.api import (  # noqa: F401
+        agents,
+        configs,  # noqa: F401
+        health,
+        openapi,
+        projects,
+        releases,
+    )
 
     app.register_blueprint(bp)

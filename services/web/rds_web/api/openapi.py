@@ -9,8 +9,10 @@ what is enforced and sent; a test checks that every route under
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from rds_control.configs import ConfigInput, DeleteInput
 from rds_control.inputs import ProjectInput, ReleaseInput
 from rds_web.api import bp
+from rds_web.api import configs as config_api
 from rds_web.api.schemas import (
     AgentList,
     ErrorOut,
@@ -23,9 +25,10 @@ from rds_web.api.schemas import (
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
-REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput)
+REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput, ConfigInput, DeleteInput)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
-                                          ProjectList, AgentList, Health)
+                                          ProjectList, AgentList, Health,
+                                          *config_api.RESPONSES)
 
 
 def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
@@ -115,6 +118,27 @@ PATHS = {
         "post": _op("Let the retention policy decide about the release again",
                     {"200": RELEASE, "409": ERROR}, params=[RID])},
 }
+FILE = _path_param("filename")
+PATHS.update({
+    "/projects/{name}/configs": {
+        "get": _op("Config files of a project (contents only for admin and deployer)",
+                   {"200": _body("files", config_api.ConfigFileList), "404": ERROR},
+                   params=[NAME])},
+    "/projects/{name}/configs/{filename}": {
+        "get": _op("A config file with its history",
+                   {"200": _body("file", config_api.ConfigFileOut), "404": ERROR},
+                   params=[NAME, FILE]),
+        "put": _op("Save a new version and push it to every server",
+                   {"201": _body("the version", config_api.ConfigVersionOut), "400": ERROR,
+                    "409": ERROR}, params=[NAME, FILE], body="ConfigInput"),
+        "delete": _op("Delete a config file (its history stays) and push the change",
+                      {"200": _body("the deleting version", config_api.ConfigVersionOut),
+                       "404": ERROR}, params=[NAME, FILE])},
+    "/projects/{name}/configs/{filename}/versions/{version}": {
+        "get": _op("One version of a config file",
+                   {"200": _body("the version", config_api.ConfigVersionOut), "404": ERROR},
+                   params=[NAME, FILE, _path_param("version", "integer")])},
+})
 
 
 def component_schemas() -> dict[str, object]:
