@@ -6,7 +6,7 @@ sure no route is added without being listed here.
 import pytest
 from sqlalchemy import func, select
 
-from rds_control import users
+from rds_control import configs, users
 from rds_db.models import AuditEntry
 from tests.web.web_support import in_tx, unique
 
@@ -33,6 +33,13 @@ ROUTES = [
     ("POST", "/projects/{project}/edit", "manage_projects"),
     ("GET", "/projects/{project}/scripts/build", "manage_projects"),
     ("POST", "/projects/{project}/scripts/build", "manage_projects"),
+    ("GET", "/projects/{project}/configs", "view"),
+    ("POST", "/projects/{project}/configs", "manage_projects"),
+    ("GET", "/projects/{project}/configs/{config}", "view"),
+    ("POST", "/projects/{project}/configs/{config}", "manage_projects"),
+    ("POST", "/projects/{project}/configs/{config}/delete", "manage_projects"),
+    ("GET", "/projects/{project}/configs/{config}/versions/1", "view"),
+    ("GET", "/projects/{project}/configs/{config}/diff", "manage_projects"),
     ("GET", "/agents", "view"),
     ("GET", "/audit", "view"),
     ("GET", "/admin/users", "admin"),
@@ -65,10 +72,12 @@ def targets(session_factory, make_project, make_release):
     def create(session):
         user = users.create_user(session, name, "viewer")
         _, token = users.issue_token(session, user, "t")
+        configs.save_file(session, project, "app.env", {"content": "A=1"}, user)
         return user.id, token.id
     user_id, token_id = in_tx(session_factory, create)
     return {"project": project, "release": release,
-            "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id}
+            "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id,
+            "config": "app.env"}
 
 
 def audit_count(session_factory):
@@ -79,7 +88,8 @@ def _rule_path(rule):
     return rule.rule.replace("<int:release_id>", "{release}").replace(
         "<name>", "{project}").replace("<task_id>", "{task}").replace(
         "<int:user_id>", "{user}").replace("<int:token_id>", "{token}").replace(
-        "<kind>", "build")
+        "<kind>", "build").replace("<path:filename>", "{config}").replace(
+        "<int:version>", "1")
 
 
 def test_every_ui_route_is_listed(app):

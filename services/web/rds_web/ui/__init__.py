@@ -35,6 +35,7 @@ def init_app(app):
         board,
         builds,
         common,
+        configs,
         events,
         projects,
         releases,
@@ -51,5 +52,6 @@ def init_app(app):
     csrf.init_app(app)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
     common.init_app(app)
-    for module in (auth, board, releases, builds, projects, agents, audit, admin, events):
+    for module in (auth, board, releases, builds, projects, agents, audit, admin, events,
+                   configs):
         app.register_blueprint(module.bp)
