@@ -11,6 +11,7 @@ One call of :func:`run_activation` is one run of an activation task::
 """
 import logging
 
+from rds_agent import cron
 from rds_agent.environment import activation_env
 from rds_agent.scripts import ScriptFailed, run_script
 from rds_contracts.activator import ActivationFailed, ActivationFinished
@@ -59,6 +60,8 @@ def run_activation(command, reporter, settings, task_files, redelivered=False):
                             return
                         results = _results(outcome.results)
                         previous = {r.server.id: r.previous for r in outcome.results}
+                if cron.install_step(command, reporter, settings, previous):
+                    return
                 if command.post_use_script:
                     with reporter.step("post-use"):
                         try:
@@ -69,6 +72,7 @@ def run_activation(command, reporter, settings, task_files, redelivered=False):
                             restored = activate.restore(
                                 [(s, previous.get(s.id)) for s in command.servers],
                                 command.deploy_path, settings.ssh(), log=reporter.line)
+                            cron.restore_step(command, reporter, settings)
                             reporter.event(ActivationFailed,
                                            reason="post-use script failed: %s" % exc.message,
                                            rolled_back=True, servers=_results(restored))

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 
+from rds_agent import install
 from rds_agent.environment import build_env
 from rds_agent.git import GitError, Mirrors
 from rds_agent.scripts import ScriptFailed, run_script
@@ -26,7 +27,6 @@ from rds_contracts.builder import (
     BuildFailed,
     BuildFinished,
     BuildInstalling,
-    ServerReady,
 )
 from rds_core.manifest import BadTree, scan_tree
 
@@ -55,6 +55,8 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                 commit = _checkout(command, reporter, settings, workspace)
                 task_files.check(task_id)
                 _build(command, reporter, settings, task_files, workspace)
+                cron = install.run_cron(command, reporter, settings, task_files, workspace)
+                install.link_shared(command, reporter, workspace)
                 task_files.check(task_id)
                 with reporter.step("pack"):
                     try:
@@ -62,23 +64,23 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                     except BadTree as exc:
                         raise _Failed("pack", str(exc)) from None
                 reporter.event(BuildBuilt, commit=commit, files=len(manifest.files),
-                               bytes=manifest.total_bytes)
+                               bytes=manifest.total_bytes, cron=cron)
                 reporter.line("Built %s %s at %s: %d files, %d bytes"
                               % (command.project, command.version, commit[:12],
                                  len(manifest.files), manifest.total_bytes))
                 reporter.event(BuildInstalling, servers=len(command.servers))
+                finisher = install.ServerFinisher(command, reporter, settings)
                 with reporter.step("upload"):
-                    uploads = upload_release(
+                    uploads = install.deploy_with_script(
+                        command, reporter, settings, task_files, workspace, manifest,
+                        finisher) if command.deploy_script else upload_release(
                         command.servers, command.deploy_path, command.version, workspace,
                         manifest, settings.ssh(), settings.path("uploads", task_id),
                         concurrency=command.upload.concurrency,
                         max_failures=command.upload.max_failures, log=reporter.line,
                         is_cancelled=lambda: task_files.is_cancelled(task_id),
-                        on_server_ready=lambda result: reporter.event(
-                            ServerReady, server_id=result.server.id,
-                            manifest_sha256=result.manifest_sha256,
-                            files_sent=result.files_sent, bytes_sent=result.bytes_sent,
-                            seeded_from=result.seeded_from))
+                        on_server_ready=finisher)
+                uploads = finisher.apply(uploads)
                 task_files.check(task_id)
                 results = [ServerResult(server_id=u.server.id, ok=u.ok, error=u.error)
                            for u in uploads]
@@ -92,7 +94,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
             except TaskCancelled:
                 reporter.line("Cancelled on request.")
                 reporter.event(BuildCancelled)
-            except _Failed as exc:
+            except (_Failed, install.StepFailed) as exc:
                 reporter.line("FAILED (%s): %s" % (exc.phase, exc.reason))
                 reporter.event(BuildFailed, phase=exc.phase, reason=exc.reason[-8000:],
                                servers=exc.servers)

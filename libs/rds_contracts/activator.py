@@ -42,6 +42,8 @@ class ActivateCommand(Command):
     #: The release's cron config (printed by its cron script at build time):
     #: installed on every server after the switch, and ``$cron`` of the scripts.
     cron: CronConfig | None = None
+    #: The cron of the release live before (put back when switching back).
+    previous_cron: CronConfig | None = None
 
 
 class ActivationFinished(TaskEvent):

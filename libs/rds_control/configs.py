@@ -195,6 +195,16 @@ def build_fields(project: Project) -> dict:
                 post_deploy_script=project.script("post_deploy"))
 
 
+def cron_fields(release, live) -> dict:
+    """``ActivateCommand`` cron fields: None when neither release has cron (no server
+    is touched), "" to remove the block when only the replaced release had one."""
+    had = live is not None and live.cron_config is not None
+    if release.cron_config is None and not had:
+        return {"cron": None, "previous_cron": None}
+    return {"cron": release.cron_config or "",
+            "previous_cron": live.cron_config if live is not None else None}
+
+
 def project_config_files(project: Project) -> list[ConfigFile]:
     return list_files(object_session(project), project)
 

@@ -142,7 +142,7 @@ def activate_release(session, release_id, user):
         version=release.version, previous_version=live.version if live else None,
         deploy_path=project.deploy_path, servers=server_specs(project),
         use_script=project.script("use"), post_use_script=project.script("post_use"),
-        release_line=release.release_line, cron=release.cron_config)
+        release_line=release.release_line, **configs.cron_fields(release, live))
     start_task(session, TaskKind.ACTIVATE, project, command, release=release, user=user)
     release.status_before_use = release.status
     release.status = S.USING

@@ -5,11 +5,11 @@ import threading
 import uuid
 
 from rds_agent.configs import run_config_push
-from rds_agent.settings import AgentSettings
 from rds_agent.tasks import TaskFiles
 from rds_contracts.base import ServerSpec
 from rds_contracts.configs import ConfigPushed, ConfigPushFailed, PushConfigCommand
 from rds_ssh.configs import push_config
+from tests.ssh.conftest import Reporter, agent_settings
 
 
 def config_path(server, deploy_path, name):
@@ -69,44 +69,6 @@ def test_a_failing_server_is_named_with_its_reason(servers, deploy_path, setting
     results = push_config(servers[:1] + [dead], deploy_path, 1, {".env": "x"}, settings)
     assert results[0].ok and not results[1].ok
     assert "connection refused" in results[1].error
-
-
-class Reporter:
-    """Collects what an agent task reports (no broker needed here)."""
-
-    def __init__(self):
-        self.events, self.lines = [], []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def started(self, redelivered=False):
-        pass
-
-    def event(self, schema, **fields):
-        self.events.append((schema, fields))
-
-    def line(self, text):
-        self.lines.append(text)
-
-    def log(self, text):
-        self.lines.append(text)
-
-    def tail(self, lines=20):
-        return "".join(self.lines[-lines:])
-
-    def step(self, name):
-        import contextlib
-        return contextlib.nullcontext()
-
-
-def agent_settings(tmp_path, settings):
-    return AgentSettings(work_dir=str(tmp_path / "agent"), run_dir=str(tmp_path / "agent/run"),
-                         ssh_key_path=settings.key_path, known_hosts=settings.known_hosts_path,
-                         host_key_policy="accept-new", script_timeout=60)
 
 
 def test_the_agent_reports_per_server_results_and_never_logs_contents(

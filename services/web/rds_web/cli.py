@@ -25,6 +25,7 @@ import sys
 
 import click
 
+from rds_web import cli_configs
 from rds_web.client import ApiClient, ApiError
 
 
@@ -250,6 +251,8 @@ def demo(ctx, var_dir, servers):
             raise click.BadParameter("expected HOST:PORT:USER, got %r" % spec) from None
     sys.exit(run_demo(_client(ctx), var_dir, click.echo, servers=parsed or APP_SERVERS))
 
+
+main.add_command(cli_configs.config)
 
 if __name__ == "__main__":
     main()
