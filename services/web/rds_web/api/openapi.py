@@ -137,7 +137,9 @@ PATHS.update({
     "/projects/{name}/configs/{filename}/versions/{version}": {
         "get": _op("One version of a config file",
                    {"200": _body("the version", config_api.ConfigVersionOut), "404": ERROR},
-                   params=[NAME, FILE, _path_param("version", "integer")])},
+                   params=[NAME, FILE, _path_param("version", "integer"),
+                           _query("wait", "number", "long-poll up to N s (max 60) while "
+                                  "the upload is pending")])},
 })
 
 
