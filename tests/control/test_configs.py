@@ -138,3 +138,13 @@ def test_revision_files_rebuild_any_revision(db_session, make_project, alice):
     assert [(v.version, v.deleted, v.comment) for v in versions] == [
         (2, True, "gone"), (1, False, "")]
     assert db_session.query(ConfigFileVersion).count() >= 4
+
+
+@pytest.mark.parametrize("field, value", [("shared_dirs", ["../outside"]),
+                                          ("shared_files", ["/etc/passwd"]),
+                                          ("shared_dirs", ["config"])])
+def test_shared_paths_that_escape_or_take_the_config_dir_are_refused(
+        db_session, make_project, field, value):
+    with pytest.raises(InvalidInput) as caught:
+        make_project(**{field: value})
+    assert caught.value.field == "%s.0" % field

@@ -57,3 +57,14 @@ def test_the_build_env_has_the_checkout_and_the_projects_extra_env():
     assert env["projectDir"] == "/work/builds/x"
     assert env["releaseDir"] == "/srv/shop/releases/x"
     assert env["FOO"] == "bar" and env["release"] == "1"
+
+
+def test_the_readme_documents_every_script_kind():
+    import os
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    table = readme[readme.index("### Project scripts"):readme.index("### Config files")]
+    for kind, spec in SCRIPTS.items():
+        assert "`%s`" % kind in table
+        for name in spec.extra_env:
+            assert "`%s`" % name in table
