@@ -22,6 +22,7 @@ import posixpath
 import shutil
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from rds_agent.environment import build_env, server_env
 from rds_agent.scripts import ScriptFailed, run_script
@@ -118,7 +119,11 @@ class ServerFinisher:
     def __call__(self, result) -> None:
         server = result.server
         if self.touches_servers:
-            error = self._finish(server)
+            try:
+                error = self._finish(server)
+            except Exception as exc:  # a bug must still fail this server, not pass it
+                log.exception("finishing the install on %s failed", server.label)
+                error = "%s: internal error: %r" % (server.label, exc)
             if error is not None:
                 with self.lock:
                     self.failures[server.id] = error
@@ -202,6 +207,6 @@ def deploy_with_script(command: BuildCommand, reporter, settings, task_files, wo
     uploads = [ServerUpload(server, ok=True, manifest_sha256=manifest.sha256,
                             files_sent=len(manifest.files), bytes_sent=manifest.total_bytes)
                for server in command.servers]
-    for upload in uploads:
-        on_server_ready(upload)
+    with ThreadPoolExecutor(max_workers=command.upload.concurrency) as pool:
+        list(pool.map(on_server_ready, uploads))
     return uploads

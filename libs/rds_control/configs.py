@@ -157,6 +157,24 @@ def delete_file(session, project_name: str, filename: str, data, user) -> Config
     return row
 
 
+def push_again(session, project_name: str, user) -> list[ConfigFileVersion]:
+    """Push the current revision again (after a failed upload, or to new servers)."""
+    project = get_project(session, project_name, lock=True)
+    if project.config_revision == 0:
+        raise Conflict("project %s has no config files to push" % project.name)
+    rows = list(session.scalars(select(ConfigFileVersion).join(ConfigFile).where(
+        ConfigFile.project_id == project.id,
+        ConfigFileVersion.project_revision == project.config_revision)))
+    if any(row.upload_state == UploadState.PENDING.value for row in rows):
+        raise Conflict("revision %d of %s is being pushed right now"
+                       % (project.config_revision, project.name))
+    push_revision(session, project, user, rows)
+    audit.record(session, "config.pushed_again", "Pushing config revision %d of %s again"
+                 % (project.config_revision, project.name), user=user, project=project,
+                 revision=project.config_revision)
+    return rows
+
+
 def _comment(comment: str) -> str:
     return ": %s" % comment if comment else ""
 

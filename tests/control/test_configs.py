@@ -148,3 +148,20 @@ def test_shared_paths_that_escape_or_take_the_config_dir_are_refused(
     with pytest.raises(InvalidInput) as caught:
         make_project(**{field: value})
     assert caught.value.field == "%s.0" % field
+
+
+def test_push_again_retries_the_current_revision_once_the_last_push_ended(
+        db_session, make_project, alice, agent_for):
+    project = make_project()
+    with pytest.raises(Conflict, match="no config files"):
+        configs.push_again(db_session, project.name, alice)
+    row = configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    with pytest.raises(Conflict, match="being pushed right now"):
+        configs.push_again(db_session, project.name, alice)
+    first_task = row.task_id
+    agent = agent_for(db_session.get(Task, first_task), "host1/activator/1")
+    agent.start()
+    agent.send(wire.CONFIG_PUSH_FAILED, wire.ConfigPushFailed, reason="server down")
+    assert configs.push_again(db_session, project.name, alice) == [row]
+    assert row.upload_state == "pending" and row.task_id != first_task
+    assert pushes(db_session, project)[-1].body["revision"] == 1

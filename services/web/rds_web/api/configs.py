@@ -159,4 +159,15 @@ def delete_config(name, filename):
     return run(delete)
 
 
+@bp.post("/projects/<name>/configs/push")
+@require("manage_projects")
+def push_configs(name):
+    """Push the current config revision to every server again. :raise 409: none or busy."""
+    def push(session):
+        rows = configs.push_again(session, name, g.user)
+        return dump(ConfigFileList(project=name, revision=rows[0].project_revision,
+                                   files=[]))
+    return run(push), 202
+
+
 RESPONSES = (ConfigFileList, ConfigFileOut, ConfigVersionOut)

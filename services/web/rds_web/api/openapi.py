@@ -124,6 +124,10 @@ PATHS.update({
         "get": _op("Config files of a project (contents only for admin and deployer)",
                    {"200": _body("files", config_api.ConfigFileList), "404": ERROR},
                    params=[NAME])},
+    "/projects/{name}/configs/push": {
+        "post": _op("Push the current config revision to every server again",
+                    {"202": _body("the revision", config_api.ConfigFileList), "409": ERROR},
+                    params=[NAME])},
     "/projects/{name}/configs/{filename}": {
         "get": _op("A config file with its history",
                    {"200": _body("file", config_api.ConfigFileOut), "404": ERROR},

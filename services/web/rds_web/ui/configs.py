@@ -59,6 +59,19 @@ def create(name):
     return redirect(url_for("configs.show", name=name, filename=filename))
 
 
+@bp.post("/_push")
+@requires("manage_projects")
+def push(name):
+    """Push the current revision to every server again."""
+    try:
+        rows = run(lambda s: configs.push_again(s, name, g.user))
+    except ControlError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Pushing config revision %d again." % rows[0].project_revision, "success")
+    return redirect(url_for("configs.index", name=name))
+
+
 @bp.get("/<path:filename>")
 @requires("view")
 def show(name, filename):
