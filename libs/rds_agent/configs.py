@@ -18,7 +18,13 @@ import shutil
 from rds_agent.scripts import ScriptFailed, run_script
 from rds_agent.tasks import TaskCancelled
 from rds_contracts.base import ServerResult
-from rds_contracts.configs import ConfigPushed, ConfigPushFailed, PushConfigCommand
+from rds_contracts.configs import (
+    ConfigInspected,
+    ConfigPushed,
+    ConfigPushFailed,
+    InspectConfigCommand,
+    PushConfigCommand,
+)
 from rds_core import shared
 from rds_core.scripts import script_env
 
@@ -106,3 +112,29 @@ def _run_upload_script(command, files, scratch, reporter, settings, task_files):
         return [ServerResult(server_id=s.id, ok=False, error=error[-4000:])
                 for s in command.servers]
     return [ServerResult(server_id=s.id, ok=True) for s in command.servers]
+
+
+def run_config_inspect(command: InspectConfigCommand, reporter, settings, task_files,
+                       redelivered: bool = False) -> None:
+    """Read back what every server holds (SHA-256s, never contents)."""
+    from rds_ssh.configs import inspect_config
+
+    task_files.register(command.task_id)
+    try:
+        with reporter:
+            reporter.started(redelivered=redelivered)
+            try:
+                with reporter.step("check"):
+                    states = inspect_config(command.servers, command.deploy_path,
+                                            command.names, settings.ssh(),
+                                            concurrency=command.concurrency, log=reporter.line)
+                reporter.event(ConfigInspected, servers=[
+                    dict(server_id=s.server.id, ok=s.ok, revision=s.revision,
+                         files=s.files or {}, error=s.error and s.error[-4000:])
+                    for s in states])
+            except Exception as exc:
+                log.exception("config check %s crashed", command.task_id)
+                reporter.event(ConfigInspected, error="internal error: %s" % (
+                    type(exc).__name__,))
+    finally:
+        task_files.unregister(command.task_id)

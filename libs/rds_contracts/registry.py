@@ -13,6 +13,7 @@ COMMANDS = {
     activator.ACTIVATE: activator.ActivateCommand,
     killer.CANCEL: killer.CancelCommand,
     configs.PUSH_CONFIG: configs.PushConfigCommand,
+    configs.INSPECT_CONFIG: configs.InspectConfigCommand,
 }
 
 #: Which service consumes each command.
@@ -21,6 +22,7 @@ COMMAND_SERVICE = {
     activator.ACTIVATE: activator.SERVICE_NAME,
     killer.CANCEL: killer.SERVICE_NAME,
     configs.PUSH_CONFIG: configs.SERVICE_NAME,
+    configs.INSPECT_CONFIG: configs.SERVICE_NAME,
 }
 
 EVENTS = {
@@ -38,6 +40,7 @@ EVENTS = {
     activator.ACTIVATION_FAILED: activator.ActivationFailed,
     configs.CONFIG_PUSHED: configs.ConfigPushed,
     configs.CONFIG_PUSH_FAILED: configs.ConfigPushFailed,
+    configs.CONFIG_INSPECTED: configs.ConfigInspected,
 }
 
 #: Name of each event schema, for publishers that hold an instance.

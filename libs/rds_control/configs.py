@@ -13,14 +13,16 @@ only roles with :data:`CONTENT_PERMISSION` may read them (the API and UI ask
 :func:`may_read_contents`).
 """
 import enum
+import hashlib
 import logging
+from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from rds_contracts.configs import ConfigFile as WireConfigFile
-from rds_contracts.configs import PushConfigCommand
+from rds_contracts.configs import InspectConfigCommand, PushConfigCommand
 from rds_control import audit
 from rds_control.errors import Conflict, InvalidInput, NotFound
 from rds_control.inputs import Input, parse
@@ -175,6 +177,69 @@ def push_again(session, project_name: str, user) -> list[ConfigFileVersion]:
     return rows
 
 
+def check_servers(session, project_name: str, user):
+    """Ask the activator which config every server holds (SHA-256s, never contents)."""
+    project = get_project(session, project_name, lock=True)
+    if not project.servers:
+        raise Conflict("project %s has no servers to check" % project.name)
+    command = InspectConfigCommand(
+        task_id=new_task_id(), initiator=audit.actor_name(user), project=project.name,
+        deploy_path=project.deploy_path, servers=server_specs(project),
+        names=[f.filename for f in list_files(session, project)])
+    return start_task(session, TaskKind.CONFIG_CHECK, project, command, user=user)
+
+
+def _on_inspected(session, task, event):
+    finish_task(session, task, TaskStatus.FAILED if event.error else TaskStatus.SUCCEEDED,
+                error=event.error)
+    if event.error:
+        return
+    labels = {s.id: s.label for s in task.project.servers}
+    for config_file in list_files(session, task.project):
+        state = {}
+        for result in event.servers:
+            label = labels.get(result.server_id, "server %d" % result.server_id)
+            state[label] = {"revision": result.revision, "error": result.error,
+                            "sha256": result.files.get(config_file.filename)}
+        config_file.server_state = state
+        config_file.server_checked_at = event.at
+
+
+@dataclass(frozen=True)
+class ServerHolds:
+    """What one server holds of a config file, in words and as a version to diff."""
+
+    server: str
+    summary: str
+    #: The version whose content the server holds (None: missing, unknown or error).
+    version: int | None
+    current: bool
+
+
+def server_holdings(session, config_file: ConfigFile) -> list[ServerHolds]:
+    """Compare the last check of the servers with the file's versions."""
+    by_hash = {}
+    for row in history(session, config_file):
+        if not row.deleted:
+            by_hash.setdefault(hashlib.sha256(row.content.encode()).hexdigest(), row.version)
+    holdings = []
+    for server, state in sorted((config_file.server_state or {}).items()):
+        if state.get("error"):
+            holdings.append(ServerHolds(server, "not checked: %s" % state["error"], None,
+                                        False))
+        elif state.get("sha256") is None:
+            holdings.append(ServerHolds(server, "missing", None, False))
+        elif state["sha256"] in by_hash:
+            version = by_hash[state["sha256"]]
+            holdings.append(ServerHolds(server, "version %d%s" % (version, "" if version == (
+                config_file.version) else " (not the current one)"), version,
+                version == config_file.version))
+        else:
+            holdings.append(ServerHolds(server, "changed on the server: matches no version",
+                                        None, False))
+    return holdings
+
+
 def _comment(comment: str) -> str:
     return ": %s" % comment if comment else ""
 
@@ -309,4 +374,5 @@ def revision_files(session, project: Project, revision: int) -> dict[str, str]:
 def ingest_handlers() -> dict:
     from rds_contracts import configs
 
-    return {configs.CONFIG_PUSHED: _on_pushed, configs.CONFIG_PUSH_FAILED: _on_push_failed}
+    return {configs.CONFIG_PUSHED: _on_pushed, configs.CONFIG_PUSH_FAILED: _on_push_failed,
+            configs.CONFIG_INSPECTED: _on_inspected}

@@ -80,6 +80,7 @@ class TaskKind(enum.StrEnum):
     MIGRATE = "migrate"      # run one migration up or down (migrator)
     REMOVE = "remove"        # remove a release from the servers (gc)
     CONFIG = "config"        # push a config revision to every server (activator)
+    CONFIG_CHECK = "config_check"  # read back which config each server holds (activator)
 
 
 class TaskStatus(enum.StrEnum):
@@ -106,7 +107,7 @@ LANE_BY_KIND: dict[TaskKind, Lane | None] = {
     TaskKind.BUILD: Lane.BUILD, TaskKind.ACTIVATE: Lane.ACTIVATE,
     TaskKind.MIGRATE: Lane.ACTIVATE, TaskKind.REMOVE: None,
     # pushes never wait for each other: a newer revision wins on each server
-    TaskKind.CONFIG: None}
+    TaskKind.CONFIG: None, TaskKind.CONFIG_CHECK: None}
 
 
 class TargetState(enum.StrEnum):

@@ -14,7 +14,9 @@ Per server (in parallel, at most ``concurrency`` at a time), over SFTP only:
 4. record the new revision and names, atomically as well.
 
 Contents never reach a log: only names, sizes and the revision do.
+:func:`inspect_config` reads back only SHA-256s and the recorded revision.
 """
+import hashlib
 import json
 import posixpath
 import secrets
@@ -128,6 +130,63 @@ def push_config(servers: list[ServerSpec], deploy_path: str, revision: int,
             return ServerConfigPush(server, ok=False, error=error)
         log("%s: config %s" % (server.label, note))
         return ServerConfigPush(server, ok=True, note=note)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        return list(pool.map(one, servers))
+
+
+@dataclass
+class ServerConfigState:
+    """What one server holds: its recorded revision and a SHA-256 per file (None: missing)."""
+
+    server: ServerSpec
+    ok: bool
+    revision: int | None = None
+    files: dict[str, str | None] | None = None
+    error: str | None = None
+
+
+def inspect_server(session: SshSession, deploy_path: str,
+                   filenames: list[str]) -> tuple[int | None, dict[str, str | None]]:
+    directory = config_dir(session, deploy_path)
+    state = _read_state(session, directory) if session.lstat(directory) is not None else {}
+    revision = state.get("revision") if isinstance(state.get("revision"), int) else None
+    files: dict[str, str | None] = {}
+    for name in filenames:
+        path = posixpath.join(directory, shared.check_config_name(name))
+        with session.errors("cannot read %s" % path):
+            try:
+                with session.sftp.open(path, "rb") as handle:
+                    digest = hashlib.sha256()
+                    while True:
+                        chunk = handle.read(65536)
+                        if not chunk:
+                            break
+                        digest.update(chunk)
+                files[name] = digest.hexdigest()
+            except FileNotFoundError:
+                files[name] = None
+    return revision, files
+
+
+def inspect_config(servers: list[ServerSpec], deploy_path: str, filenames: list[str],
+                   settings: SshSettings, concurrency: int = 16,
+                   log: Callable[[str], None] = lambda text: None) -> list[ServerConfigState]:
+    """Read back every server's config state; one result per server, in order."""
+    deploy_path = names.check_deploy_path(deploy_path)
+
+    def one(server: ServerSpec) -> ServerConfigState:
+        try:
+            with connect(server, settings) as session:
+                revision, files = inspect_server(session, deploy_path, filenames)
+        except SshError as exc:
+            error = exc.message if exc.server_label == server.label else str(exc)
+            log("%s: config check failed: %s" % (server.label, error))
+            return ServerConfigState(server, ok=False, error=error)
+        log("%s: config revision %s, %d of %d file(s) present" % (
+            server.label, revision if revision is not None else "none",
+            sum(1 for h in files.values() if h), len(files)))
+        return ServerConfigState(server, ok=True, revision=revision, files=files)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(one, servers))

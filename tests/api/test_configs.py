@@ -72,3 +72,18 @@ def test_delete_keeps_the_history(client, persona, project):
     assert client.get(url + "/versions/1", headers=headers).json["content"] == SECRET
     assert client.get("/api/v1/projects/%s/configs" % project,
                       headers=headers).json["revision"] == 2
+
+
+def test_a_server_check_is_queued_and_files_report_what_servers_hold(client, persona, project,
+                                                                     publisher):
+    headers = persona("deployer")
+    client.put("/api/v1/projects/%s/configs/.env" % project, json={"content": SECRET},
+               headers=headers)
+    checked = client.post("/api/v1/projects/%s/configs/check" % project, headers=headers)
+    assert checked.status_code == 202
+    command = publisher.sent[-1][0]
+    assert command.task_id == checked.json["task_id"] and command.names == [".env"]
+    shown = client.get("/api/v1/projects/%s/configs/.env" % project, headers=headers).json
+    assert shown["servers"] == [] and shown["servers_checked_at"] is None
+    assert client.post("/api/v1/projects/%s/configs/check" % project,
+                       headers=persona("viewer")).status_code == 403

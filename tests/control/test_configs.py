@@ -165,3 +165,37 @@ def test_push_again_retries_the_current_revision_once_the_last_push_ended(
     assert configs.push_again(db_session, project.name, alice) == [row]
     assert row.upload_state == "pending" and row.task_id != first_task
     assert pushes(db_session, project)[-1].body["revision"] == 1
+
+
+def test_a_server_check_says_which_version_each_server_holds(db_session, make_project,
+                                                             alice, agent_for):
+    import hashlib
+
+    project = make_project()
+    configs.save_file(db_session, project.name, ".env", {"content": "A=1\n"}, alice)
+    configs.save_file(db_session, project.name, ".env", {"content": "A=2\n"}, alice)
+    task = configs.check_servers(db_session, project.name, alice)
+    assert (task.kind, task.command["names"]) == ("config_check", [".env"])
+    one, two = project.servers
+    agent = agent_for(task, "host1/activator/1")
+    agent.start()
+    agent.send(wire.CONFIG_INSPECTED, wire.ConfigInspected, servers=[
+        {"server_id": one.id, "ok": True, "revision": 1,
+         "files": {".env": hashlib.sha256(b"A=1\n").hexdigest()}},
+        {"server_id": two.id, "ok": True, "revision": 2,
+         "files": {".env": hashlib.sha256(b"edited by hand\n").hexdigest()}}])
+    assert task.status == "succeeded"
+    found = configs.get_file(db_session, project, ".env")
+    holdings = {h.server: h for h in configs.server_holdings(db_session, found)}
+    assert holdings[one.label].summary == "version 1 (not the current one)"
+    assert (holdings[one.label].version, holdings[one.label].current) == (1, False)
+    assert holdings[two.label].summary == "changed on the server: matches no version"
+    agent2 = agent_for(configs.check_servers(db_session, project.name, alice))
+    agent2.start()
+    agent2.send(wire.CONFIG_INSPECTED, wire.ConfigInspected, servers=[
+        {"server_id": one.id, "ok": True, "revision": 2,
+         "files": {".env": hashlib.sha256(b"A=2\n").hexdigest()}},
+        {"server_id": two.id, "ok": False, "error": "connection refused"}])
+    holdings = {h.server: h for h in configs.server_holdings(db_session, found)}
+    assert holdings[one.label].current and holdings[one.label].summary == "version 2"
+    assert holdings[two.label].summary == "not checked: connection refused"

@@ -104,3 +104,34 @@ def test_a_config_upload_script_gets_the_files_in_config_dir(servers, deploy_pat
     assert (tmp_path / "mode").read_text().strip() == "640"
     assert "shop 127.0.0.1 127.0.0.1" in "".join(reporter.lines)
     assert not os.path.exists(conf.path("configs", command.task_id))
+
+
+def test_a_check_reads_back_hashes_and_sees_hand_edits(servers, app_servers, deploy_path,
+                                                       settings):
+    import hashlib
+
+    from rds_ssh.configs import inspect_config
+
+    push_config(servers, deploy_path, 3, {".env": "A=1\n"}, settings)
+    with open(config_path(app_servers[1], deploy_path, ".env"), "w") as handle:
+        handle.write("edited\n")
+    states = inspect_config(servers, deploy_path, [".env", "gone.yml"], settings)
+    assert [(s.ok, s.revision) for s in states] == [(True, 3), (True, 3)]
+    assert states[0].files == {".env": hashlib.sha256(b"A=1\n").hexdigest(), "gone.yml": None}
+    assert states[1].files[".env"] == hashlib.sha256(b"edited\n").hexdigest()
+
+
+def test_the_agent_reports_a_check_without_contents(servers, deploy_path, settings, tmp_path):
+    from rds_agent.configs import run_config_inspect
+    from rds_contracts.configs import ConfigInspected, InspectConfigCommand
+
+    push_config(servers, deploy_path, 1, {".env": "SECRET=hunter2\n"}, settings)
+    command = InspectConfigCommand(task_id=uuid.uuid4().hex, project="shop",
+                                   deploy_path=deploy_path, servers=servers, names=[".env"])
+    reporter = Reporter()
+    conf = agent_settings(tmp_path, settings)
+    run_config_inspect(command, reporter, conf, TaskFiles(conf.run_dir))
+    schema, fields = reporter.events[-1]
+    assert schema is ConfigInspected and fields.get("error") is None
+    assert [s["revision"] for s in fields["servers"]] == [1, 1]
+    assert "hunter2" not in "".join(reporter.lines) + str(reporter.events)

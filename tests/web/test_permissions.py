@@ -36,6 +36,7 @@ ROUTES = [
     ("GET", "/projects/{project}/configs", "view"),
     ("POST", "/projects/{project}/configs", "manage_projects"),
     ("POST", "/projects/{project}/configs/_push", "manage_projects"),
+    ("POST", "/projects/{project}/configs/_check", "manage_projects"),
     ("GET", "/projects/{project}/configs/{config}", "view"),
     ("POST", "/projects/{project}/configs/{config}", "manage_projects"),
     ("POST", "/projects/{project}/configs/{config}/delete", "manage_projects"),

@@ -18,6 +18,10 @@ class ConfigFile(Timestamps, Base):
     content: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     deleted_at: Mapped[datetime | None]
+    #: What the last check read on each server:
+    #: {"user@host:port": {"sha256": str|None, "revision": int|None, "error": str|None}}.
+    server_state: Mapped[dict | None] = mapped_column(JSONB)
+    server_checked_at: Mapped[datetime | None]
 
 
 class ConfigFileVersion(Base):

@@ -1,6 +1,6 @@
 """The activator service: a thin nameko adapter around ``rds_agent.activation``."""
 from rds_agent.activation import run_activation
-from rds_agent.configs import run_config_push
+from rds_agent.configs import run_config_inspect, run_config_push
 from rds_agent.reporting import TaskReporter
 from rds_agent.settings import AgentSettings
 from rds_agent.tasks import TaskFiles
@@ -29,3 +29,12 @@ class ActivatorService(runtime.AgentService):
         with self.runtime.running_task(command.task_id):
             run_config_push(command, reporter, settings, TaskFiles(settings.run_dir),
                             redelivered=redelivered)
+
+    @command_handler(configs.INSPECT_CONFIG)
+    def handle_inspect_config(self, command, redelivered):
+        """Read back which config revision and files every server holds."""
+        settings = AgentSettings.from_config(self.runtime.config)
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        with self.runtime.running_task(command.task_id):
+            run_config_inspect(command, reporter, settings, TaskFiles(settings.run_dir),
+                               redelivered=redelivered)

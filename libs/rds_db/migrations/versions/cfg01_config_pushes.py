@@ -1,4 +1,5 @@
-"""config pushes: per-version upload state, results and task; task kind 'config'
+"""config pushes: per-version upload state, results and task; what the servers hold;
+task kinds 'config' and 'config_check'
 
 Revision ID: cfg01
 Revises: 0001
@@ -28,11 +29,18 @@ def upgrade():
                     ['task_id'], unique=False)
     op.drop_constraint(op.f('ck_tasks_kind'), 'tasks', type_='check')
     op.create_check_constraint(
-        op.f('ck_tasks_kind'), 'tasks', "kind IN ('build', 'activate', 'migrate', 'remove', 'config')")
+        op.f('ck_tasks_kind'), 'tasks',
+        "kind IN ('build', 'activate', 'migrate', 'remove', 'config', 'config_check')")
+    op.add_column('config_files', sa.Column(
+        'server_state', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
+    op.add_column('config_files', sa.Column('server_checked_at', sa.DateTime(timezone=True),
+                                            nullable=True))
 
 
 def downgrade():
-    op.execute("DELETE FROM tasks WHERE kind = 'config'")
+    op.execute("DELETE FROM tasks WHERE kind IN ('config', 'config_check')")
+    op.drop_column('config_files', 'server_checked_at')
+    op.drop_column('config_files', 'server_state')
     op.drop_constraint(op.f('ck_tasks_kind'), 'tasks', type_='check')
     op.create_check_constraint(op.f('ck_tasks_kind'), 'tasks',
                                "kind IN ('build', 'activate', 'migrate', 'remove')")

@@ -54,6 +54,14 @@ class ConfigVersionOut(Out):
                    content=row.content if readable else None, content_hidden=not readable)
 
 
+class ServerHoldsOut(Out):
+    server: str
+    #: e.g. "version 3", "missing", "changed on the server: matches no version".
+    summary: str
+    version: int | None
+    current: bool
+
+
 class ConfigFileOut(Out):
     name: str
     version: int
@@ -62,13 +70,20 @@ class ConfigFileOut(Out):
     content_hidden: bool
     #: Newest first (only when showing one file).
     versions: list[ConfigVersionOut] | None = None
+    #: What each server held at the last check (``POST .../configs/check``).
+    servers: list[ServerHoldsOut] | None = None
+    servers_checked_at: datetime | None = None
 
     @classmethod
     def of(cls, row: ConfigFile, readable: bool,
-           versions: list[ConfigVersionOut] | None = None) -> "ConfigFileOut":
+           versions: list[ConfigVersionOut] | None = None,
+           holdings: list | None = None) -> "ConfigFileOut":
         return cls(name=row.filename, version=row.version, updated_at=row.updated_at,
                    content=row.content if readable else None, content_hidden=not readable,
-                   versions=versions)
+                   versions=versions, servers_checked_at=row.server_checked_at,
+                   servers=None if holdings is None else [
+                       ServerHoldsOut(server=h.server, summary=h.summary, version=h.version,
+                                      current=h.current) for h in holdings])
 
 
 class ConfigFileList(Out):
@@ -99,7 +114,8 @@ def show_config(name, filename):
     found = configs.get_file(session, project, filename)
     readable = configs.may_read_contents(g.user)
     return dump(ConfigFileOut.of(found, readable, [
-        ConfigVersionOut.of(v, readable) for v in configs.history(session, found)]))
+        ConfigVersionOut.of(v, readable) for v in configs.history(session, found)],
+        configs.server_holdings(session, found)))
 
 
 @bp.get("/projects/<name>/configs/<path:filename>/versions/<int:version>")
@@ -170,4 +186,16 @@ def push_configs(name):
     return run(push), 202
 
 
-RESPONSES = (ConfigFileList, ConfigFileOut, ConfigVersionOut)
+class CheckOut(Out):
+    task_id: str
+
+
+@bp.post("/projects/<name>/configs/check")
+@require("manage_projects")
+def check_configs(name):
+    """Ask every server which config it holds (SHA-256s); see each file's ``servers``."""
+    return run(lambda s: dump(CheckOut(task_id=configs.check_servers(s, name,
+                                                                     g.user).id))), 202
+
+
+RESPONSES = (CheckOut, ConfigFileList, ConfigFileOut, ConfigVersionOut)

@@ -128,6 +128,10 @@ PATHS.update({
         "post": _op("Push the current config revision to every server again",
                     {"202": _body("the revision", config_api.ConfigFileList), "409": ERROR},
                     params=[NAME])},
+    "/projects/{name}/configs/check": {
+        "post": _op("Ask every server which config it holds (SHA-256s, never contents)",
+                    {"202": _body("the check task", config_api.CheckOut), "409": ERROR},
+                    params=[NAME])},
     "/projects/{name}/configs/{filename}": {
         "get": _op("A config file with its history",
                    {"200": _body("file", config_api.ConfigFileOut), "404": ERROR},

@@ -22,7 +22,7 @@ def _readable():
 def _history_context(session, project, found):
     versions = configs.history(session, found)
     return {"project": project, "file": found, "versions": versions,
-            "readable": _readable(),
+            "readable": _readable(), "holdings": configs.server_holdings(session, found),
             "logs": {v.version: configs.task_log_text(session, v.task_id) for v in versions}}
 
 
@@ -69,6 +69,22 @@ def push(name):
         flash(exc.message, "error")
     else:
         flash("Pushing config revision %d again." % rows[0].project_revision, "success")
+    return redirect(url_for("configs.index", name=name))
+
+
+@bp.post("/_check")
+@requires("manage_projects")
+def check(name):
+    """Ask every server which config it holds (shown on each file's page)."""
+    back_to = request.form.get("file")
+    try:
+        run(lambda s: configs.check_servers(s, name, g.user))
+    except ControlError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Checking the servers; reload in a moment to see what they hold.", "success")
+    if back_to:
+        return redirect(url_for("configs.show", name=name, filename=back_to))
     return redirect(url_for("configs.index", name=name))
 
 
