@@ -9,7 +9,15 @@ One call of :func:`run_build` is one run of a build task::
     step upload    (every server in parallel)     → build_installing, server_ready…
     build_finished | build_failed(phase, reason) | build_cancelled
 
-The workspace is removed at the end; the mirror stays for the next build.
+A command with ``expect_manifest_sha256`` installs a release on its missing
+servers: the same commit is built again and shipped (to those servers only)
+only if its manifest is the one already verified on the other servers.
+
+Each run has its own workspace and upload scratch space (named by its run
+id), removed when the run ends; the mirror stays for the next build. With a
+fencing reporter the run claims the task before it starts and before the
+upload; a refused claim stops the run where it is (the task was cancelled,
+reaped or taken over) and leaves its end to whoever holds the task.
 """
 import logging
 import os
@@ -20,6 +28,7 @@ from rds_agent.environment import build_env
 from rds_agent.git import GitError, Mirrors
 from rds_agent.scripts import ScriptFailed, run_script
 from rds_agent.tasks import TaskCancelled
+from rds_bus.entrypoints import CommandDropped
 from rds_contracts.base import ServerResult
 from rds_contracts.builder import (
     BuildBuilt,
@@ -45,7 +54,8 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
 
     task_id = command.task_id
     workspace = settings.path("builds", command.project, "%s-%s" % (command.version,
-                                                                    task_id[:8]))
+                                                                    reporter.run_id))
+    uploads_dir = settings.path("uploads", reporter.run_id)
     task_files.register(task_id)
     try:
         with reporter:
@@ -63,9 +73,10 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                         manifest = scan_tree(workspace)
                     except BadTree as exc:
                         raise _Failed("pack", str(exc)) from None
+                    _check_expected(command, manifest)
                 reporter.event(BuildBuilt, commit=commit, files=len(manifest.files),
                                bytes=manifest.total_bytes, cron=cron)
-                reporter.line("Built %s %s at %s: %d files, %d bytes"
+                reporter.line("Built %s %s at %s: %d files, %d bytes of content"
                               % (command.project, command.version, commit[:12],
                                  len(manifest.files), manifest.total_bytes))
                 reporter.event(BuildInstalling, servers=len(command.servers))
@@ -75,9 +86,10 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                         command, reporter, settings, task_files, workspace, manifest,
                         finisher) if command.deploy_script else upload_release(
                         command.servers, command.deploy_path, command.version, workspace,
-                        manifest, settings.ssh(), settings.path("uploads", task_id),
+                        manifest, settings.ssh(), uploads_dir,
                         concurrency=command.upload.concurrency,
                         max_failures=command.upload.max_failures, log=reporter.line,
+                        manifest_cache=settings.path("manifests"),
                         is_cancelled=lambda: task_files.is_cancelled(task_id),
                         on_server_ready=finisher)
                 uploads = finisher.apply(uploads)
@@ -94,6 +106,9 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
             except TaskCancelled:
                 reporter.line("Cancelled on request.")
                 reporter.event(BuildCancelled)
+            except CommandDropped as exc:
+                reporter.line("Stopped: %s" % exc)
+                raise
             except (_Failed, install.StepFailed) as exc:
                 reporter.line("FAILED (%s): %s" % (exc.phase, exc.reason))
                 reporter.event(BuildFailed, phase=exc.phase, reason=exc.reason[-8000:],
@@ -105,7 +120,17 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
     finally:
         task_files.unregister(task_id)
         shutil.rmtree(workspace, ignore_errors=True)
-        shutil.rmtree(settings.path("uploads", task_id), ignore_errors=True)
+        shutil.rmtree(uploads_dir, ignore_errors=True)
+
+
+def _check_expected(command, manifest):
+    """Installing on missing servers ships only the tree verified on the others."""
+    expected = command.expect_manifest_sha256
+    if expected is not None and manifest.sha256 != expected:
+        raise _Failed("pack", "the tree built again from %s differs from the one verified on "
+                      "the other servers (manifest %s, expected %s): the build is not "
+                      "reproducible; rebuild the release to install it everywhere"
+                      % (command.ref, manifest.sha256[:12], expected[:12]))
 
 
 def _checkout(command, reporter, settings, workspace):

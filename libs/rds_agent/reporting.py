@@ -6,19 +6,44 @@ a background thread, when a chunk is full, and before any other event so
 the log always precedes the status it explains), and times steps. The
 background flush sends whole lines only, unless a partial line has waited
 for ``partial_line_wait`` seconds (a progress bar without newlines).
+
+Output is sanitised before it is published: NUL and undecodable bytes become
+U+FFFD, so every line can be stored.
+
+Every event is published until the broker confirms it: a failed publish is
+retried with backoff (the broker restarting must not fail the task, nor lose
+its final event). With a ``claim`` callable (``AgentRuntime.claim``) the run
+claims its task before it starts (``started``) and before each irreversible
+step (``rds_contracts.pruner.FENCED_STEPS``); a refusal raises out of the
+call, and the run must stop.
 """
+import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from rds_contracts.agents import TaskLog, TaskStarted, TaskStep
-from rds_contracts.base import MAX_LOG_CHUNK
+from rds_contracts.base import MAX_LOG_CHUNK, sanitize, sanitize_text
+from rds_contracts.pruner import FENCED_STEPS, START
+
+log = logging.getLogger(__name__)
+
+#: Waits between attempts to publish an event (the last one repeats).
+PUBLISH_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+#: ``claim(task_id, run_id, step, redelivered) -> fencing token``.
+Claim = Callable[..., int]
 
 
 class TaskReporter:
-    def __init__(self, publish, task_id, agent, flush_interval=0.25, partial_line_wait=1.0):
+    def __init__(self, publish, task_id, agent, flush_interval=0.25, partial_line_wait=1.0,
+                 claim: Claim | None = None, sleep: Callable[[float], None] = time.sleep):
         self._publish = publish
+        self._claim = claim
+        self._sleep = sleep
+        self.token: int | None = None
         self.task_id = task_id
         self.agent = agent
         self.run_id = uuid.uuid4().hex
@@ -36,11 +61,34 @@ class TaskReporter:
     def _next(self, schema, **fields):
         with self._lock:
             self._seq += 1
-            event = schema(task_id=self.task_id, run_id=self.run_id, seq=self._seq, **fields)
-            self._publish(event)
+            event = schema(task_id=self.task_id, run_id=self.run_id, seq=self._seq,
+                           **sanitize(fields))
+            self._publish_until_confirmed(event)
             return event
 
+    def _publish_until_confirmed(self, event):
+        attempt = 0
+        while True:
+            try:
+                self._publish(event)
+                return
+            except Exception as exc:  # broker away: keep the event, try again
+                delay = PUBLISH_BACKOFF[min(attempt, len(PUBLISH_BACKOFF) - 1)]
+                log.warning("publishing %s of task %s failed (%s); retrying in %.1fs",
+                            type(event).__name__, self.task_id, exc, delay)
+                attempt += 1
+                self._sleep(delay)
+
+    def claim(self, step: str, redelivered: bool = False) -> int | None:
+        """Claim the task for this run before ``step`` (raises if refused)."""
+        if self._claim is None:
+            return None
+        self.token = self._claim(self.task_id, self.run_id, step, redelivered=redelivered)
+        return self.token
+
     def started(self, redelivered=False):
+        """Claim the task (if fenced), then announce the run."""
+        self.claim(START, redelivered=redelivered)
         return self._next(TaskStarted, agent=self.agent, redelivered=redelivered)
 
     def event(self, schema, **fields):
@@ -53,6 +101,7 @@ class TaskReporter:
         """Queue output for the log (any length; split into chunks as needed)."""
         if not text:
             return
+        text = sanitize_text(text)
         with self._lock:
             self._remember_tail(text)
             while text:
@@ -96,7 +145,12 @@ class TaskReporter:
 
     @contextmanager
     def step(self, name):
-        """Time a step: ``task_step`` started/finished events around the block."""
+        """Time a step: ``task_step`` started/finished events around the block.
+
+        An irreversible step is claimed first (raises if the claim is refused).
+        """
+        if name in FENCED_STEPS:
+            self.claim(name)
         self.event(TaskStep, step=name, state="started")
         try:
             yield

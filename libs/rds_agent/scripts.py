@@ -5,8 +5,15 @@ a minimal base environment, runs in its own session (so its whole process
 group can be killed), with stdin closed and stderr merged into stdout. A
 script without a ``#!`` line runs under ``bash -e``. Any non-zero exit is a
 failure (RDS counted "exit 1 with no output" as success; rds does not).
+
+A script dies with its agent: it is started with ``PR_SET_PDEATHSIG``
+(SIGKILL when the agent process dies, even by ``kill -9``), and its process
+group is recorded in the task files, so what it started in the background is
+killed by the host's orphan reaper (``rds_agent.tasks``). When a script
+ends, whatever it left running in its process group is killed too.
 """
 import codecs
+import ctypes
 import os
 import signal
 import subprocess
@@ -27,6 +34,27 @@ class ScriptFailed(Exception):
         self.name = name
         self.exit_code = exit_code
         self.message = message
+
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with(parent_pid):
+    """``preexec_fn`` of a script: SIGKILL it when ``parent_pid`` dies."""
+    def preexec():
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the agent died before prctl took effect
+            os._exit(137)
+    return preexec
+
+
+def _kill_leftovers(pgid):
+    """Whatever the script left running in its process group dies with the script."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def base_env():
@@ -84,7 +112,7 @@ def run_script(name, body, env, cwd, output, scratch_dir, task_files=None, task_
 def _run(name, argv, env, cwd, output, task_files, task_id, timeout):
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_die_with(os.getpid()))
     timed_out = threading.Event()
     timer = None
     try:
@@ -114,6 +142,7 @@ def _run(name, argv, env, cwd, output, task_files, task_id, timeout):
         if process.poll() is None:
             kill_group(process.pid, is_alive=lambda: process.poll() is None)
             process.wait()
+        _kill_leftovers(process.pid)
         if task_files is not None:
             task_files.register(task_id, None)
     if task_files is not None and task_files.is_cancelled(task_id):

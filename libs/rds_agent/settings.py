@@ -1,27 +1,19 @@
-"""Agent configuration keys (``config.yml`` of each agent service).
+"""What an agent needs from the settings, resolved once at start.
 
-* ``AGENT_WORK_DIR``: mirrors, workspaces and upload scratch space
-  (default ``/var/lib/rds-agent``).
-* ``AGENT_RUN_DIR``: running-task files shared with the killer on this host
-  (default ``<AGENT_WORK_DIR>/run``).
-* ``SSH_KEY_PATH``: private key used to log in to the app servers.
-* ``SSH_KNOWN_HOSTS``: host keys rds trusts (default
-  ``<AGENT_WORK_DIR>/known_hosts``).
-* ``SSH_HOST_KEY_POLICY``: ``accept-new`` (remember unknown hosts, refuse
-  changed keys) or ``strict`` (refuse unknown hosts).
-* ``SCRIPT_TIMEOUT``: seconds a project script may run (default 3600).
+``AgentSettings.from_settings`` turns the ``RDS_AGENT_*``/``RDS_SSH_*``/
+``RDS_SCRIPT_TIMEOUT`` fields of :class:`rds_settings.Settings` (defaults and
+meanings live there, and in README "Configuration") into absolute paths and
+the SSH settings; ``AgentSettingsDependency`` does that once in the nameko
+container's ``setup`` and hands the same object to every handler.
 """
 import os
 from dataclasses import dataclass
+from typing import Any
 
-WORK_DIR_KEY = "AGENT_WORK_DIR"
-RUN_DIR_KEY = "AGENT_RUN_DIR"
-SSH_KEY_PATH_KEY = "SSH_KEY_PATH"
-SSH_KNOWN_HOSTS_KEY = "SSH_KNOWN_HOSTS"
-SSH_HOST_KEY_POLICY_KEY = "SSH_HOST_KEY_POLICY"
-SCRIPT_TIMEOUT_KEY = "SCRIPT_TIMEOUT"
+from nameko.extensions import DependencyProvider
 
-DEFAULT_WORK_DIR = "/var/lib/rds-agent"
+from rds_settings import Settings
+from rds_settings.nameko import settings_of
 
 
 @dataclass(frozen=True)
@@ -34,26 +26,39 @@ class AgentSettings:
     script_timeout: float
 
     @classmethod
-    def from_config(cls, config):
-        work_dir = os.path.abspath(config.get(WORK_DIR_KEY) or DEFAULT_WORK_DIR)
-        policy = config.get(SSH_HOST_KEY_POLICY_KEY) or "accept-new"
-        if policy not in ("accept-new", "strict"):
-            raise ValueError("%s must be accept-new or strict" % SSH_HOST_KEY_POLICY_KEY)
-        key = config.get(SSH_KEY_PATH_KEY) or os.path.expanduser("~/.ssh/id_ed25519")
-        return cls(work_dir=work_dir,
-                   run_dir=os.path.abspath(config.get(RUN_DIR_KEY)
-                                           or os.path.join(work_dir, "run")),
-                   ssh_key_path=os.path.abspath(key),
-                   known_hosts=os.path.abspath(config.get(SSH_KNOWN_HOSTS_KEY)
-                                               or os.path.join(work_dir, "known_hosts")),
-                   host_key_policy=policy,
-                   script_timeout=float(config.get(SCRIPT_TIMEOUT_KEY) or 3600))
+    def from_settings(cls, settings: Settings) -> "AgentSettings":
+        work_dir = settings.resolved_work_dir()
 
-    def ssh(self):
+        def under_work_dir(value: str, default: str) -> str:
+            return os.path.abspath(os.path.expanduser(value or os.path.join(work_dir, default)))
+
+        return cls(work_dir=work_dir,
+                   run_dir=under_work_dir(settings.agent_run_dir, "run"),
+                   ssh_key_path=os.path.abspath(os.path.expanduser(settings.ssh_key_path)),
+                   known_hosts=under_work_dir(settings.ssh_known_hosts, "known_hosts"),
+                   host_key_policy=settings.ssh_host_key_policy,
+                   script_timeout=settings.script_timeout)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "AgentSettings":
+        """From a nameko container's config (see ``rds_settings.nameko``)."""
+        return cls.from_settings(settings_of(config))
+
+    def ssh(self) -> Any:
         from rds_ssh.connection import SshSettings
 
         return SshSettings(key_path=self.ssh_key_path, known_hosts_path=self.known_hosts,
                            host_key_policy=self.host_key_policy)
 
-    def path(self, *parts):
+    def path(self, *parts: str) -> str:
         return os.path.join(self.work_dir, *parts)
+
+
+class AgentSettingsDependency(DependencyProvider):
+    """The agent's settings, resolved once when the service starts."""
+
+    def setup(self) -> None:
+        self.settings = AgentSettings.from_config(self.container.config)
+
+    def get_dependency(self, worker_ctx: object) -> AgentSettings:
+        return self.settings

@@ -3,9 +3,16 @@
 The builder (or any service running scripts) and the killer are separate
 processes on the same host sharing ``RUN_DIR``:
 
-* ``RUN_DIR/running/<task_id>`` holds the process group id of the script the
-  task is running right now (empty between scripts);
+* ``RUN_DIR/running/<task_id>`` records the run: the process id of the agent
+  copy running it (``owner``) and the process group of the script it is
+  running right now (``pgid``, null between scripts), as JSON;
 * ``RUN_DIR/cancelled/<task_id>`` is the killer's tombstone.
+
+No orphans: scripts get ``PR_SET_PDEATHSIG`` (``rds_agent.scripts``), and
+whatever they started in their process group is found here. The killer's
+timer and the next run of the same task call :meth:`TaskFiles.reap_orphans`:
+a record whose owner process is gone has its process group killed and is
+removed.
 
 Ordering closes the race between a cancel and a start: the task writes its
 file *before* checking the tombstone; the killer writes the tombstone
@@ -13,8 +20,15 @@ file *before* checking the tombstone; the killer writes the tombstone
 sees the process group. Files are removed when the task ends; tombstones
 older than a day are swept.
 """
+import json
+import logging
 import os
+import signal
 import time
+
+from rds_bus.identity import pid_is_gone
+
+log = logging.getLogger(__name__)
 
 TOMBSTONE_TTL = 24 * 3600
 
@@ -38,10 +52,13 @@ class TaskFiles:
 
     # task side
     def register(self, task_id, pgid=None):
+        """Record that this process runs the task (and its script's process group)."""
         path = self._running(task_id)
-        tmp = path + ".tmp"
+        if pgid is None:
+            self._reap_if_orphaned(task_id)
+        tmp = "%s.%d.tmp" % (path, os.getpid())
         with open(tmp, "w") as handle:
-            handle.write("" if pgid is None else str(pgid))
+            json.dump({"owner": os.getpid(), "pgid": pgid}, handle)
         os.replace(tmp, path)
 
     def unregister(self, task_id):
@@ -62,14 +79,43 @@ class TaskFiles:
         with open(self._tombstone(task_id), "w") as handle:
             handle.write(str(time.time()))
 
-    def running_pgid(self, task_id):
-        """The process group to kill: None if the task is not running here."""
+    def _record(self, task_id):
         try:
             with open(self._running(task_id)) as handle:
-                content = handle.read().strip()
-        except FileNotFoundError:
+                record = json.load(handle)
+        except (FileNotFoundError, ValueError):
             return None
-        return int(content) if content else 0
+        return record if isinstance(record, dict) else None
+
+    def running_pgid(self, task_id):
+        """The process group to kill: None if the task is not running here, 0 between scripts."""
+        record = self._record(task_id)
+        if record is None:
+            return None
+        return int(record.get("pgid") or 0)
+
+    def _reap_if_orphaned(self, task_id):
+        record = self._record(task_id)
+        if record is None or not pid_is_gone(int(record.get("owner") or 0)):
+            return False
+        pgid = int(record.get("pgid") or 0)
+        if pgid:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+                log.warning("killed process group %d of task %s: its agent (pid %s) is gone",
+                            pgid, task_id, record.get("owner"))
+            except ProcessLookupError:
+                pass
+        self.unregister(task_id)
+        return True
+
+    def reap_orphans(self):
+        """Kill the scripts of runs whose agent process is gone; returns their task ids."""
+        reaped = []
+        for name in os.listdir(self.running_dir):
+            if not name.endswith(".tmp") and self._reap_if_orphaned(name):
+                reaped.append(name)
+        return reaped
 
     def is_running(self, task_id):
         return os.path.exists(self._running(task_id))

@@ -6,26 +6,43 @@ queue (or, with ``broadcast=True``, from the copy's private queue);
 
 Delivery semantics, chosen on purpose:
 
-* a message that does not match its contract is logged with the reason and
+* a message that does not match its contract, or is not signed with the
+  configured key (``rds_bus.signing``), is logged with the reason and
   dead-lettered at once (never retried, never crash-loops the consumer);
 * the message is acked only after the handler returned, i.e. after its work
   is recorded; if the process dies first, the broker redelivers it;
-* an exception listed in ``transient`` (e.g. the database is away) puts the
-  message back after ``retry_delay`` seconds; any other exception is a bug or
+* a handler that raises ``CommandDropped`` (a refused fencing claim, a
+  duplicate delivery of a task already running here) acks the message: the
+  command must not act, and logging it is all there is to do;
+* for events, ``retry_later(exc)`` says which failures are transient (the
+  database is away): the event goes to a delay queue whose TTL hands it back
+  to ingest, waiting longer each time (``topology.RETRY_DELAYS``), so no
+  worker sleeps and the queue keeps flowing; any other exception is a bug or
   a poison message and dead-letters it.
+
+Every dead letter goes to ``rds.dead`` with its reason in the
+``x-rds-reason`` header and the queue it came from in ``x-rds-queue``.
 """
 import logging
 
-import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
+from nameko.amqp.publish import Publisher
+from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 
-from rds_bus import topology
-from rds_bus.identity import agent_name, agent_pool
+from rds_bus import signing, topology
+from rds_bus.identity import agent_host, agent_pool
 from rds_contracts.registry import InvalidMessage, parse_command, parse_event
 
 log = logging.getLogger(__name__)
+REASON_HEADER = "x-rds-reason"
+QUEUE_HEADER = "x-rds-queue"
+RETRIES_HEADER = "x-rds-retries"
+
+
+class CommandDropped(Exception):
+    """The command must not act: ack it and log why."""
 
 
 def _message_type(message):
@@ -36,8 +53,14 @@ def _message_type(message):
 class _ValidatingConsumer(Consumer):
     """A nameko ``Consumer`` that parses the body before spawning a worker."""
 
-    transient = ()
-    retry_delay = 1.0
+    def retry_later(self, exc: BaseException) -> bool:
+        return False
+
+    def setup(self):
+        super().setup()
+        self.publisher = Publisher(self.container.config[AMQP_URI_CONFIG_KEY],
+                                   serializer="json", use_confirms=True,
+                                   declare=topology.declarations())
 
     def parse(self, message, body):
         raise NotImplementedError
@@ -48,38 +71,62 @@ class _ValidatingConsumer(Consumer):
         except InvalidMessage as exc:
             log.error("dead-lettering a malformed message from %s: %s",
                       self.queue.name, exc)
-            self._dead_letter(message)
+            self._dead_letter(message, body, "malformed: %s" % exc)
             return
         context_data = self.unpack_message_headers(message)
         try:
             self.container.spawn_worker(
                 self, args, {}, context_data=context_data,
                 handle_result=lambda worker_ctx, result=None, exc_info=None:
-                    self._handle_result(message, worker_ctx, result, exc_info))
+                    self._handle_result(message, body, worker_ctx, result, exc_info))
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
 
-    def _handle_result(self, message, worker_ctx, result, exc_info):
+    def _handle_result(self, message, body, worker_ctx, result, exc_info):
+        method = worker_ctx.entrypoint.method_name
         if exc_info is None:
             self.queue_consumer.ack_message(message)
-        elif self.transient and issubclass(exc_info[0], self.transient):
-            log.warning("%s failed with a transient error (%s); retrying in %.1fs",
-                        worker_ctx.entrypoint.method_name, exc_info[1], self.retry_delay)
-            eventlet.sleep(self.retry_delay)
-            self.queue_consumer.requeue_message(message)
+        elif issubclass(exc_info[0], CommandDropped):
+            log.warning("%s dropped the command: %s", method, exc_info[1])
+            self.queue_consumer.ack_message(message)
+        elif self.retry_later(exc_info[1]):
+            self._retry_later(message, body, method, exc_info[1])
         else:
-            log.error("%s raised %r; dead-lettering the message",
-                      worker_ctx.entrypoint.method_name, exc_info[1],
+            log.error("%s raised %r; dead-lettering the message", method, exc_info[1],
                       exc_info=exc_info)
-            self._dead_letter(message)
+            self._dead_letter(message, body, "%s raised %s: %s" % (
+                method, exc_info[0].__name__, exc_info[1]))
         return result, exc_info
 
-    def _dead_letter(self, message):
-        if message.channel.connection:
+    def _republish(self, message, body, exchange, routing_key, headers, declare=()):
+        """Publish a copy (confirmed) then ack the original; on failure, redeliver it."""
+        try:
+            self.publisher.publish(body, exchange=exchange, routing_key=routing_key,
+                                   headers=dict(message.headers or {}, **headers),
+                                   declare=list(declare))
+        except Exception as exc:  # the queue's own dead-letter exchange keeps it
+            log.warning("could not move a message from %s (%s); rejecting it to %s",
+                        self.queue.name, exc, topology.DEAD_QUEUE.name)
             try:
                 message.reject(requeue=False)
             except AmqpConnectionError:  # pragma: no cover - broker gone, it redelivers
                 pass
+            return
+        self.queue_consumer.ack_message(message)
+
+    def _retry_later(self, message, body, method, exc):
+        retries = int((message.headers or {}).get(RETRIES_HEADER, 0))
+        queue = topology.delay_queue(self.queue, retries)
+        log.warning("%s failed with a transient error (%s); retry %d in %ss", method, exc,
+                    retries + 1, queue.queue_arguments["x-message-ttl"] // 1000)
+        self._republish(message, body, topology.DELAY_EXCHANGE, queue.routing_key,
+                        {RETRIES_HEADER: retries + 1}, declare=[queue])
+
+    def _dead_letter(self, message, body, reason):
+        if not message.channel.connection:
+            return  # pragma: no cover - broker gone, it redelivers
+        self._republish(message, body, topology.DEAD_EXCHANGE, "dead",
+                        {REASON_HEADER: reason[:2000], QUEUE_HEADER: self.queue.name})
 
 
 class CommandHandler(_ValidatingConsumer):
@@ -94,30 +141,45 @@ class CommandHandler(_ValidatingConsumer):
         config = self.container.config
         pool = agent_pool(config)
         if self.broadcast:
-            self.queue = topology.broadcast_queue(
-                self.command, pool, agent_name(config, self.container.service_name))
+            self.queue = topology.broadcast_queue(self.command, pool, agent_host(config))
         else:
             self.queue = topology.command_queue(self.command, pool)
+        self.signer = signing.command_signer(config)
+        signing.warn_if_unsigned(self.signer, self.container.service_name)
         super().setup()
 
     def parse(self, message, body):
         name = _message_type(message)
         if name != self.command:
             raise InvalidMessage("expected command %r, got %r" % (self.command, name))
+        self.signer.verify(message.delivery_info.get("routing_key", ""), name, body,
+                           message.headers)
         command = parse_command(name, body)
         return (command, bool(message.delivery_info.get("redelivered")))
 
 
 class EventConsumer(_ValidatingConsumer):
-    """Consume every agent event; the handler is called with ``(name, event)``."""
+    """Consume every agent event; the handler is called with ``(name, event)``.
 
-    def __init__(self, transient=(), retry_delay=1.0, **kwargs):
-        self.transient = tuple(transient)
-        self.retry_delay = retry_delay
+    ``retry_later(exc)`` returns True for a failure worth retrying later.
+    """
+
+    def __init__(self, retry_later=None, **kwargs):
+        self._retry_later_rule = retry_later
         super().__init__(queue=topology.INGEST_QUEUE, **kwargs)
+
+    def setup(self):
+        self.signer = signing.event_signer(self.container.config)
+        signing.warn_if_unsigned(self.signer, self.container.service_name)
+        super().setup()
+
+    def retry_later(self, exc):
+        return self._retry_later_rule is not None and bool(self._retry_later_rule(exc))
 
     def parse(self, message, body):
         name = _message_type(message)
+        self.signer.verify(message.delivery_info.get("routing_key", ""), name, body,
+                           message.headers)
         return (name, parse_event(name, body))
 
 

@@ -7,7 +7,8 @@ from rds_bus.publish import BusPublisher
 
 class Bus(DependencyProvider):
     def setup(self):
-        self.publisher = BusPublisher(self.container.config[AMQP_URI_CONFIG_KEY])
+        config = self.container.config
+        self.publisher = BusPublisher.from_config(config, config[AMQP_URI_CONFIG_KEY])
 
     def get_dependency(self, worker_ctx):
         return self.publisher

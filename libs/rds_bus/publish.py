@@ -4,18 +4,25 @@ Both go through nameko's core publisher: persistent delivery, publisher
 confirms and ``mandatory`` routing, so ``publish`` returns only once the
 broker has the message in a queue. The target queue is declared first, so a
 command sent before any agent of its pool has started waits for one.
+
+Commands are signed with the command key and events with the event key
+(``rds_bus.signing``) when the publisher has them.
 """
 from nameko.amqp.publish import Publisher
 
-from rds_bus import topology
+from rds_bus import signing, topology
 from rds_contracts.registry import command_name, event_name
+
+COMMAND, EVENT = signing.COMMAND, signing.EVENT
 
 
 class BusPublisher:
     """A thread-safe publisher of rds commands and events (no eventlet needed)."""
 
-    def __init__(self, amqp_uri):
+    def __init__(self, amqp_uri, command_key=None, event_key=None):
         self.amqp_uri = amqp_uri
+        self.signers = {COMMAND: signing.Signer(command_key, signing.COMMAND),
+                        EVENT: signing.Signer(event_key, signing.EVENT)}
         self._publisher = Publisher(amqp_uri, serializer="json", mandatory=True,
                                     use_confirms=True, declare=topology.declarations())
 
@@ -35,7 +42,15 @@ class BusPublisher:
         name = event_name(event)
         self.publish_raw(topology.EVENTS_EXCHANGE, name, name, event.to_wire())
 
+    @classmethod
+    def from_config(cls, config, amqp_uri=None):
+        """A publisher with the AMQP URI and bus keys of a service's config."""
+        return cls(amqp_uri or config["AMQP_URI"], command_key=config.get(signing.COMMAND_KEY),
+                   event_key=config.get(signing.EVENT_KEY))
+
     def publish_raw(self, exchange, routing_key, name, body, declare=(), mandatory=True):
+        signer = self.signers[EVENT if exchange.name == topology.EVENTS_EXCHANGE.name
+                              else COMMAND]
+        headers = {topology.TYPE_HEADER: name, **signer.headers(routing_key, name, body)}
         self._publisher.publish(body, exchange=exchange, routing_key=routing_key,
-                                headers={topology.TYPE_HEADER: name},
-                                declare=list(declare), mandatory=mandatory)
+                                headers=headers, declare=list(declare), mandatory=mandatory)

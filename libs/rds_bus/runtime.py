@@ -4,9 +4,21 @@
 copy is running, and sends ``agent_heartbeat`` every ``HEARTBEAT_INTERVAL``
 seconds (default 5) from its own managed thread, so the heartbeat never
 waits for a free worker while long tasks run.
+
+It also makes the copy's fencing claims (``claim``): an RPC to the pruner,
+retried with backoff until the web side answers (a claim never fails because
+the broker or the pruner is away for a while). A refusal raises
+:class:`ClaimRefused`, which the command entrypoint acks and logs: the
+command is dropped. When the refusal names a holder on this host whose
+process is gone (killed -9), the claim is made again as its replacement.
+
+``running_task`` refuses (drops) a second delivery of a task this copy is
+running right now: the broker redelivers unacked commands when a connection
+drops, while the first run goes on.
 """
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
@@ -14,16 +26,37 @@ import eventlet
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
+from nameko.standalone.rpc import ServiceRpcProxy
 
-from rds_bus.identity import agent_host, agent_name, agent_pool
+from rds_bus.entrypoints import CommandDropped
+from rds_bus.identity import agent_host, agent_name, agent_pool, pid_is_gone
 from rds_bus.publish import BusPublisher
+from rds_contracts import pruner
 from rds_contracts.agents import AgentHeartbeat
 from rds_contracts.base import utcnow
+from rds_contracts.pruner import ClaimAnswer, ClaimRequest
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_KEY = "HEARTBEAT_INTERVAL"
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
+#: Seconds one claim RPC may take before it is asked again.
+CLAIM_TIMEOUT_KEY = "CLAIM_TIMEOUT"
+DEFAULT_CLAIM_TIMEOUT = 10.0
+#: Waits between attempts to reach the web side (the last one repeats).
+RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class ClaimRefused(CommandDropped):
+    """The web side refused a claim: this run must not act."""
+
+    def __init__(self, answer: ClaimAnswer):
+        super().__init__(answer.reason or "claim refused")
+        self.answer = answer
+
+    @property
+    def cancelled(self) -> bool:
+        return self.answer.cancelled
 
 
 def rds_version():
@@ -31,6 +64,13 @@ def rds_version():
         return version("rds")
     except PackageNotFoundError:  # pragma: no cover - running from a plain checkout
         return "dev"
+
+
+def _process_gone(agent: str, my_host: str) -> bool:
+    """True when ``agent`` (``host/service/pid``) ran on this host and its process is gone."""
+    host, _, rest = agent.partition("/")
+    pid = rest.rpartition("/")[2]
+    return host == my_host and pid.isdigit() and pid_is_gone(int(pid))
 
 
 class AgentRuntime(DependencyProvider):
@@ -42,7 +82,8 @@ class AgentRuntime(DependencyProvider):
         self.host = agent_host(self.config)
         self.interval = float(self.config.get(HEARTBEAT_INTERVAL_KEY,
                                               DEFAULT_HEARTBEAT_INTERVAL))
-        self.publisher = BusPublisher(self.config[AMQP_URI_CONFIG_KEY])
+        self.claim_timeout = float(self.config.get(CLAIM_TIMEOUT_KEY, DEFAULT_CLAIM_TIMEOUT))
+        self.publisher = BusPublisher.from_config(self.config, self.config[AMQP_URI_CONFIG_KEY])
         self.running = set()
         self._thread = None
 
@@ -62,6 +103,28 @@ class AgentRuntime(DependencyProvider):
     def publish(self, event):
         self.publisher.send_event(event)
 
+    def claim(self, task_id: str, run_id: str, step: str, redelivered: bool = False) -> int:
+        """Claim a task for a run; returns the fencing token or raises ClaimRefused."""
+        request = ClaimRequest(task_id=task_id, run_id=run_id, agent=self.name, step=step,
+                               redelivered=redelivered)
+        answer = self._ask(request)
+        if (not answer.granted and answer.holder and step == pruner.START
+                and _process_gone(answer.holder, self.host)):
+            log.warning("task %s: its holder %s died on this host; taking it over",
+                        task_id, answer.holder)
+            answer = self._ask(request.model_copy(update={"replaces": answer.holder}))
+        if not answer.granted:
+            raise ClaimRefused(answer)
+        return answer.token
+
+    def _ask(self, request: ClaimRequest) -> ClaimAnswer:
+        def ask():
+            with ServiceRpcProxy(pruner.SERVICE_NAME, self.config,
+                                 timeout=self.claim_timeout) as proxy:
+                return ClaimAnswer.model_validate(
+                    getattr(proxy, pruner.CLAIM_TASK)(request.to_wire()))
+        return _retry_forever("claiming task %s" % request.task_id, ask)
+
     def heartbeat(self):
         return AgentHeartbeat(
             agent=self.name, service=self.service, pool=self.pool, host=self.host,
@@ -72,8 +135,13 @@ class AgentRuntime(DependencyProvider):
         self.publish(self.heartbeat())
 
     @contextmanager
-    def running_task(self, task_id):
-        """Mark a task as running in this copy (announced in the heartbeat)."""
+    def running_task(self, task_id: str) -> Iterator[None]:
+        """Mark a task as running in this copy (announced in the heartbeat).
+
+        Raises ``CommandDropped`` if this copy runs it already (a redelivery).
+        """
+        if task_id in self.running:
+            raise CommandDropped("task %s is already running in %s" % (task_id, self.name))
         self.running.add(task_id)
         self._safe_beat()
         try:
@@ -92,6 +160,19 @@ class AgentRuntime(DependencyProvider):
         while True:
             self._safe_beat()
             eventlet.sleep(self.interval)
+
+
+def _retry_forever(what, call):
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except Exception as exc:  # broker, pruner or database away: ask again
+            delay = RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)]
+            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__,
+                        exc, delay)
+            attempt += 1
+            eventlet.sleep(delay)
 
 
 class AgentService:

@@ -4,8 +4,13 @@
   ``<command>.<pool>``; one durable queue per command and pool
   (``rds.<service>.<command>.<pool>``) that every copy of the service in that
   pool shares, so one copy takes each command.
-* ``rds.broadcast`` (topic): commands every copy must see (cancel). Each copy
-  has its own durable queue that expires an hour after the copy is gone.
+* ``rds.broadcast`` (topic): commands every host must see (cancel). Each
+  host of a pool has its own durable queue, named by pool and host (never by
+  process id), so cancels sent while the host's killer restarts wait for it;
+  the queue expires a week after the host's last consumer is gone.
+* ``rds.delay`` (direct): one queue per retry delay (``RETRY_DELAYS``); a
+  message waits there for its TTL, then is dead-lettered back to the queue it
+  came from (ingest retries a transient failure without sleeping).
 * ``rds.events`` (topic): agent events, routing key = event name, all
   consumed by ingest from ``rds.ingest.events``.
 * ``rds.dead`` (fanout) → queue ``rds.dead``: messages rejected as malformed
@@ -25,11 +30,14 @@ COMMANDS_EXCHANGE = Exchange("rds.commands", type="topic", durable=True)
 BROADCAST_EXCHANGE = Exchange("rds.broadcast", type="topic", durable=True)
 EVENTS_EXCHANGE = Exchange("rds.events", type="topic", durable=True)
 DEAD_EXCHANGE = Exchange("rds.dead", type="fanout", durable=True)
+DELAY_EXCHANGE = Exchange("rds.delay", type="direct", durable=True)
 
 DEAD_QUEUE = Queue("rds.dead", exchange=DEAD_EXCHANGE, routing_key="#", durable=True)
 
 _DEAD_LETTERED = {"x-dead-letter-exchange": DEAD_EXCHANGE.name}
-BROADCAST_QUEUE_EXPIRES_MS = 3600 * 1000
+BROADCAST_QUEUE_EXPIRES_MS = 7 * 24 * 3600 * 1000
+#: Seconds a transient failure waits before its next attempt (the last repeats).
+RETRY_DELAYS = (1, 2, 5, 10, 30)
 
 INGEST_QUEUE = Queue("rds.ingest.events", exchange=EVENTS_EXCHANGE, routing_key="#",
                      durable=True, queue_arguments=_DEAD_LETTERED)
@@ -55,17 +63,27 @@ def command_queue(command, pool):
                  durable=True, queue_arguments=_DEAD_LETTERED)
 
 
-def broadcast_queue(command, pool, agent):
-    """The private queue of one agent copy for a broadcast command."""
+def broadcast_queue(command, pool, host):
+    """The queue of one host of a pool for a broadcast command (shared by its copies)."""
     service = COMMAND_SERVICE[command]
-    safe_agent = re.sub(r"[^A-Za-z0-9_.-]", "_", agent)
-    return Queue("rds.%s.%s.%s.%s" % (service, command, check_pool(pool), safe_agent),
+    safe_host = re.sub(r"[^A-Za-z0-9_.-]", "_", host)
+    return Queue("rds.%s.%s.%s.%s" % (service, command, check_pool(pool), safe_host),
                  exchange=BROADCAST_EXCHANGE, routing_key=command_routing_key(command, pool),
                  durable=True,
                  queue_arguments=dict(_DEAD_LETTERED, **{"x-expires": BROADCAST_QUEUE_EXPIRES_MS}))
 
 
+def delay_queue(origin, retries):
+    """Where a message of queue ``origin`` waits before its attempt ``retries + 1``."""
+    seconds = RETRY_DELAYS[min(retries, len(RETRY_DELAYS) - 1)]
+    name = "rds.delay.%s.%ds" % (origin.name, seconds)
+    return Queue(name, exchange=DELAY_EXCHANGE, routing_key=name, durable=True,
+                 queue_arguments={"x-message-ttl": seconds * 1000,
+                                  "x-dead-letter-exchange": "",
+                                  "x-dead-letter-routing-key": origin.name})
+
+
 def declarations():
     """Everything a publisher declares before its first message."""
     return [COMMANDS_EXCHANGE, BROADCAST_EXCHANGE, EVENTS_EXCHANGE, DEAD_EXCHANGE,
-            DEAD_QUEUE, INGEST_QUEUE]
+            DELAY_EXCHANGE, DEAD_QUEUE, INGEST_QUEUE]

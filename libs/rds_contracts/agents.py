@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from rds_contracts.base import MAX_LOG_CHUNK, Message, StepName, TaskEvent, TaskId
+from rds_contracts.base import MAX_LOG_CHUNK, Int32, Message, StepName, TaskEvent, TaskId
 
 AGENT_HEARTBEAT = "agent_heartbeat"
 TASK_STARTED = "task_started"
@@ -23,10 +23,10 @@ class AgentHeartbeat(Message):
     service: str = Field(min_length=1, max_length=40)
     pool: str = Field(min_length=1, max_length=63)
     host: str = Field(min_length=1, max_length=253)
-    pid: int
+    pid: Int32
     version: str = Field(max_length=40)
     running_tasks: list[TaskId] = Field(default_factory=list, max_length=1000)
-    interval: float = Field(gt=0)
+    interval: float = Field(gt=0, le=86400, allow_inf_nan=False)
     at: datetime
 
 

@@ -12,9 +12,12 @@ from pydantic import AfterValidator, Field
 
 from rds_contracts.base import (
     Command,
+    Count,
     CronConfig,
     DeployPath,
     GitRef,
+    Id,
+    Int32,
     Message,
     ProjectName,
     Repository,
@@ -46,7 +49,7 @@ class UploadPolicy(Message):
     and give up once more than ``max_failures`` servers failed."""
 
     concurrency: int = Field(default=8, ge=1, le=256)
-    max_failures: int = Field(default=0, ge=0)
+    max_failures: Int32 = 0
 
 
 class BuildCommand(Command):
@@ -54,7 +57,7 @@ class BuildCommand(Command):
     repository: Repository
     ref: GitRef
     version: Version
-    release_line: int = Field(ge=0)
+    release_line: Int32
     build_script: Script = Field(min_length=1)
     deploy_path: DeployPath
     servers: list[ServerSpec] = Field(min_length=1, max_length=1000)
@@ -71,37 +74,40 @@ class BuildCommand(Command):
     cron_script: Script | None = None
     deploy_script: Script | None = None
     post_deploy_script: Script | None = None
+    #: Install on missing servers: the tree built must have exactly this manifest
+    #: (the one verified on the other servers), or the build fails before uploading.
+    expect_manifest_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class BuildBuilt(TaskEvent):
     commit: str = Field(pattern=r"^[0-9a-f]{40}$")
-    files: int = Field(ge=0)
-    bytes: int = Field(ge=0)
+    files: Count
+    bytes: Count
     #: What the cron script printed (None: the project has no cron script).
     cron: CronConfig | None = None
 
 
 class BuildInstalling(TaskEvent):
-    servers: int = Field(ge=1)
+    servers: int = Field(ge=1, le=1000)
 
 
 class ServerReady(TaskEvent):
-    server_id: int
+    server_id: Id
     manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    files_sent: int = Field(ge=0)
-    bytes_sent: int = Field(ge=0)
-    seeded_from: str | None = None
+    files_sent: Count
+    bytes_sent: Count
+    seeded_from: str | None = Field(default=None, max_length=64)
 
 
 class BuildFinished(TaskEvent):
-    servers: list[ServerResult]
+    servers: list[ServerResult] = Field(max_length=1000)
 
 
 class BuildFailed(TaskEvent):
     phase: Literal["checkout", "build", "cron", "link", "pack", "deploy", "upload",
                    "post_deploy", "internal"]
     reason: str = Field(max_length=8192)
-    servers: list[ServerResult] = Field(default_factory=list)
+    servers: list[ServerResult] = Field(default_factory=list, max_length=1000)
 
 
 class BuildCancelled(TaskEvent):

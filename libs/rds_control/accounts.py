@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from rds_control import audit
 from rds_control.errors import Conflict, InvalidInput, NotFound
-from rds_control.users import PERMISSIONS, set_password
+from rds_control.users import PERMISSIONS, end_sessions, set_password
 from rds_db.models import ApiToken, Role, User
 from rds_db.models.base import utcnow
 
@@ -59,6 +59,7 @@ def set_disabled(session, user_id, disabled, actor):
         if user.role == Role.ADMIN.value and not _other_admins(session, user):
             raise Conflict("%s is the last admin and cannot be disabled" % user.username)
         user.disabled_at = utcnow()
+        end_sessions(user)
         audit.record(session, "user.disabled", "Disabled user %s" % user.username, user=actor)
     elif not disabled and user.disabled_at is not None:
         user.disabled_at = None
@@ -82,17 +83,9 @@ def get_token(session, token_id):
     return token
 
 
-def record_login(session, username, user, address):
-    """Audit a login through the UI, successful (``user``) or not (``user`` is None)."""
-    if user is not None:
-        audit.record(session, "user.login", "%s logged in from %s" % (user.username, address),
-                     user=user)
-    else:
-        audit.record(session, "user.login_failed", "Failed login as %r from %s"
-                     % (username[:64], address), actor="anonymous")
-
-
 def record_logout(session, user_id):
+    """Audit a logout and end every session of the user, in every browser."""
     user = session.get(User, user_id)
     if user is not None:
+        end_sessions(user)
         audit.record(session, "user.logout", "%s logged out" % user.username, user=user)

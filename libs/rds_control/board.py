@@ -9,7 +9,6 @@ answer from ``rds_control.policy`` for the user who looks (allowed, or the
 reason it is not), so buttons and tooltips come from the rules the control
 plane enforces.
 """
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,6 +26,8 @@ from rds_db.models.base import utcnow
 S = ReleaseStatus
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200
+#: Counting stops here: "10000+ releases" costs the same on any table size.
+COUNT_CAP = 10000
 
 
 
@@ -86,14 +87,21 @@ class Row:
 
 @dataclass
 class BoardPage:
+    """One page of the board. Pages are keyset-paginated by release id (newest
+    first): ``older`` is the ``before=`` cursor of the next page, ``newer`` the
+    ``after=`` cursor of the previous one (None on the first page). ``total``
+    is exact up to ``COUNT_CAP``; above it, ``capped`` says "at least"."""
+
     rows: list[Row]
     total: int
-    page: int
-    pages: int
     page_size: int
+    capped: bool = False
+    first: bool = True
+    older: int | None = None
+    newer: int | None = None
     deployment_enabled: bool = True
     deployment_reason: str | None = None
-    filters: dict = field(default_factory=dict)
+    filters: dict[str, str] = field(default_factory=dict)
 
 
 def _parse_time(value):
@@ -227,7 +235,8 @@ def build_rows(session, releases, user, now=None):
     return rows
 
 
-def _options(query):
+def with_row_data(query):
+    """Eager-load what a board row (or an API release) reads: no query per row."""
     return query.options(
         joinedload(ReleaseRequest.project).selectinload(Project.servers),
         joinedload(ReleaseRequest.project).selectinload(Project.scripts),
@@ -249,20 +258,52 @@ def _filtered(query, project=None, status=None, release_id=None):
     return query
 
 
-def board_page(session, user, project=None, status=None, page=1, page_size=PAGE_SIZE,
-               now=None):
-    """One page of the board, newest first, filtered by project name and status."""
+def count_capped(session, query, cap=None):
+    """``(count, capped)`` of a filtered query, counting at most ``cap + 1`` rows."""
+    cap = COUNT_CAP if cap is None else cap
+    total = session.scalar(select(func.count()).select_from(
+        query.with_only_columns(ReleaseRequest.id).limit(cap + 1).subquery()))
+    return min(total, cap), total > cap
+
+
+def _exists(session, query, condition):
+    return session.scalar(query.with_only_columns(ReleaseRequest.id).where(condition)
+                          .limit(1)) is not None
+
+
+def _page_of(session, query, before, after, page_size):
+    """``(releases newest first, older cursor, newer cursor)`` of one keyset page."""
+    key = ReleaseRequest.id
+    if after is not None:  # the page just newer than ``after``: read upwards, then flip
+        ordered = query.where(key > after).order_by(key.asc())
+    else:
+        ordered = (query.where(key < before) if before is not None else query).order_by(
+            key.desc())
+    rows = list(session.scalars(with_row_data(ordered).limit(page_size)).unique())
+    if after is not None:
+        rows.reverse()
+    if not rows:
+        return [], None, None
+    older = rows[-1].id if _exists(session, query, key < rows[-1].id) else None
+    newer = rows[0].id if _exists(session, query, key > rows[0].id) else None
+    return rows, older, newer
+
+
+def board_page(session, user, project=None, status=None, before=None, after=None,
+               page_size=PAGE_SIZE, now=None):
+    """One page of the board, newest first, filtered by project name and status.
+
+    ``before``/``after`` are release ids (keyset cursors): every page costs one
+    index range scan, however deep.
+    """
     page_size = min(max(int(page_size), 1), MAX_PAGE_SIZE)
-    total = session.scalar(_filtered(select(func.count(ReleaseRequest.id)), project, status))
-    pages = max(math.ceil(total / page_size), 1)
-    page = min(max(int(page), 1), pages)
-    query = _filtered(select(ReleaseRequest), project, status).order_by(
-        ReleaseRequest.created_at.desc(), ReleaseRequest.id.desc())
-    releases = session.scalars(_options(query).limit(page_size)
-                               .offset((page - 1) * page_size)).unique().all()
+    query = _filtered(select(ReleaseRequest), project, status)
+    total, capped = count_capped(session, query)
+    releases, older, newer = _page_of(session, query, before, after, page_size)
     switch = deployment_switch(session)
-    return BoardPage(rows=build_rows(session, releases, user, now), total=total, page=page,
-                     pages=pages, page_size=page_size,
+    return BoardPage(rows=build_rows(session, releases, user, now), total=total,
+                     capped=capped, page_size=page_size, first=newer is None, older=older,
+                     newer=newer,
                      deployment_enabled=switch is None or switch.enabled,
                      deployment_reason=switch.reason if switch is not None else None,
                      filters={"project": project or "", "status": status or ""})
@@ -270,7 +311,7 @@ def board_page(session, user, project=None, status=None, page=1, page_size=PAGE_
 
 def board_row(session, release_id, user, now=None):
     """The board row of one release, or None if it no longer exists."""
-    release = session.scalars(_options(select(ReleaseRequest).where(
+    release = session.scalars(with_row_data(select(ReleaseRequest).where(
         ReleaseRequest.id == release_id))).unique().one_or_none()
     if release is None:
         return None

@@ -249,9 +249,11 @@ def _check_no_overlap(project: Project, filename: str, files: list[ConfigFile]) 
         if filename.startswith(other + "/") or other.startswith(filename + "/"):
             raise InvalidInput("config file %r would lie inside config file %r (or contain "
                                "it)" % (filename, other), field="filename")
+    in_config_dir = shared.CONFIG_DIR + "/" + filename
     for path in list(project.shared_files or []) + list(project.shared_dirs or []):
         if filename == path or filename.startswith(path + "/") or path.startswith(
-                filename + "/"):
+                filename + "/") or in_config_dir == path or in_config_dir.startswith(
+                path + "/"):
             raise InvalidInput("config file %r overlaps the shared path %r: both are linked "
                                "into every release" % (filename, path), field="filename")
 

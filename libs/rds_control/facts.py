@@ -112,14 +112,19 @@ def _revert_targets(session: Session,
 
 
 def _latest(session: Session, project_ids: Iterable[int]) -> dict[int, int | None]:
-    """Newest non-deleted release per project: one index scan each."""
-    return {pid: session.scalar(
-        select(ReleaseRequest.id).where(ReleaseRequest.project_id == pid,
-                                        ReleaseRequest.deleted_at.is_(None))
-        .order_by(ReleaseRequest.version_key.desc()).limit(1)) for pid in project_ids}
+    """Newest non-deleted release per project: one query, one index probe per project."""
+    ids = sorted(set(project_ids))
+    if not ids:
+        return {}
+    newest = (select(ReleaseRequest.id)
+              .where(ReleaseRequest.project_id == Project.id,
+                     ReleaseRequest.deleted_at.is_(None))
+              .order_by(ReleaseRequest.version_key.desc()).limit(1)
+              .correlate(Project).scalar_subquery())
+    return dict(session.execute(select(Project.id, newest).where(Project.id.in_(ids))).all())
 
 
-def _with_facts(query: Select[tuple[ReleaseRequest]]) -> Select[tuple[ReleaseRequest]]:
+def _with_facts(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
     """Load what :func:`release_facts` reads, without a query per row."""
     return query.options(selectinload(ReleaseRequest.targets),
                          selectinload(ReleaseRequest.tasks),

@@ -3,12 +3,14 @@
 * sent outbox rows older than ``outbox_days`` are deleted;
 * change-feed rows older than ``changes_hours`` are deleted (a browser
   stream older than that reloads the page instead of resuming);
-* agents silent for ``agents_days`` are forgotten.
+* agents silent for ``agents_days`` are forgotten;
+* login-throttle counters quiet for their window and not blocking are dropped.
 """
 from datetime import timedelta
 
 from sqlalchemy import delete
 
+from rds_control import logins
 from rds_db.models import Agent, Change, OutboxMessage
 from rds_db.models.base import utcnow
 
@@ -23,4 +25,5 @@ def trim(session, outbox_days=7, changes_hours=24, agents_days=7, now=None):
         Change.at < now - timedelta(hours=changes_hours))).rowcount
     counts["agents"] = session.execute(delete(Agent).where(
         Agent.last_heartbeat_at < now - timedelta(days=agents_days))).rowcount
+    counts["login_throttle"] = logins.forget(session, now)
     return counts

@@ -2,9 +2,12 @@
 
 Rules (SPEC §1, §3):
 
-* an event for an unknown task, or from a run that is not the task's current
-  run, changes nothing (a redelivered command starts a new run: its
-  ``task_started`` carries ``redelivered`` and takes over the task);
+* an event for an unknown task, or one reaching beyond its task (servers of
+  another project, a start by an agent of another service or pool), raises
+  ``RejectedEvent``: the consumer dead-letters it with the reason;
+* an event from a run that is not the task's current run changes nothing
+  (a redelivered command starts a new run: its ``task_started`` carries
+  ``redelivered`` and takes over the task);
 * facts (log chunks, step timings, "server N is ready") are applied whatever
   their order, idempotently, even after the task ended (several ingest
   workers may apply one task's events in parallel);
@@ -14,46 +17,58 @@ Rules (SPEC §1, §3):
 * release statuses only move along the state machine of
   ``rds_core.lifecycle``; anything else is dropped with a log line.
 
+Text PostgreSQL cannot store (NUL, lone surrogates) is replaced before
+anything is written, so such an event never fails to store: no log line is
+lost and no terminal event is stuck behind it. How a run begins and ends
+(shared with the reaper and claims) lives in ``rds_control.outcomes``.
+
 Commands caused by an event (automatic retries) are queued in the outbox of
 the same transaction; run ``apply_event`` through ``rds_control.unit``.
 """
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from rds_contracts import activator, agents, builder
+from rds_contracts.base import sanitize
+from rds_contracts.registry import COMMAND_SERVICE
 from rds_control import audit, configs
 from rds_control.changes import record_change, release_changed
-from rds_control.errors import ControlError
-from rds_control.tasks import finish_task, is_active
-from rds_core.lifecycle import (
-    MAX_AUTOMATIC_ATTEMPTS,
-    ReleaseStatus,
-    TaskStatus,
-    can_transition,
-    is_forward,
+from rds_control.outcomes import (
+    begin_run,
+    cancel_build,
+    fail_activation,
+    fail_build,
+    move_release,
+    record_current,
+    record_targets,
+    target_of,
 )
-from rds_db.models import Agent, ReleaseTarget, Server, Task, TaskLog
+from rds_control.tasks import finish_task, is_active
+from rds_core.lifecycle import ReleaseStatus, TargetState, TaskStatus
+from rds_db.models import Agent, Server, Task, TaskLog
 from rds_db.models.base import utcnow
+from rds_settings import get_settings
 
 log = logging.getLogger(__name__)
 S = ReleaseStatus
 
-#: Build failures worth another automatic attempt (a failing build script is
-#: not: it would fail the same way again).
-RETRYABLE_PHASES = {"checkout", "upload", "internal"}
-
+#: Most bytes of build output stored per release (``RDS_RELEASE_LOG_LIMIT``).
+RELEASE_LOG_LIMIT = get_settings().release_log_limit
+TRUNCATED = ("\n[rds: log truncated: this release's log reached its limit of %d bytes "
+             "(RDS_RELEASE_LOG_LIMIT); later output was dropped]\n")
 
 def apply_event(session, name, event):
+    event = _storable(event)
     if name == agents.AGENT_HEARTBEAT:
         _apply_heartbeat(session, event)
         return
     task = session.scalars(select(Task).where(Task.id == event.task_id)
                            .with_for_update()).one_or_none()
     if task is None:
-        log.warning("dropping %s for unknown task %s", name, event.task_id)
-        return
+        raise RejectedEvent("%s for unknown task %s" % (name, event.task_id))
+    check_ownership(session, name, task, event)
     task.seen_at = utcnow()
     if name == agents.TASK_STARTED:
         _apply_started(session, task, event)
@@ -77,6 +92,59 @@ def apply_event(session, name, event):
         return
     task.last_seq = event.seq
     _HANDLERS[name](session, task, event)
+
+
+class RejectedEvent(Exception):
+    """An event that must not be applied: the consumer dead-letters it with this reason."""
+
+
+def _servers_named(event):
+    ids = {getattr(event, "server_id", None)}
+    results = getattr(event, "servers", None)
+    if isinstance(results, (list, tuple)):  # build_installing's ``servers`` is a count
+        ids.update(result.server_id for result in results)
+    ids.discard(None)
+    return ids
+
+
+def check_ownership(session, name, task, event):
+    """Refuse an event that reaches beyond its task.
+
+    Every server it names must be one of the task's project; a ``task_started``
+    must come from a copy of the service that takes the task's command, in the
+    task's pool (when that copy has announced itself), and a second start of
+    the current run must be by the agent already running it. Other events are
+    bound to the agent by their run id (128 random bits chosen by the agent
+    that started the run; stale runs are dropped below).
+    """
+    named = _servers_named(event)
+    if named:
+        owned = set(session.scalars(select(Server.id).where(
+            Server.id.in_(named), Server.project_id == task.project_id)))
+        if named - owned:
+            raise RejectedEvent("%s of task %s names server(s) %s outside project %s"
+                                % (name, task.id, sorted(named - owned), task.project_id))
+    if name != agents.TASK_STARTED:
+        return
+    service = COMMAND_SERVICE.get(task.kind)
+    parts = event.agent.split("/")
+    if service is not None and (len(parts) < 3 or parts[-2] != service):
+        raise RejectedEvent("task %s (%s) started by %r, which is not a %s copy"
+                            % (task.id, task.kind, event.agent, service))
+    known = session.get(Agent, event.agent)
+    if known is not None and known.pool != task.pool:
+        raise RejectedEvent("task %s of pool %s started by %s of pool %s"
+                            % (task.id, task.pool, event.agent, known.pool))
+    if task.run_id == event.run_id and task.agent not in (None, event.agent):
+        raise RejectedEvent("run %s of task %s belongs to %s, not %s"
+                            % (event.run_id, task.id, task.agent, event.agent))
+
+
+def _storable(event):
+    """``event`` with its text made storable (an agent should have done it already)."""
+    wire = event.to_wire()
+    clean = sanitize(wire)
+    return event if clean == wire else type(event).model_validate(clean)
 
 
 def _apply_heartbeat(session, event):
@@ -112,24 +180,34 @@ def _apply_started(session, task, event):
 
 def _begin_run(session, task, event):
     """Make ``event``'s run the task's current run."""
-    task.run_id = event.run_id
-    if task.status == TaskStatus.QUEUED.value:
-        task.status = TaskStatus.RUNNING.value
-    task.started_at = task.started_at or event.at
-    record_change(session, "task", project_id=task.project_id, release_id=task.release_id,
-                  task_id=task.id)
-    release = task.release
-    if task.kind == "build" and release is not None:
-        _move(session, release, S.BUILDING, task)
-        release.build_started_at = release.build_started_at or event.at
+    begin_run(session, task, event.run_id, event.at)
 
 
 def _store_log(session, task, event):
+    text = _within_log_limit(session, task, event.text)
+    if text is None:
+        return
     session.execute(insert(TaskLog).values(
-        task_id=task.id, run_id=event.run_id, seq=event.seq, text=event.text,
+        task_id=task.id, run_id=event.run_id, seq=event.seq, text=text,
         created_at=event.at).on_conflict_do_nothing())
     record_change(session, "log", project_id=task.project_id, release_id=task.release_id,
                   task_id=task.id)
+
+
+def _within_log_limit(session, task, text):
+    """``text``, cut so the release's stored log stays within RELEASE_LOG_LIMIT bytes;
+    the chunk that reaches the limit ends with TRUNCATED; later ones are dropped (None)."""
+    tasks = select(Task.id).where(Task.release_id == task.release_id) \
+        if task.release_id is not None else select(Task.id).where(Task.id == task.id)
+    stored = session.scalar(select(func.coalesce(func.sum(func.octet_length(TaskLog.text)), 0))
+                            .where(TaskLog.task_id.in_(tasks)))
+    room = RELEASE_LOG_LIMIT - stored
+    if room <= 0:
+        return None
+    data = text.encode()
+    if len(data) <= room:
+        return text
+    return data[:room].decode(errors="ignore") + TRUNCATED % RELEASE_LOG_LIMIT
 
 
 def _apply_step(session, task, event):
@@ -142,32 +220,6 @@ def _apply_step(session, task, event):
                   task_id=task.id)
 
 
-def _move(session, release, target, task=None):
-    """Move a release along the state machine; returns False if not allowed."""
-    current = S(release.status)
-    if current == target:
-        return True
-    if not can_transition(current, target) or (
-            task is not None and task.kind == "build" and not is_forward(current, target)
-            and target not in (S.FAILED, S.CANCELLED)):
-        log.info("release %s: refusing %s -> %s", release.id, current.value, target.value)
-        return False
-    release.status = target.value
-    release_changed(session, release, task_id=task.id if task is not None else None)
-    return True
-
-
-def _target(session, release, server_id):
-    target = session.get(ReleaseTarget, (release.id, server_id))
-    if target is None:
-        if session.get(Server, server_id) is None:
-            return None
-        target = ReleaseTarget(release_id=release.id, server_id=server_id, state="ready",
-                               updated_at=utcnow())
-        session.add(target)
-    return target
-
-
 def _record_build(session, task, event):
     """The facts of ``build_built``: which commit was built, and when."""
     release = task.release
@@ -178,11 +230,11 @@ def _record_build(session, task, event):
 
 
 def _on_build_built(session, task, event):
-    _move(session, task.release, S.BUILT, task)
+    move_release(session, task.release, S.BUILT, task)
 
 
 def _on_build_installing(session, task, event):
-    _move(session, task.release, S.INSTALLING, task)
+    move_release(session, task.release, S.INSTALLING, task)
 
 
 def _is_latest_build(task):
@@ -194,34 +246,21 @@ def _on_server_ready(session, task, event):
     release = task.release
     if not _is_latest_build(task):
         return  # a late report of an earlier build of this release
-    target = _target(session, release, event.server_id)
+    target = target_of(session, release, event.server_id)
     if target is None:
         return
-    target.state, target.manifest_sha256 = "ready", event.manifest_sha256
+    target.state, target.manifest_sha256 = TargetState.READY, event.manifest_sha256
     target.error, target.updated_at = None, event.at
     release_changed(session, release, task_id=task.id)
-
-
-def _record_targets(session, release, results, at):
-    """Per-server outcome from a terminal event (ServerReady may still be in flight)."""
-    for result in results:
-        target = _target(session, release, result.server_id)
-        if target is None:
-            continue
-        if result.ok:
-            if target.state != "ready":
-                target.state, target.error, target.updated_at = "ready", None, at
-        else:
-            target.state, target.error, target.updated_at = "failed", result.error, at
 
 
 def _on_build_finished(session, task, event):
     release = task.release
     finish_task(session, task, TaskStatus.SUCCEEDED)
-    _record_targets(session, release, event.servers, event.at)
+    record_targets(session, release, event.servers, event.at)
     release.installed_at = event.at
     release.last_error = None
-    if _move(session, release, S.INSTALLED, task):
+    if move_release(session, release, S.INSTALLED, task):
         audit.record(session, "release.installed", "%s %s is installed on %d server(s)"
                      % (release.project.name, release.version, len(event.servers)),
                      actor="agent:%s" % task.agent, release=release)
@@ -232,55 +271,8 @@ def _on_build_failed(session, task, event):
                servers=event.servers, at=event.at)
 
 
-def fail_build(session, task, phase, reason, actor, servers=(), at=None):
-    """End a build task as failed; retry it automatically when worth it."""
-    release = task.release
-    reason = "%s failed: %s" % (phase, reason)
-    finish_task(session, task, TaskStatus.FAILED, error=reason)
-    _record_targets(session, release, servers, at or utcnow())
-    release.last_error = reason
-    if not _move(session, release, S.FAILED, task):
-        return
-    audit.record(session, "release.failed", "%s %s failed (attempt %d): %s"
-                 % (release.project.name, release.version, release.build_attempts, reason),
-                 actor=actor, release=release)
-    if phase in RETRYABLE_PHASES:
-        _retry_build(session, release)
-
-
-def _retry_build(session, release):
-    """Start another automatic attempt, up to MAX_AUTOMATIC_ATTEMPTS in all."""
-    from rds_control.releases import rebuild_release
-
-    if release.build_attempts >= MAX_AUTOMATIC_ATTEMPTS:
-        return
-    try:
-        with session.begin_nested():
-            rebuild_release(session, release.id, user=None, automatic=True)
-    except ControlError as exc:
-        log.info("no automatic retry of release %s: %s", release.id, exc)
-
-
 def _on_build_cancelled(session, task, event):
     cancel_build(session, task, event.reason, "agent:%s" % task.agent)
-
-
-def cancel_build(session, task, reason, actor):
-    """End a build task as cancelled."""
-    release = task.release
-    finish_task(session, task, TaskStatus.CANCELLED, error=reason)
-    if _move(session, release, S.CANCELLED, task):
-        audit.record(session, "release.cancelled", "%s %s was cancelled (%s)"
-                     % (release.project.name, release.version, reason),
-                     actor=actor, release=release)
-
-
-def _record_current(session, results, at):
-    for result in results:
-        server = session.get(Server, result.server_id)
-        if server is not None and result.current is not None:
-            server.current_version = result.current.rsplit("/", 1)[-1] or None
-            server.current_checked_at = at
 
 
 def _on_activation_finished(session, task, event):
@@ -288,7 +280,7 @@ def _on_activation_finished(session, task, event):
 
     release = task.release
     finish_task(session, task, TaskStatus.SUCCEEDED)
-    _record_current(session, event.servers, event.at)
+    record_current(session, event.servers, event.at)
     previous = live_release(session, release.project_id)
     if previous is not None and previous.id != release.id:
         previous.status = S.OLD.value
@@ -297,7 +289,7 @@ def _on_activation_finished(session, task, event):
     release.status_before_use = None
     release.activated_at = event.at
     release.last_error = None
-    _move(session, release, S.USED, task)
+    move_release(session, release, S.USED, task)
     audit.record(session, "release.activated", "%s %s is live on %d server(s)%s"
                  % (release.project.name, release.version, len(event.servers),
                     " (was %s)" % previous.version if previous is not None else ""),
@@ -307,21 +299,6 @@ def _on_activation_finished(session, task, event):
 def _on_activation_failed(session, task, event):
     fail_activation(session, task, event.reason, event.rolled_back, "agent:%s" % task.agent,
                     servers=event.servers, at=event.at)
-
-
-def fail_activation(session, task, reason, rolled_back, actor, servers=(), at=None):
-    """End an activation task as failed: the release returns to where it was."""
-    release = task.release
-    finish_task(session, task, TaskStatus.FAILED, error=reason)
-    _record_current(session, servers, at or utcnow())
-    back = S(release.status_before_use or S.INSTALLED.value)
-    release.status_before_use = None
-    release.last_error = reason
-    _move(session, release, back, task)
-    audit.record(session, "release.activation_failed", "Activation of %s %s failed: %s%s"
-                 % (release.project.name, release.version, reason,
-                    "; servers were switched back" if rolled_back else ""),
-                 actor=actor, release=release)
 
 
 _FACTS = {

@@ -1,7 +1,16 @@
-"""Validated input of the control plane (API bodies and UI forms alike)."""
+"""Validated input of the control plane (API bodies and UI forms alike).
+
+Every field is bounded here, once, for the API and the UI alike: lengths,
+numeric ranges, no NUL or control characters in one-line fields, no NUL in
+scripts, and ``shared_files``/``shared_dirs`` only as plain relative paths
+inside the deploy path (they end up in shell commands on the servers). The
+same constraints appear in the JSON schema the OpenAPI document publishes.
+"""
+import re
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -10,21 +19,71 @@ from pydantic import (
     field_validator,
 )
 
-from rds_bus.topology import check_pool
+from rds_bus.topology import POOL_RE, check_pool
 from rds_contracts.base import DeployPath, GitRef, Host, Port, ProjectName, Repository, ServerUser
-from rds_contracts.builder import SharedPath
 from rds_control.errors import InvalidInput
+from rds_core import names
 from rds_core.scripts import SCRIPTS
-from rds_core.shared import MAX_SHARED_PATHS
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-def stripped(kind):
-    """``kind`` with surrounding whitespace removed first (scripts keep theirs)."""
-    return Annotated[kind, BeforeValidator(_strip)]
+#: C0 control characters and DEL; one-line fields carry none of them.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: A shared file or directory: a relative path of plain segments (no ``..``,
+#: no shell metacharacters), kept inside ``<deploy_path>/shared``.
+_SEGMENT = r"[A-Za-z0-9._@+][A-Za-z0-9._@+-]{0,127}"
+SHARED_PATH_RE = re.compile(r"^%s(/%s)*$" % (_SEGMENT, _SEGMENT))
+MAX_SCRIPT = 256 * 1024
+#: All scripts of one project together: bounds what ``GET /projects`` returns.
+MAX_SCRIPTS_TOTAL = 1024 * 1024
+MAX_SHARED_PATHS = 100
+MAX_SERVERS = 1000
+
+
+def _one_line(value):
+    if CONTROL_RE.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _no_nul(value):
+    if "\0" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _shared_path(value):
+    if not SHARED_PATH_RE.fullmatch(value) or any(part in (".", "..")
+                                                   for part in value.split("/")):
+        raise ValueError("must be a relative path of letters, digits and . _ @ + - "
+                         "inside the deploy path (no '..', no shell characters)")
+    return value
+
+
+def stripped(kind, max_length=255, min_length=1, pattern=None):
+    """A one-line ``kind`` with surrounding whitespace removed first (scripts keep theirs).
+
+    ``pattern`` only documents (in the JSON schema) what ``kind``'s own check enforces.
+    """
+    extra = {"pattern": pattern.pattern} if pattern is not None else None
+    return Annotated[kind, BeforeValidator(_strip), AfterValidator(_one_line),
+                     Field(min_length=min_length, max_length=max_length,
+                           json_schema_extra=extra)]
+
+
+def _script(value):
+    if len(value) > MAX_SCRIPT:
+        raise ValueError("script is longer than 256 KiB")
+    return _no_nul(value)
+
+
+ScriptBody = Annotated[str, AfterValidator(_script), Field(json_schema_extra={
+    "maxLength": MAX_SCRIPT})]
+SharedPath = Annotated[str, AfterValidator(_shared_path), Field(
+    min_length=1, max_length=255, json_schema_extra={"pattern": SHARED_PATH_RE.pattern})]
 
 
 class Input(BaseModel):
@@ -32,27 +91,25 @@ class Input(BaseModel):
 
 
 class ServerInput(Input):
-    host: stripped(Host)
-    port: Port = 22
-    user: stripped(ServerUser)
+    host: stripped(Host, 253)
+    port: Annotated[Port, Field(ge=1, le=65535)] = 22
+    user: stripped(ServerUser, 32, pattern=names.SERVER_USER_RE)
 
 
 class ProjectInput(Input):
-    name: stripped(ProjectName)
-    repository: stripped(Repository)
+    name: stripped(ProjectName, 63, pattern=names.PROJECT_NAME_RE)
+    repository: stripped(Repository, 2048)
     default_ref: stripped(GitRef) = "main"
-    deploy_path: stripped(DeployPath)
-    agent_pool: stripped(str) = "default"
+    deploy_path: stripped(DeployPath, 1024)
+    agent_pool: stripped(str, 63, pattern=POOL_RE) = "default"
     keep_releases: int = Field(default=10, ge=2, le=1000)
     post_migration_delay_days: int = Field(default=7, ge=0, le=365)
     upload_concurrency: int = Field(default=8, ge=1, le=256)
-    upload_max_failures: int = Field(default=0, ge=0)
-    servers: list[ServerInput] = Field(default_factory=list, max_length=1000)
-    scripts: dict[str, str] = Field(default_factory=dict)
-    shared_files: list[stripped(SharedPath)] = Field(default_factory=list,
-                                                     max_length=MAX_SHARED_PATHS)
-    shared_dirs: list[stripped(SharedPath)] = Field(default_factory=list,
-                                                    max_length=MAX_SHARED_PATHS)
+    upload_max_failures: int = Field(default=0, ge=0, le=MAX_SERVERS)
+    servers: list[ServerInput] = Field(default_factory=list, max_length=MAX_SERVERS)
+    scripts: dict[str, ScriptBody] = Field(default_factory=dict, max_length=16)
+    shared_files: list[SharedPath] = Field(default_factory=list, max_length=MAX_SHARED_PATHS)
+    shared_dirs: list[SharedPath] = Field(default_factory=list, max_length=MAX_SHARED_PATHS)
 
     @field_validator("agent_pool")
     @classmethod
@@ -66,9 +123,8 @@ class ProjectInput(Input):
         if unknown:
             raise ValueError("unknown script kind(s) %s; known: %s"
                              % (", ".join(unknown), ", ".join(sorted(SCRIPTS))))
-        for kind, body in value.items():
-            if len(body) > 256 * 1024:
-                raise ValueError("script %s is longer than 256 KiB" % kind)
+        if sum(len(body) for body in value.values()) > MAX_SCRIPTS_TOTAL:
+            raise ValueError("all scripts together must be at most 1 MiB")
         return {kind: body.replace("\r\n", "\n") for kind, body in value.items()}
 
     @field_validator("servers")
@@ -85,9 +141,10 @@ class ProjectInput(Input):
 
 
 class ReleaseInput(Input):
-    comment: stripped(str) = Field(default="", max_length=2000)
+    comment: Annotated[str, BeforeValidator(_strip), AfterValidator(_no_nul),
+                       Field(max_length=2000)] = ""
     ref: stripped(GitRef) | None = None
-    release_line: int | None = Field(default=None, ge=0)
+    release_line: int | None = Field(default=None, ge=0, le=999_999_999)
 
 
 def parse(schema, data, partial=False):

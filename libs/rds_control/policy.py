@@ -54,6 +54,7 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     PIN = "pin"
     UNPIN = "unpin"
+    INSTALL_MISSING = "install_missing"
 
 
 class DenialKind(enum.StrEnum):
@@ -321,6 +322,31 @@ def unpin(release: ReleaseFacts, situation: Situation) -> Denial | None:
     return None
 
 
+def install_missing(release: ReleaseFacts, situation: Situation) -> Denial | None:
+    """Install the release on the servers where it is not ready, from the same verified tree.
+
+    Not a deploy: nothing goes live, so neither the switch nor a ban stops it; activation
+    still requires every server.
+    """
+    denial = _role(situation)
+    if denial:
+        return denial
+    if release.deleted or release.destroyed:
+        return _inapplicable("release %s is %s" % (
+            release.version, "deleted" if release.deleted else "removed from the servers"))
+    if release.status not in ACTIVATABLE:
+        return _inapplicable("only an installed or old release can be installed on its missing "
+                             "servers; %s is %s" % (release.version, release.status))
+    if not release.not_ready_on:
+        return _inapplicable("release %s is installed on every server" % release.version)
+    busy = situation.project.busy.get(Lane.BUILD)
+    if busy:
+        return _blocked(busy)
+    if situation.project.problem:
+        return _blocked(situation.project.problem)
+    return None
+
+
 RULES: dict[Action, Rule] = {
     Action.ACTIVATE: activate,
     Action.REVERT: revert,
@@ -329,6 +355,7 @@ RULES: dict[Action, Rule] = {
     Action.DELETE: delete,
     Action.PIN: pin,
     Action.UNPIN: unpin,
+    Action.INSTALL_MISSING: install_missing,
 }
 
 

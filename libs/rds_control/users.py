@@ -4,6 +4,7 @@ Passwords are hashed with Werkzeug's ``generate_password_hash`` (scrypt).
 API tokens are random (``rds_`` + 40 URL-safe characters); only their
 SHA-256 is stored, so a leaked database does not leak usable tokens.
 """
+import functools
 import hashlib
 import re
 import secrets
@@ -17,8 +18,10 @@ from rds_db.models import ApiToken, Role, User
 from rds_db.models.base import utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
 TOKEN_PREFIX = "rds_"
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
 
 #: What each role may do; every check goes through ``can``.
 PERMISSIONS = {
@@ -51,6 +54,10 @@ def create_user(session, username, role, password=None, email=None, actor=None):
     if role not in PERMISSIONS:
         raise InvalidInput("role must be one of %s" % ", ".join(sorted(PERMISSIONS)),
                            field="role")
+    if email and (not isinstance(email, str) or len(email) > 254
+                  or not EMAIL_RE.fullmatch(email)):
+        raise InvalidInput("e-mail must be an address like name@example.com (at most 254 "
+                           "characters)", field="email")
     if session.scalars(select(User.id).where(User.username == username)).first():
         raise Conflict("user %r already exists" % username, field="username")
     user = User(username=username, role=role, email=email or None)
@@ -67,25 +74,46 @@ def set_password(user, password):
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise InvalidInput("password must be at least %d characters" % MIN_PASSWORD,
                            field="password")
+    if len(password) > MAX_PASSWORD or "\0" in password:
+        raise InvalidInput("password must be at most %d characters, without NUL"
+                           % MAX_PASSWORD, field="password")
     user.password_hash = generate_password_hash(password)
+    end_sessions(user)
 
 
-def check_password(session, username, password):
-    """The user if the password matches and the account is enabled, else None."""
-    user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    if user is None or user.password_hash is None or user.disabled_at is not None:
-        check_password_hash(generate_password_hash("x"), password or "")  # same timing
+@functools.cache
+def _dummy_hash():
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def check_password(session, username, password, now=None):
+    """The user if the password matches and the account is enabled, else None.
+
+    Exactly one scrypt check whatever the user name: unknown, disabled and
+    known users take the same time (no enumeration by timing).
+    """
+    user = None
+    if isinstance(username, str) and USERNAME_RE.fullmatch(username):
+        user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    usable = user is not None and user.password_hash is not None and user.disabled_at is None
+    matches = check_password_hash(user.password_hash if usable else _dummy_hash(),
+                                  password if isinstance(password, str) else "")
+    if not (usable and matches):
         return None
-    if not check_password_hash(user.password_hash, password or ""):
-        return None
-    user.last_login_at = utcnow()
+    user.last_login_at = now or utcnow()
     return user
+
+
+def end_sessions(user):
+    """End every browser session of ``user`` (logout, new password, disabled)."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 def issue_token(session, user, name, actor=None):
     """Create a token for ``user``; returns ``(token_text, row)``. Shown once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(30)
-    row = ApiToken(user=user, name=name[:100] or "token", token_hash=_hash_token(token),
+    name = "".join(ch for ch in (name or "") if ch.isprintable())[:100]
+    row = ApiToken(user=user, name=name or "token", token_hash=_hash_token(token),
                    prefix=token[:12])
     session.add(row)
     session.flush()

@@ -5,13 +5,19 @@ directory of a built tree. It is written into every release on every server
 (``.rds-manifest.json`` for rds, ``.rds-manifest.sha256`` in ``sha256sum``
 format so the server can verify the files with standard tools), and it is
 how the upload computes what a server is missing.
+
+A :class:`Manifest` is immutable once built: its canonical JSON, its SHA-256
+and its file list are computed once and cached (an upload to 20 servers asks
+for them hundreds of times).
 """
 import hashlib
 import json
 import os
 import stat
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 MANIFEST_JSON = ".rds-manifest.json"
 MANIFEST_SHA256 = ".rds-manifest.sha256"
@@ -47,38 +53,58 @@ class Entry:
 
 
 class Manifest:
-    def __init__(self, entries):
+    """Every entry of a tree by path; immutable (derived values are cached)."""
+
+    def __init__(self, entries: Iterable[Entry]):
         self.entries = {e.path: e for e in entries}
 
-    @property
-    def files(self):
+    @cached_property
+    def files(self) -> list[Entry]:
         return [e for e in self.entries.values() if e.type == "f"]
 
+    @cached_property
+    def links(self) -> int:
+        """How many symlinks the tree has."""
+        return sum(1 for e in self.entries.values() if e.type == "l")
+
     @property
-    def total_bytes(self):
+    def total_bytes(self) -> int:
         return sum(e.size for e in self.files)
 
-    def to_json(self):
+    def to_json(self) -> str:
         """Canonical JSON text (sorted), identical for identical trees."""
+        return self._json
+
+    @cached_property
+    def _json(self) -> str:
         return json.dumps({"format": FORMAT,
                            "entries": [self.entries[p].to_json() for p in sorted(self.entries)]},
                           sort_keys=True, separators=(",", ":"))
 
-    @property
-    def sha256(self):
+    @cached_property
+    def sha256(self) -> str:
+        """SHA-256 of :meth:`to_json` (also the hash of the ``.rds-manifest.json`` file)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
-    def sha256sum_text(self):
+    def sha256sum_text(self) -> str:
         """Lines for ``sha256sum -c``: every regular file, relative to the release."""
-        return "".join("%s  ./%s\n" % (e.sha256, e.path)
-                       for e in sorted(self.files, key=lambda e: e.path))
+        return self._sha256sum_text
+
+    @cached_property
+    def _sha256sum_text(self) -> str:
+        return sha256sum_lines(self.files)
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> "Manifest":
         data = json.loads(text)
         if data.get("format") != FORMAT:
             raise BadTree("unsupported manifest format %r" % data.get("format"))
         return cls(Entry(**entry) for entry in data["entries"])
+
+
+def sha256sum_lines(files: Iterable[Entry]) -> str:
+    """``sha256sum -c`` lines (``<hash>  ./<path>``) for ``files``, sorted by path."""
+    return "".join("%s  ./%s\n" % (e.sha256, e.path) for e in sorted(files, key=lambda e: e.path))
 
 
 def _check_name(relpath):

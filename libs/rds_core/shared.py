@@ -65,12 +65,12 @@ def check_config_name(name: object) -> str:
 
 
 def check_shared_path(path: object) -> str:
-    """A shared file or dir: a safe relative path, not inside ``shared/config/``."""
-    path = _check_relative(path, "shared path", 512)
-    if path.split("/")[0] == CONFIG_DIR:
-        raise InvalidSharedPath("shared path %r: shared/%s/ holds the config files"
-                                % (path, CONFIG_DIR))
-    return path
+    """A shared file or dir: a safe relative path inside ``shared/``.
+
+    It may lie in ``shared/config/`` too (e.g. ``config/app.ini``), as long as
+    no config file has the same name there (checked when a config is saved).
+    """
+    return _check_relative(path, "shared path", 512)
 
 
 def check_config_content(content: object) -> str:

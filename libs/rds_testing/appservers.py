@@ -9,6 +9,7 @@ Needs root (sshd and useradd). Run as a command for the demo::
 
     python -m rds_testing.appservers start VAR_DIR PORT:USER [PORT:USER ...]
     python -m rds_testing.appservers stop VAR_DIR
+    python -m rds_testing.appservers status VAR_DIR
 """
 import os
 import pwd
@@ -147,11 +148,41 @@ class AppServer:
             shutil.rmtree(self.path(rel), ignore_errors=True)
 
 
+def status(var_dir: str) -> list[dict[str, object]]:
+    """Every app server under ``var_dir``: user, port, pid and whether it runs."""
+    base = os.path.join(var_dir, "appservers")
+    servers = []
+    for user in sorted(os.listdir(base)) if os.path.isdir(base) else ():
+        workdir = os.path.join(base, user)
+        port = pid = None
+        try:
+            with open(os.path.join(workdir, "sshd_config")) as handle:
+                port = int(handle.readline().split()[1])
+            with open(os.path.join(workdir, "sshd.pid")) as handle:
+                pid = int(handle.read().strip())
+            os.kill(pid, 0)
+            running = True
+        except (OSError, ValueError, IndexError):
+            running = False
+        servers.append({"user": user, "port": port, "pid": pid if running else None,
+                        "running": running})
+    return servers
+
+
 def main(argv):
-    if len(argv) < 2 or argv[0] not in ("start", "stop"):
+    if len(argv) < 2 or argv[0] not in ("start", "stop", "status"):
         print(__doc__)
         return 2
     action, var_dir = argv[0], argv[1]
+    if action == "status":
+        servers = status(var_dir)
+        if not servers:
+            print("no app servers under %s (make demo starts them)" % var_dir)
+        for server in servers:
+            print("app server %s@127.0.0.1:%s  %s" % (
+                server["user"], server["port"],
+                "running (pid %s)" % server["pid"] if server["running"] else "stopped"))
+        return 0 if servers and all(s["running"] for s in servers) else 3
     key = ensure_keypair(os.path.join(var_dir, "ssh", "id_ed25519"))
     if action == "start":
         for spec in argv[2:]:

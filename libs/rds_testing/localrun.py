@@ -1,14 +1,18 @@
 """Run every rds service as a local process (the README's way, and the e2e tests').
 
-    python -m rds_testing.localrun start [--var-dir var] [--port 8000]
-    python -m rds_testing.localrun stop  [--var-dir var]
-    python -m rds_testing.localrun status [--var-dir var]
+    python -m rds_testing.localrun start   [--var-dir var] [--port 8000]
+    python -m rds_testing.localrun restart [--var-dir var] [--port 8000]
+    python -m rds_testing.localrun stop    [--var-dir var]
+    python -m rds_testing.localrun status  [--var-dir var]
 
-Each service runs exactly as documented for production: ``nameko run
---config services/<name>/config.yml rds_<name>.service`` for the seven
-nameko services and gunicorn (``-k gthread``) for web, configured through
-``RDS_*`` environment variables. Logs go to ``<var>/log/<service>.log``,
-pids to ``<var>/run/<service>.pid``.
+Each service runs exactly as documented for production: ``rds-service
+<name>`` for the seven nameko services and gunicorn (``-k gthread``) for
+web, configured through ``RDS_*`` environment variables. Logs go to
+``<var>/log/<service>.log``, pids to ``<var>/run/<service>.pid``, the web
+port to ``<var>/run/web.port``. ``start`` leaves a running service alone
+and says so; ``restart`` (what ``make demo``/``make up`` use) stops the
+running ones first so new code is picked up. ``status`` exits 3 unless
+every service runs.
 """
 import argparse
 import os
@@ -30,21 +34,30 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
+def secret_file(var_dir, name):
+    """The secret in ``<var_dir>/<name>``, created (0600, random) if missing."""
+    path = os.path.join(var_dir, name)
+    if not os.path.exists(path):
+        os.makedirs(var_dir, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    os.chmod(path, 0o600)
+    with open(path) as handle:
+        return handle.read().strip()
+
+
 def service_env(var_dir, database_url, amqp_uri, extra=None):
     """The environment every local service gets."""
     var_dir = os.path.abspath(var_dir)
-    secret_file = os.path.join(var_dir, "secret_key")
-    if not os.path.exists(secret_file):
-        os.makedirs(var_dir, exist_ok=True)
-        with open(secret_file, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    with open(secret_file) as handle:
-        secret = handle.read().strip()
+    secret = secret_file(var_dir, "secret_key")
     env = dict(os.environ)
     env.update({
         "RDS_DATABASE_URL": database_url,
         "RDS_AMQP_URI": amqp_uri,
         "RDS_SECRET_KEY": secret,
+        "RDS_BUS_COMMAND_KEY": secret_file(var_dir, "bus-command-key"),
+        "RDS_BUS_EVENT_KEY": secret_file(var_dir, "bus-event-key"),
         "RDS_AGENT_WORK_DIR": os.path.join(var_dir, "agent"),
         "RDS_SSH_KEY_PATH": os.path.join(var_dir, "ssh", "id_ed25519"),
         "PYTHONUNBUFFERED": "1",
@@ -57,16 +70,18 @@ def command_for(service, port, web_workers=2):
     if service == "web":
         return [_bin("gunicorn"), "-k", "gthread", "--threads", "16", "-w", str(web_workers),
                 "--timeout", "120", "-b", "127.0.0.1:%d" % port, "rds_web.wsgi:app"]
-    return [_bin("nameko"), "run", "--config",
-            os.path.join(REPO, "services", service, "config.yml"), "rds_%s.service" % service]
+    return [_bin("rds-service"), service]
 
 
 def start(var_dir, env, port=8000, services=ALL_SERVICES):
+    """Start the services not running yet; returns ``{service: "started"|"kept"}``."""
     for sub in ("log", "run"):
         os.makedirs(os.path.join(var_dir, sub), exist_ok=True)
+    outcome = {}
     for service in services:
         pid_file = os.path.join(var_dir, "run", service + ".pid")
         if _alive(pid_file):
+            outcome[service] = "kept"
             continue
         log = open(os.path.join(var_dir, "log", service + ".log"), "ab")
         process = subprocess.Popen(command_for(service, port), cwd=REPO, env=env,
@@ -74,6 +89,11 @@ def start(var_dir, env, port=8000, services=ALL_SERVICES):
                                    stdin=subprocess.DEVNULL, start_new_session=True)
         with open(pid_file, "w") as handle:
             handle.write(str(process.pid))
+        if service == "web":
+            with open(os.path.join(var_dir, "run", "web.port"), "w") as handle:
+                handle.write(str(port))
+        outcome[service] = "started"
+    return outcome
 
 
 def _tail(path, lines=15):
@@ -176,26 +196,54 @@ def status(var_dir):
             for service in ALL_SERVICES}
 
 
+def describe(var_dir):
+    """One line per service: state, pid, log (and the web's port)."""
+    lines = []
+    for service, alive in status(var_dir).items():
+        pid = _pid(os.path.join(var_dir, "run", service + ".pid"))
+        extra = ""
+        if service == "web":
+            try:
+                with open(os.path.join(var_dir, "run", "web.port")) as handle:
+                    extra = "  http://127.0.0.1:%s/" % handle.read().strip()
+            except OSError:
+                pass
+        lines.append("%-10s %-8s %-12s %s%s" % (
+            service, "running" if alive else "stopped",
+            "pid %s" % pid if alive else "-",
+            os.path.join(var_dir, "log", service + ".log"), extra if alive else ""))
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("action", choices=["start", "restart", "stop", "status"])
     parser.add_argument("--var-dir", default="var")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     var_dir = os.path.abspath(args.var_dir)
-    if args.action == "start":
-        env = service_env(var_dir,
-                          os.environ.get("RDS_DATABASE_URL",
-                                         "postgresql://postgres@127.0.0.1:5432/rds"),
-                          os.environ.get("RDS_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
-        start(var_dir, env, port=args.port)
-        print("started; logs in %s/log" % var_dir)
+    if args.action in ("start", "restart"):
+        from rds_settings import get_settings
+
+        settings = get_settings()
+        env = service_env(var_dir, settings.database_url, settings.amqp_uri)
+        if args.action == "restart":
+            running = [name for name, alive in status(var_dir).items() if alive]
+            stop(var_dir, services=running)
+        outcome = start(var_dir, env, port=args.port)
+        for service, what in outcome.items():
+            if what == "kept":
+                print("%-10s already running: kept (old code); `make up` restarts it" % service)
+        started = [name for name, what in outcome.items() if what == "started"]
+        if started:
+            print("%s %s; logs in %s/log" % ("restarted" if args.action == "restart"
+                                             else "started", ", ".join(started), var_dir))
     elif args.action == "stop":
         stop(var_dir)
         print("stopped")
     else:
-        for service, alive in status(var_dir).items():
-            print("%-10s %s" % (service, "running" if alive else "stopped"))
+        print("\n".join(describe(var_dir)))
+        return 0 if all(status(var_dir).values()) else 3
     return 0
 
 

@@ -165,3 +165,32 @@ def test_pin_and_unpin(client, installed):
     unpinned = client.post("/api/v1/releases/%d/unpin" % release_id, headers=headers)
     assert unpinned.json["pinned"] is False
     assert client.delete("/api/v1/releases/%d" % release_id, headers=headers).status_code == 200
+
+
+def test_release_lists_page_by_version_in_a_fixed_number_of_queries(app, client, persona,
+                                                                     project_body):
+    from sqlalchemy import event
+
+    headers = persona("deployer")
+    body = project_body()
+    client.post("/api/v1/projects", headers=headers, json=body)
+    base = "/api/v1/projects/%s/releases" % body["name"]
+    for _ in range(6):  # each build is cancelled at once, so the next may start
+        release = client.post(base, headers=headers, json={}).json
+        client.post("/api/v1/releases/%d/cancel" % release["id"], headers=headers)
+    engine = app.extensions["rds_db"].kw["bind"]
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        page = client.get(base + "?limit=4", headers=headers).json["releases"]
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert [r["version"] for r in page] == ["1.00.006.6", "1.00.005.5", "1.00.004.4",
+                                            "1.00.003.3"]
+    assert len(statements) <= 16, "\n".join(statements)
+    rest = client.get(base + "?limit=4&before=1.00.003.3", headers=headers).json["releases"]
+    assert [r["version"] for r in rest] == ["1.00.002.2", "1.00.001.1"]
+    for bad in ("limit=0", "limit=501", "limit=x", "before=../1"):
+        response = client.get(base + "?" + bad, headers=headers)
+        assert response.status_code == 400 and response.json["field"] in ("limit", "before")

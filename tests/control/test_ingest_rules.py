@@ -1,10 +1,12 @@
 """Ingest applies each agent event once, in order, along the state machine."""
 import uuid
 
+import pytest
+
 from rds_contracts import activator, agents, builder
 from rds_control import outbox, releases
-from rds_control.ingest import apply_event
-from rds_db.models import Agent, AuditEntry, Change, ReleaseTarget, TaskLog
+from rds_control.ingest import RejectedEvent, apply_event
+from rds_db.models import Agent, AuditEntry, Change, ReleaseTarget, Task, TaskLog
 
 
 def build_release(db_session, make_project, alice, agent_for, **project_overrides):
@@ -89,16 +91,13 @@ def test_events_after_the_task_ended_change_nothing(db_session, make_project, al
     assert release.status == "installed" and release.last_error is None
 
 
-def test_events_for_unknown_tasks_are_ignored(db_session, caplog):
-    from rds_db.models import Task
-
-    tasks = db_session.query(Task).count()
-    changes = db_session.query(Change).count()
+def test_events_for_unknown_tasks_are_rejected_for_the_dead_letters(db_session):
     event = agents.TaskStarted(task_id=uuid.uuid4().hex, run_id=uuid.uuid4().hex, seq=1,
                                agent="x")
-    with caplog.at_level("WARNING", logger="rds_control.ingest"):
+    tasks = db_session.query(Task).count()
+    changes = db_session.query(Change).count()
+    with pytest.raises(RejectedEvent, match="unknown task"):
         apply_event(db_session, agents.TASK_STARTED, event)
-    assert "unknown task %s" % event.task_id in caplog.text
     assert db_session.query(Task).count() == tasks  # no task appears out of nowhere
     assert db_session.query(Change).count() == changes
 
@@ -207,3 +206,25 @@ def test_a_late_build_built_still_records_the_commit(db_session, make_project, a
     agent.send(builder.BUILD_INSTALLING, builder.BuildInstalling, servers=2)
     apply_event(db_session, builder.BUILD_BUILT, built)
     assert release.status == "installing" and release.commit == "9" * 40
+
+
+def test_a_log_chunk_with_nul_is_stored_not_lost(db_session, make_project,
+                                                                     alice, agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    agent.send(agents.TASK_LOG, agents.TaskLog, text="before\x00after end\n")
+    db_session.flush()  # PostgreSQL refuses NUL in text: this is where it would fail
+    chunk = db_session.query(TaskLog).filter_by(task_id=agent.task_id).one()
+    assert chunk.text == "before\ufffdafter end\n"
+
+
+def test_a_terminal_event_with_nul_still_ends_the_release(db_session, make_project, alice,
+                                                          agent_for):
+    project, release, agent = build_release(db_session, make_project, alice, agent_for)
+    agent.start()
+    assert release.status == "building"
+    agent.send(builder.BUILD_FAILED, builder.BuildFailed, phase="build",
+               reason="script printed \x00 and died")
+    db_session.flush()
+    assert release.status == "failed" and release.tasks[0].status == "failed"
+    assert "\x00" not in release.last_error and "\ufffd" in release.last_error

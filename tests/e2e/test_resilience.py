@@ -1,39 +1,36 @@
-"""An agent killed mid-build loses nothing: the broker hands the command to
-the next builder, which takes the task over and finishes it."""
+"""An agent killed mid-build loses nothing and leaves nothing behind: its scripts
+die with it, the broker hands the command to the next builder, which takes the
+task over and finishes it."""
 import os
 import signal
 
 import pytest
 
-from rds_testing import localrun
+from tests.e2e.faults import service_pid, start, wait_exit
 from tests.e2e.helpers import read_fifo
 
 pytestmark = pytest.mark.e2e
 
 
-def builder_pid(rds_system):
-    with open(os.path.join(rds_system.var_dir, "run", "builder.pid")) as handle:
-        return int(handle.read())
-
-
-def test_a_builder_killed_mid_build_is_replaced_and_the_build_finishes(rds_system, project,
-                                                                       tmp_path):
+def test_a_builder_killed_mid_build_leaves_no_orphans_and_is_replaced(rds_system, project,
+                                                                      tmp_path):
     api, (name, _) = rds_system.api, project
     started, go = tmp_path / "started", tmp_path / "go"
     os.mkfifo(started)
     os.mkfifo(go)
     api.request("PATCH", "/projects/%s" % name, {"scripts": {"build": (
-        "echo $$ > %s\nread line < %s\nmkdir -p public\necho resilient > public/index.html\n"
-        % (started, go))}})
+        "sleep 300 >/dev/null 2>&1 &\necho $$ $! > %s\nread line < %s\nmkdir -p public\n"
+        "echo resilient > public/index.html\n" % (started, go))}})
     created = api.post("/projects/%s/releases" % name, {"comment": "survives a crash"})
-    first_script = int(read_fifo(started))
+    script, background = (int(pid) for pid in read_fifo(started).split())
     first_agent = api.get("/releases/%d" % created["id"])["tasks"][0]["agent"]
 
-    builder = builder_pid(rds_system)
+    builder = service_pid(rds_system, "builder")
     os.killpg(builder, signal.SIGKILL)  # the builder dies mid-build
-    os.killpg(first_script, signal.SIGKILL)  # ... and so does its orphaned script
     os.waitpid(builder, 0)
-    localrun.start(rds_system.var_dir, rds_system.env, services=("builder",))
+    wait_exit(script, timeout=10)  # its script dies with it (PR_SET_PDEATHSIG) ...
+    wait_exit(background, timeout=10)  # ... and what the script started (orphan reaper)
+    start(rds_system, "builder")
 
     read_fifo(started)  # the new builder runs the build again
     with open(go, "w") as handle:  # blocks until the script reads

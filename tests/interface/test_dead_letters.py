@@ -8,17 +8,20 @@ from nameko.testing.services import entrypoint_waiter
 
 from rds_builder.service import BuilderService
 from rds_bus import topology
+from rds_bus.entrypoints import QUEUE_HEADER, REASON_HEADER
 from rds_bus.publish import BusPublisher
 from rds_contracts import agents
 from rds_db.models import Agent
 from rds_db.session import transaction
 from rds_ingest.service import IngestService
+from rds_settings.nameko import SETTINGS_KEY
+from rds_settings.settings import load
 
 
 @pytest.fixture
 def config(amqp_uri, database_url, tmp_path):
-    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url,
-            "AGENT_WORK_DIR": str(tmp_path / "agent"), "HEARTBEAT_INTERVAL": 60}
+    return {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "HEARTBEAT_INTERVAL": 60,
+            SETTINGS_KEY: load({"RDS_AGENT_WORK_DIR": str(tmp_path / "agent")})}
 
 
 def next_dead_letter(amqp_uri, timeout=10):
@@ -41,7 +44,8 @@ def test_a_malformed_event_is_dead_lettered(container_factory, config, amqp_uri,
                           {"task_id": "not-a-task", "text": 42})
     dead = next_dead_letter(amqp_uri)
     assert dead.headers[topology.TYPE_HEADER] == agents.TASK_LOG
-    assert dead.headers["x-death"][0]["queue"] == topology.INGEST_QUEUE.name
+    assert dead.headers[QUEUE_HEADER] == topology.INGEST_QUEUE.name
+    assert "task_id" in dead.headers[REASON_HEADER]
     assert "task_id" in caplog.text and "dead-lettering" in caplog.text
 
 
@@ -67,4 +71,5 @@ def test_a_malformed_command_never_reaches_the_builder(container_factory, config
                           declare=[topology.command_queue("build", pool)])
     dead = next_dead_letter(amqp_uri)
     assert dead.payload["project"] == "../../etc"
-    assert dead.headers["x-death"][0]["queue"] == "rds.builder.build.default"
+    assert dead.headers[QUEUE_HEADER] == "rds.builder.build.default"
+    assert "project" in dead.headers[REASON_HEADER]

@@ -5,6 +5,7 @@ each login user's home) and removes it from both homes afterwards.
 """
 import contextlib
 import os
+import shutil
 import uuid
 
 import pytest
@@ -20,6 +21,18 @@ from rds_ssh.upload import upload_release
 def settings(ssh_key, tmp_path):
     return SshSettings(key_path=ssh_key, known_hosts_path=str(tmp_path / "rds" / "known_hosts"),
                        connect_timeout=5, command_timeout=60)
+
+
+@pytest.fixture(params=["rsync", "tar/openssh", "tar/paramiko"])
+def method(request, settings, monkeypatch):
+    """Run the test once per way of sending: rsync deltas, tar over OpenSSH or paramiko."""
+    if request.param == "tar/paramiko":
+        settings.transport = "paramiko"
+    elif request.param == "tar/openssh":
+        real = shutil.which
+        monkeypatch.setattr("rds_ssh.upload.shutil.which",
+                            lambda name: None if name == "rsync" else real(name))
+    return request.param
 
 
 @pytest.fixture
@@ -71,6 +84,7 @@ class Reporter:
 
     def __init__(self):
         self.events, self.lines, self.steps = [], [], []
+        self.run_id = uuid.uuid4().hex
 
     def __enter__(self):
         return self
@@ -102,3 +116,17 @@ def agent_settings(tmp_path, settings):
     return AgentSettings(work_dir=str(tmp_path / "agent"), run_dir=str(tmp_path / "agent/run"),
                          ssh_key_path=settings.key_path, known_hosts=settings.known_hosts_path,
                          host_key_policy="accept-new", script_timeout=60)
+@pytest.fixture
+def read_only(deploy_path):
+    """``read_only(app_server)``: its deploy path refuses new entries (a switch there fails)."""
+    made = []
+
+    def make(server):
+        path = server.path(deploy_path)
+        os.chmod(path, 0o555)
+        made.append(path)
+
+    yield make
+    for path in made:
+        if os.path.isdir(path):
+            os.chmod(path, 0o755)

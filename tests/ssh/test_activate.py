@@ -1,9 +1,11 @@
 """activate_release, restore and read_current against two real sshd app servers."""
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 
-import paramiko
 import pytest
 
 from rds_core.names import InvalidName
@@ -24,6 +26,13 @@ def on_disk(app_servers, deploy_path):
         path = server.path(deploy_path, "current")
         links.append(os.readlink(path) if os.path.lexists(path) else None)
     return links
+
+
+@pytest.fixture(autouse=True, params=["openssh", "paramiko"])
+def transport(request, settings):
+    """Every activation test runs over the system ssh client and over paramiko."""
+    settings.transport = request.param
+    return request.param
 
 
 @pytest.fixture
@@ -77,32 +86,17 @@ def test_a_real_directory_at_current_is_refused(two_releases, servers, app_serve
     assert not os.path.lexists(app_servers[0].path(deploy_path, "current"))
 
 
-@pytest.fixture
-def rename_fails_on(monkeypatch):
-    """Make SFTP posix_rename fail for connections to the given server."""
-    real = paramiko.SFTPClient.posix_rename
-    ports = set()
-
-    def posix_rename(self, oldpath, newpath):
-        if self.get_channel().get_transport().getpeername()[1] in ports:
-            raise OSError("injected rename failure")
-        return real(self, oldpath, newpath)
-
-    monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", posix_rename)
-    return ports
-
-
 def test_a_failed_switch_switches_the_others_back(two_releases, servers, app_servers,
-                                                  deploy_path, settings, rename_fails_on):
+                                                  deploy_path, settings, read_only):
     assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
-    rename_fails_on.add(servers[1].port)
+    read_only(app_servers[1])
     lines = []
     activation = activate_release(servers, deploy_path, V2, settings, log=lines.append)
 
     assert not activation.ok and activation.rolled_back
-    assert "injected rename failure" in activation.reason
+    assert "Permission denied" in activation.reason
     assert [(r.ok, r.previous, r.current) for r in activation.results] == [(False, R1, R1)] * 2
-    assert "injected rename failure" in activation.results[1].error
+    assert "Permission denied" in activation.results[1].error
     assert on_disk(app_servers, deploy_path) == [R1, R1]
     assert any("%s: current -> %s (switched back)" % (servers[0].label, R1) in line
                for line in lines)
@@ -111,9 +105,8 @@ def test_a_failed_switch_switches_the_others_back(two_releases, servers, app_ser
 
 
 def test_a_failed_first_activation_removes_current_again(two_releases, servers, app_servers,
-                                                         deploy_path, settings,
-                                                         rename_fails_on):
-    rename_fails_on.add(servers[0].port)
+                                                         deploy_path, settings, read_only):
+    read_only(app_servers[0])
     activation = activate_release(servers, deploy_path, V2, settings, log=quiet)
     assert not activation.ok and activation.rolled_back
     assert [(r.previous, r.current) for r in activation.results] == [(None, None)] * 2
@@ -165,10 +158,35 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, servers, se
     def no_ssh(*args):
         raise AssertionError("connected despite a bad name")
 
-    monkeypatch.setattr("rds_ssh.activate.connect", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.connect", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.RemoteShell", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.RemoteShell", no_ssh)
     with pytest.raises(InvalidName):
         activate_release(servers, deploy_path_, version, settings)
     with pytest.raises(InvalidName):
         restore([(servers[0], R1)], deploy_path_ if version == V1 else "../x", settings)
     with pytest.raises(InvalidName):
         read_current(servers[0], "../etc", settings)
+
+
+def test_connections_outlive_the_task_for_the_next_one(two_releases, servers, app_servers,
+                                                       deploy_path, settings, transport):
+    if transport != "openssh":
+        pytest.skip("ControlMaster connections belong to the system ssh client")
+    settings.control_dir = tempfile.mkdtemp(prefix="rds-ctl-")
+    try:
+        assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+        sockets = [os.path.join(settings.control_dir, name)
+                   for name in os.listdir(settings.control_dir)]
+        assert len(sockets) == 2
+        for socket_path in sockets:  # the masters are still up after the task ended
+            check = subprocess.run(["ssh", "-O", "check", "-o", "ControlPath=%s" % socket_path,
+                                    "unused"], capture_output=True, text=True)
+            assert check.returncode == 0, check.stderr
+        assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
+        assert on_disk(app_servers, deploy_path) == [R2, R2]
+    finally:
+        for name in os.listdir(settings.control_dir):
+            subprocess.run(["ssh", "-O", "exit", "-o", "ControlPath=%s" % os.path.join(
+                settings.control_dir, name), "unused"], capture_output=True)
+        shutil.rmtree(settings.control_dir, ignore_errors=True)

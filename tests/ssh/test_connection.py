@@ -81,3 +81,40 @@ def test_a_silent_port_is_reported_as_no_handshake(settings):
                             user="rdsapp1")
         with pytest.raises(SshError, match="no SSH handshake .* within 0.3s"):
             connect(server, settings)
+
+
+def test_a_remote_shell_runs_commands_one_after_another(servers, settings):
+    import shutil
+
+    from rds_ssh.connection import RemoteShell
+
+    with RemoteShell(shutil.which("ssh"), servers[0], settings) as shell:
+        assert shell.run("echo out; echo err >&2; exit 3") == (3, "out\nerr\n")
+        assert shell.run("cd /tmp && pwd") == (0, "/tmp\n")
+        assert shell.run("pwd") == (0, "/home/rdsapp1\n")  # each command in its own subshell
+        assert shell.run("cat", stdin="line 1\nline 2\n") == (0, "line 1\nline 2\n")
+        assert shell.run("printf 'no newline'") == (0, "no newline")
+        assert shell.run("exit 0") == (0, "")  # exit leaves the subshell, not the shell
+        assert shell.active
+        with pytest.raises(SshError, match="exit 1"):
+            shell.run_checked("false")
+    assert not shell.active
+    hosts = paramiko.HostKeys(settings.known_hosts_path)
+    assert hosts.lookup("[127.0.0.1]:%d" % servers[0].port)  # accept-new recorded it
+
+
+def test_a_remote_shell_refuses_a_changed_host_key_and_names_the_problem(servers, settings):
+    import shutil
+
+    from rds_ssh.connection import RemoteShell
+
+    other = paramiko.Ed25519Key.from_private_key_file(settings.key_path)  # not the host key
+    os.makedirs(os.path.dirname(settings.known_hosts_path))
+    with open(settings.known_hosts_path, "w") as handle:
+        handle.write("[127.0.0.1]:%d %s %s\n" % (servers[0].port, other.get_name(),
+                                                 other.get_base64()))
+    with pytest.raises(SshError, match="host key CHANGED"):
+        RemoteShell(shutil.which("ssh"), servers[0], settings)
+    closed = ServerSpec(id=9, host="127.0.0.1", port=free_port(), user="rdsapp1")
+    with pytest.raises(SshError, match="connection refused"):
+        RemoteShell(shutil.which("ssh"), closed, settings)

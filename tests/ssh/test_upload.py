@@ -1,6 +1,7 @@
 """upload_release against two real sshd app servers."""
 import os
 import pwd
+import secrets
 
 import pytest
 
@@ -52,15 +53,18 @@ def test_it_uploads_a_first_release_into_each_users_home(upload, app_servers, de
     assert any("full upload, sending 2 files" in line for line in lines)
 
 
-def test_it_seeds_the_next_release_with_hard_links(upload, app_servers, deploy_path, tmp_path):
+def test_it_seeds_the_next_release_with_hard_links(upload, app_servers, deploy_path, tmp_path,
+                                                   method):
     upload(V1, {"same.txt": "same", "changed.txt": "old", "gone.txt": "bye", "d/deep.txt": "deep"})
     lines = []
     results = upload(V2, {"same.txt": "same", "changed.txt": "new!", "d/deep.txt": "deep",
                           "added.txt": "hi"}, log=lines.append)
 
     assert [r.ok for r in results] == [True, True], [r.error for r in results]
-    assert [(r.seeded_from, r.files_sent) for r in results] == [(V1, 2), (V1, 2)]
+    assert [(r.seeded_from, r.files_sent, r.method) for r in results] == [(V1, 2, method)] * 2
     assert any("seeded from %s, sending 2 changed files" % V1 in line for line in lines)
+    assert sum("verified 2 sent files; 2 hard-linked from the verified %s" % V1 in line
+               for line in lines) == 2
     for server in app_servers:
         old, new = (lambda *p: release(server, deploy_path, V1, *p),
                     lambda *p: release(server, deploy_path, V2, *p))
@@ -75,7 +79,8 @@ def test_it_seeds_the_next_release_with_hard_links(upload, app_servers, deploy_p
     # packed once per seed group, not once per server
     assert sorted(os.listdir(tmp_path / "work")) == sorted([
         "upload-%s-full.tar" % V1,
-        "upload-%s-%s.tar" % (V2, _seed_key(app_servers[0], deploy_path))])
+        "upload-%s-%s.%s" % (V2, _seed_key(app_servers[0], deploy_path),
+                             "d" if method == "rsync" else "tar")])
 
 
 def _seed_key(server, deploy_path):
@@ -91,7 +96,7 @@ def test_it_seeds_from_the_newest_release_when_current_is_missing(upload, app_se
     assert [r.files_sent for r in results] == [0, 0]
 
 
-def test_it_keeps_symlinks_and_modes(upload, app_servers, deploy_path):
+def test_it_keeps_symlinks_and_modes(upload, app_servers, deploy_path, method):
     files = {"bin/run": "#!/bin/sh\necho hi\n", "data.txt": "x", "private.txt": "p"}
     links = {"latest": "data.txt", "bin/alias": "run"}
     modes = {"bin/run": 0o755, "private.txt": 0o640}
@@ -146,7 +151,7 @@ def test_the_failure_budget_skips_the_remaining_servers(upload, servers, app_ser
 
 
 def test_verification_catches_a_file_that_differs_from_the_manifest(
-        servers, app_servers, deploy_path, settings, tmp_path):
+        servers, app_servers, deploy_path, settings, tmp_path, method):
     root = tmp_path / "tree"
     root.mkdir()
     (root / "a.txt").write_text("good")
@@ -159,7 +164,8 @@ def test_verification_catches_a_file_that_differs_from_the_manifest(
     assert all(releases_listing(s, deploy_path) == [] for s in app_servers)
 
 
-def test_drift_in_the_seed_falls_back_to_a_full_upload(upload, app_servers, deploy_path):
+def test_drift_in_the_seed_falls_back_to_a_full_upload(upload, app_servers, deploy_path,
+                                                       method):
     upload(V1, {"a.txt": "same", "b.txt": "old"})
     with open(release(app_servers[0], deploy_path, V1, "a.txt"), "w") as handle:
         handle.write("edited on the server")
@@ -209,7 +215,71 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, settings, t
     def no_ssh(*args):
         raise AssertionError("connected despite a bad name")
 
-    monkeypatch.setattr("rds_ssh.upload.connect", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.connect", no_ssh)
+    monkeypatch.setattr("rds_ssh.workers.RemoteShell", no_ssh)
     with pytest.raises(InvalidName):
         upload_release([unreachable()], deploy_path_, version, str(tmp_path),
                        scan_tree(str(tmp_path)), settings, str(tmp_path / "work"))
+
+
+def test_a_seed_file_edited_in_place_with_the_same_size_is_caught(upload, app_servers,
+                                                                  deploy_path, method):
+    upload(V1, {"a.txt": "same", "b.txt": "old"})
+    path = release(app_servers[0], deploy_path, V1, "a.txt")
+    before = os.stat(path)
+    with open(path, "r+") as handle:  # same inode, same size, new content
+        handle.write("SAME")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1000))
+    lines = []
+    results = upload(V2, {"a.txt": "same", "b.txt": "new"}, log=lines.append)
+    assert [r.ok for r in results] == [True, True]
+    assert [r.seeded_from for r in results] == [None, V1]
+    assert any("changed since the seed was verified: a.txt" in line for line in lines)
+    assert read(release(app_servers[0], deploy_path, V2, "a.txt")) == "same"
+
+
+def test_a_seed_file_replaced_by_another_inode_is_caught(upload, app_servers, deploy_path):
+    upload(V1, {"a.txt": "same", "b.txt": "old"})
+    path = release(app_servers[1], deploy_path, V1, "a.txt")
+    st = os.stat(path)
+    os.rename(path, path + ".tmp")
+    with open(path, "w") as handle:
+        handle.write("evil")
+    os.chown(path, st.st_uid, st.st_gid)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with the old mtime and size
+    os.unlink(path + ".tmp")
+    lines = []
+    results = upload(V2, {"a.txt": "same", "b.txt": "new"}, log=lines.append)
+    assert [r.seeded_from for r in results] == [V1, None]
+    assert any("changed since the seed was verified: a.txt" in line for line in lines)
+    assert read(release(app_servers[1], deploy_path, V2, "a.txt")) == "same"
+
+
+def test_rsync_sends_a_block_delta_of_a_changed_file(upload, app_servers, deploy_path, method):
+    big = "".join("line %06d %s\n" % (i, secrets.token_hex(24)) for i in range(25000))  # 1.5 MB
+    first = upload(V1, {"big.txt": big})
+    assert all(r.ok for r in first)
+    results = upload(V2, {"big.txt": big.replace("line 020000", "LINE 020000")})
+    assert all(r.ok and r.seeded_from == V1 for r in results), [r.error for r in results]
+    for server in app_servers:
+        assert read(release(server, deploy_path, V2, "big.txt")).count("LINE 020000") == 1
+    if method == "rsync":
+        assert all(r.bytes_sent < 100_000 for r in results), [r.bytes_sent for r in results]
+    else:  # a tar sends the whole changed file (compressed when that measured worth it)
+        assert all(r.bytes_sent > 100_000 for r in results), [r.bytes_sent for r in results]
+    assert all(r.bytes_sent < 0.7 * len(big) for r in first)  # hex compresses: zstd was chosen
+
+
+def test_seed_manifests_come_from_the_cache_not_the_wire(upload, app_servers, deploy_path,
+                                                         tmp_path, monkeypatch):
+    cache = str(tmp_path / "manifests")
+    upload(V1, {"a.txt": "1"}, manifest_cache=cache)
+    assert len(os.listdir(cache)) == 1
+
+    def no_read(self, release):
+        raise AssertionError("read the seed's manifest over the wire")
+
+    monkeypatch.setattr("rds_ssh.upload._ServerUploader.read_manifest", no_read)
+    results = upload(V2, {"a.txt": "2"}, manifest_cache=cache)
+    assert [r.seeded_from for r in results] == [V1, V1]
+    assert len(os.listdir(cache)) == 2

@@ -60,3 +60,24 @@ def test_it_refuses_names_the_manifest_cannot_hold(tmp_path):
     write(tmp_path, "bad\nname", "x")
     with pytest.raises(BadTree, match="newline"):
         scan_tree(tmp_path)
+
+
+def test_its_hash_is_the_hash_of_the_manifest_file_and_is_computed_once(tree, monkeypatch):
+    import hashlib
+    import json
+
+    manifest = scan_tree(tree)
+    text = manifest.to_json()
+    assert manifest.sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert Manifest.from_json(text).sha256 == manifest.sha256
+    assert manifest.links == 1
+    assert sorted(e.path for e in manifest.files) == ["bin/run", "index.html"]
+
+    calls = []
+    real_dumps = json.dumps
+    monkeypatch.setattr("rds_core.manifest.json.dumps",
+                        lambda *a, **k: calls.append(1) or real_dumps(*a, **k))
+    fresh = Manifest(manifest.entries.values())
+    for _ in range(50):
+        fresh.sha256, fresh.to_json(), fresh.sha256sum_text()
+    assert len(calls) == 1  # serialised once, however often an upload asks

@@ -88,6 +88,10 @@ CONDITIONS = [
         A.DELETE: (DenialKind.BLOCKED, "unpin it first")}),
     ("not ready everywhere", {"not_ready_on": ("deploy@web2:22",)}, {}, {
         A.ACTIVATE: (DenialKind.BLOCKED, "not ready on deploy@web2:22")}),
+    ("not ready everywhere, building", {"not_ready_on": ("deploy@web2:22",)},
+     {"busy": {Lane.BUILD: "already building 1.00.009.9"}}, {
+        A.ACTIVATE: (DenialKind.BLOCKED, "not ready on deploy@web2:22"),
+        A.REBUILD: (DenialKind.BLOCKED, "already building")}),
     ("activated once", {"ever_activated": True}, {}, {
         A.REBUILD: (DenialKind.INAPPLICABLE, "never-activated")}),
     ("not the latest", {}, {"latest_release_id": 99}, {
@@ -110,7 +114,15 @@ CONDITIONS = [
     ("viewer", {}, {"can_deploy": False, "role": "viewer"},
      dict.fromkeys(A, (DenialKind.ROLE, "your role (viewer) may not deploy"))),
 ]
-ALSO_ALLOWS = {"pinned": {A.UNPIN}}
+#: ... in the statuses given (with a build running, installing on the missing servers
+#: waits: see the test below the table).
+ALSO_ALLOWS = {"pinned": {A.UNPIN: frozenset(S)},
+               "not ready everywhere": {A.INSTALL_MISSING: frozenset({S.INSTALLED, S.OLD})}}
+
+
+def also_allowed(name, status):
+    return {action for action, statuses in ALSO_ALLOWS.get(name, {}).items()
+            if status in statuses}
 
 
 @pytest.mark.parametrize("status", list(S))
@@ -128,9 +140,9 @@ def test_each_condition_denies_exactly_what_it_should(status, name, release_chan
             assert denial.kind == kind and reason in denial.reason, denial
         else:
             assert denial is None, "%s should not deny %s: %s" % (name, action, denial)
-    for action in set(A) - ALLOWED[status] - ALSO_ALLOWS.get(name, set()):
+    for action in set(A) - ALLOWED[status] - also_allowed(name, status):
         assert answers[action] is not None, "%s should not allow %s" % (name, action)
-    for action in ALSO_ALLOWS.get(name, set()):
+    for action in also_allowed(name, status):
         assert answers[action] is None
 
 
@@ -188,3 +200,14 @@ def test_the_board_shows_blocked_and_forbidden_actions_only():
     assert policy.Denial("x", DenialKind.FORBIDDEN).shown
     assert not policy.Denial("x", DenialKind.INAPPLICABLE).shown
     assert not policy.Denial("x", DenialKind.ROLE).shown
+
+
+@pytest.mark.parametrize("status", [S.INSTALLED, S.OLD])
+def test_installing_on_missing_servers_waits_for_a_running_build(status):
+    release = release_in(status, not_ready_on=("deploy@web2:22",))
+    denial = policy.install_missing(release, situation_for(
+        release, busy={Lane.BUILD: "already building 1.00.009.9"}))
+    assert denial.kind == DenialKind.BLOCKED and "already building" in denial.reason
+    assert policy.install_missing(release, situation_for(release)) is None
+    assert policy.install_missing(release, situation_for(
+        release, deployments_enabled=False)) is None  # nothing goes live: not a deploy

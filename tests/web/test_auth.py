@@ -1,8 +1,10 @@
 """Logging in and out, and what ends a session."""
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from rds_control import accounts, users
-from tests.web.web_support import PASSWORD, UiClient, in_tx, logged_in, make_user
+from rds_control import accounts, logins, users
+from tests.web.web_support import PASSWORD, UiClient, in_tx, logged_in, make_user, unique
 
 
 @pytest.fixture
@@ -98,11 +100,145 @@ def test_a_new_password_ends_other_sessions(app, session_factory, admin, someone
 
 
 def test_logins_and_failures_are_audited(app, as_admin, someone):
-    client = UiClient(app)
+    client = UiClient(app, address="192.0.2.77")
     client.login(someone, "not the password")
     client.login(someone)
     client.post("/logout")
     page = as_admin.get("/audit?action=user&q=%s" % someone).get_data(as_text=True)
-    assert "Failed login as &#39;%s&#39; from 127.0.0.1" % someone in page
-    assert "%s logged in from 127.0.0.1" % someone in page
+    assert "Failed login as &#39;%s&#39; from 192.0.2.77" % someone in page
+    assert "%s logged in from 192.0.2.77" % someone in page
     assert "%s logged out" % someone in page
+
+
+# -- sessions end on the server side ----------------------------------------
+
+def test_a_cookie_replayed_after_logout_is_refused(app, someone):
+    client = logged_in(app, someone)
+    cookie = client.client.get_cookie("session").value
+    client.post("/logout")
+    replay = UiClient(app)
+    replay.client.set_cookie("session", cookie)
+    assert replay.get("/").status_code == 302
+    assert replay.get("/projects").headers["Location"].startswith("/login")
+
+
+def test_logout_ends_the_sessions_in_other_browsers_too(app, someone):
+    laptop, phone = logged_in(app, someone), logged_in(app, someone)
+    laptop.post("/logout")
+    assert phone.get("/").status_code == 302
+
+
+def test_a_new_password_ends_a_replayed_cookie(app, session_factory, admin, someone):
+    client = logged_in(app, someone)
+    cookie = client.client.get_cookie("session").value
+
+    def reset(session):
+        actor = users.get_user(session, admin)
+        user = users.get_user(session, someone)
+        return accounts.reset_password(session, user.id, "yet another password", actor).id
+    in_tx(session_factory, reset)
+    replay = UiClient(app)
+    replay.client.set_cookie("session", cookie)
+    assert replay.get("/").status_code == 302
+
+
+# -- where login sends you back to -------------------------------------------
+
+@pytest.mark.parametrize("target", [
+    "/\t/evil.example/phish", "/\n/evil.example", "/%09/evil.example/phish",
+    "/\r\n/", "/ /evil.example", "/\x7f/evil", "https:/evil.example", "/\\evil.example"])
+def test_login_never_redirects_off_site_whatever_the_encoding(app, someone, target):
+    client = UiClient(app)
+    response = client.client.post("/login", data={
+        "username": someone, "password": PASSWORD, "next": target.replace("%09", "\t"),
+        "csrf_token": client.csrf_token()})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("query", ["/%09/evil.example/phish", "/%0A/", "//evil.example"])
+def test_next_in_the_query_string_never_leaves_the_site(app, someone, query):
+    client = logged_in(app, someone)
+    response = client.client.get("/login?next=" + query)
+    assert response.status_code in (302, 400)
+    assert response.headers.get("Location", "/") == "/"
+
+
+def test_a_local_next_still_works(app, someone):
+    client = UiClient(app)
+    response = client.client.post("/login", data={
+        "username": someone, "password": PASSWORD, "next": "/audit?q=x&page=2",
+        "csrf_token": client.csrf_token()})
+    assert response.headers["Location"] == "/audit?q=x&page=2"
+
+
+# -- throttling ---------------------------------------------------------------
+
+class FakeClock:
+    def __init__(self):
+        self.now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(app, monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setitem(app.config, "CLOCK", fake)
+    return fake
+
+
+def test_repeated_failures_block_the_user_for_a_growing_delay(app, someone, clock):
+    for attempt in range(logins.FREE_FAILURES):
+        assert UiClient(app).login(someone, "wrong %d" % attempt).status_code == 401
+    # the right password from a fresh address: the user name itself is blocked
+    response = UiClient(app).login(someone)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "2"
+    assert "Too many failed logins" in response.get_data(as_text=True)
+    clock.advance(2)
+    assert UiClient(app).login(someone, "wrong again").status_code == 401
+    assert UiClient(app).login(someone).headers["Retry-After"] == "4"  # doubled
+    clock.advance(4)
+    assert UiClient(app).login(someone).status_code == 302  # and a success clears it
+    assert UiClient(app).login(someone).status_code == 302
+
+
+def test_repeated_failures_block_the_address_for_every_user(app, someone, clock):
+    for attempt in range(logins.FREE_FAILURES):
+        UiClient(app, address="198.51.100.9").login(unique("guess"), "x")
+    assert UiClient(app, address="198.51.100.9").login(someone).status_code == 429
+    assert UiClient(app, address="198.51.100.10").login(someone).status_code == 302
+    clock.advance(2)
+    assert UiClient(app, address="198.51.100.9").login(someone).status_code == 302
+
+
+def test_failures_long_ago_are_forgotten(app, someone, clock):
+    for _ in range(logins.FREE_FAILURES - 1):
+        UiClient(app).login(someone, "wrong")
+    clock.advance(logins.WINDOW.total_seconds() + 1)
+    UiClient(app).login(someone, "wrong")
+    assert UiClient(app).login(someone).status_code == 302
+
+
+def test_throttled_logins_are_audited(app, as_admin, someone, clock):
+    for _ in range(logins.FREE_FAILURES + 1):
+        UiClient(app, address="203.0.113.5").login(someone, "wrong")
+    page = as_admin.get("/audit?q=%s" % someone).get_data(as_text=True)
+    assert "Refused a login as &#39;%s&#39; from 203.0.113.5: too many failures" % someone in page
+
+
+@pytest.mark.parametrize("username", [unique("nobody"), "bad name\x01", "x" * 500])
+def test_every_login_costs_exactly_one_password_check(app, someone, monkeypatch, username):
+    """Unknown and known users take the same work, so timing tells nothing."""
+    calls = []
+    real = users.check_password_hash
+    monkeypatch.setattr(users, "check_password_hash",
+                        lambda *args: calls.append(args) or real(*args))
+    UiClient(app).login(username, "some password")
+    UiClient(app).login(someone, "some password")
+    assert len(calls) == 2

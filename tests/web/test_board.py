@@ -59,16 +59,37 @@ def test_filter_by_project_and_status(as_viewer, make_project, make_release):
     assert as_viewer.get("/?status=bogus").status_code == 200  # ignored, not an error
 
 
-def test_pages_of_25(as_viewer, make_project, session_factory):
+def _links(page):
+    return {rel: href.replace("&amp;", "&") for href, rel in re.findall(
+        r'<a href="([^"]+)" rel="(prev|next)">', page)}
+
+
+def test_pages_of_25_newest_first_by_keyset(as_viewer, make_project, session_factory):
     project = make_project()
-    ids = seed_releases(session_factory, project, 30)
-    page1 = board(as_viewer, project)
-    page2 = board(as_viewer, project, page=2)
-    assert "30 releases" in page1 and "page 1 of 2" in page1
-    assert "release-%d" % ids[-1] in page1 and "release-%d" % ids[0] not in page1
-    assert "release-%d" % ids[0] in page2
-    assert len(re.findall(r'<tr id="release-', page2)) == 5
-    assert "page 2 of 2" in board(as_viewer, project, page=99)
+    ids = seed_releases(session_factory, project, 60)
+    first = board(as_viewer, project)
+    assert "60 releases" in first and "prev" not in _links(first)
+    assert re.findall(r'<tr id="release-(\d+)"', first) == [str(i) for i in ids[::-1][:25]]
+    second = as_viewer.get(_links(first)["next"]).get_data(as_text=True)  # ?before=<id>
+    assert "before=%d" % ids[-25] in _links(first)["next"]
+    assert re.findall(r'<tr id="release-(\d+)"', second) == [str(i) for i in ids[::-1][25:50]]
+    assert 'data-first-page="false"' in second
+    third = as_viewer.get(_links(second)["next"]).get_data(as_text=True)
+    assert len(re.findall(r'<tr id="release-', third)) == 10 and "next" not in _links(third)
+    back = as_viewer.get(_links(third)["prev"]).get_data(as_text=True)  # ?after=<id>
+    assert re.findall(r'<tr id="release-(\d+)"', back) == [str(i) for i in ids[::-1][25:50]]
+    newest = as_viewer.get(_links(back)["prev"]).get_data(as_text=True)
+    assert 'data-first-page="true"' in newest and "prev" not in _links(newest)
+    assert board(as_viewer, project, before="nonsense").count('<tr id="release-') == 25
+
+
+def test_counts_stop_at_the_cap(as_viewer, make_project, session_factory, monkeypatch):
+    from rds_control import board as board_module
+
+    monkeypatch.setattr(board_module, "COUNT_CAP", 10)
+    project = make_project()
+    seed_releases(session_factory, project, 12)
+    assert "10+ releases" in board(as_viewer, project)
 
 
 def test_buttons_follow_the_state(as_deployer, make_project, make_release):

@@ -71,7 +71,7 @@ def test_other_projects_are_not_sent_and_filtered_rows_are_not_inserted(
     release = make_release.installed(project)
     found, _ = stream(as_viewer, "/events?view=board&after=%d&project=%s" % (after, project))
     assert {data["id"] for _, name, data in found if name == "row"} == {release}
-    found, _ = stream(as_viewer, "/events?view=board&after=%d&project=%s&page=2"
+    found, _ = stream(as_viewer, "/events?view=board&after=%d&project=%s&first=0"
                       % (after, project))
     assert [data["insert"] for _, name, data in found if name == "row"] == [False]
 
@@ -141,11 +141,11 @@ def test_build_stream_sends_new_log_lines_with_colours_carried_over(
 
 
 def test_a_full_house_is_told_to_come_back(app, as_viewer):
-    app.config["UI_MAX_STREAMS"] = 0
+    before, app.config["UI_MAX_STREAMS"] = app.config["UI_MAX_STREAMS"], 0
     try:
         body = as_viewer.get("/events?view=board&after=0").get_data(as_text=True)
     finally:
-        app.config.pop("UI_MAX_STREAMS")
+        app.config["UI_MAX_STREAMS"] = before
     assert body == "retry: 5000\n\n"
 
 

@@ -15,7 +15,7 @@ def test_agents_page(as_viewer, session_factory):
     row = re.search(r'<tr class="online">\s*<td data-label="Agent"><code>%s</code>.*?</tr>'
                     % re.escape(online), page, re.S).group(0)
     assert "0.1.0" in row and "default" in row and "/builds/%s" % task in row
-    assert re.search(r'<tr class="offline">\s*<td data-label="Agent"><code>%s</code>'
+    assert re.search(r'<tr class="offline gone">\s*<td data-label="Agent"><code>%s</code>'
                      % re.escape(offline), page)
     assert 'data-stream="/events?view=agents' in page
 

@@ -22,6 +22,7 @@ ROUTES = [
     ("POST", "/releases/{release}/delete", "deploy"),
     ("POST", "/releases/{release}/pin", "deploy"),
     ("POST", "/releases/{release}/unpin", "deploy"),
+    ("POST", "/releases/{release}/install-missing", "deploy"),
     ("POST", "/projects/{project}/revert", "deploy"),
     ("GET", "/builds/{task}", "view"),
     ("GET", "/builds/{task}/log.txt", "view"),
@@ -54,7 +55,9 @@ ROUTES = [
     ("POST", "/admin/tokens/{token}/revoke", "admin"),
 ]
 #: Open to everyone (the login form) or special-cased below.
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/events"),
+          # the icon, and Prometheus metrics (RDS_METRICS_TOKEN guards them when set)
+          ("GET", "/favicon.ico"), ("GET", "/metrics")}
 GRANTS = {
     "anonymous": set(),
     "viewer": {"view"},

@@ -1,5 +1,6 @@
 """Helpers of the web UI tests (imported by conftest and the tests)."""
 import re
+import secrets
 import uuid
 
 from rds_contracts import activator, agents, builder
@@ -42,8 +43,11 @@ def make_user(session_factory, role):
 class UiClient:
     """A Flask test client that logs in through the form and sends CSRF tokens."""
 
-    def __init__(self, app):
+    def __init__(self, app, address=None):
         self.client = app.test_client()
+        # each client its own address, so login throttling of one test never blocks another
+        self.client.environ_base["REMOTE_ADDR"] = address or "10.%d.%d.%d" % tuple(
+            secrets.randbelow(250) + 1 for _ in range(3))
         self.username = None
 
     def csrf_token(self):

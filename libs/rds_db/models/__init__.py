@@ -17,11 +17,12 @@ from rds_db.models.projects import (
 )
 from rds_db.models.releases import ReleaseRequest, ReleaseTarget
 from rds_db.models.tasks import Task, TaskLog
-from rds_db.models.users import ApiToken, Role, User
+from rds_db.models.users import ApiToken, LoginThrottle, Role, User
 
 __all__ = [
     "Agent", "ApiToken", "AuditEntry", "Base", "Change", "ConfigFile", "ConfigFileVersion",
-    "DeploymentSwitch", "Migration", "OutboxMessage", "Project", "ProjectLineCounter",
-    "ProjectLink", "ProjectScript", "ReleaseBan", "ReleaseLine", "ReleaseRequest",
+    "DeploymentSwitch", "LoginThrottle", "Migration", "OutboxMessage", "Project",
+    "ProjectLineCounter", "ProjectLink", "ProjectScript", "ReleaseBan", "ReleaseLine",
+    "ReleaseRequest",
     "ReleaseTarget", "Role", "Server", "Task", "TaskLog", "User",
 ]

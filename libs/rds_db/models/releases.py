@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -33,6 +34,11 @@ class ReleaseRequest(Timestamps, Base):
         CheckConstraint("status IN (%s)" % _STATUSES, name="status"),
         Index("ix_release_requests_project_version_key", "project_id", "version_key"),
         Index("ix_release_requests_created_at", "created_at"),
+        # keyset pages of the board (newest first by id), filtered by project or status
+        Index("ix_release_requests_project_id_id", "project_id", "id"),
+        Index("ix_release_requests_status_id", "status", "id"),
+        Index("ix_release_requests_deleted_id", "id",
+              postgresql_where=text("deleted_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

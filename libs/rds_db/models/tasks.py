@@ -54,6 +54,8 @@ class Task(Base):
     pool: Mapped[str] = mapped_column(String(63))
     agent: Mapped[str | None] = mapped_column(String(200))
     run_id: Mapped[str | None] = mapped_column(String(32))
+    #: Fencing token of the current run: +1 each time a run claims the task.
+    fence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Highest sequence number of a state-changing event applied for run_id.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     #: The command as sent, so an operator can re-send it.

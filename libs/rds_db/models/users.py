@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rds_db.models.base import Base, Timestamps, str_enum, utcnow
@@ -25,6 +25,9 @@ class User(Timestamps, Base):
     role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.VIEWER)
     disabled_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    #: Bumped by logout, password change and disabling: every browser session
+    #: carries the version it started with and ends once it differs.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user",
                                                      cascade="all, delete-orphan")
@@ -45,3 +48,18 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginThrottle(Base):
+    """Failed logins per user name (``user:<name>``) or address (``addr:<ip>``).
+
+    After ``rds_control.login`` allows a few failures, each further one makes
+    the key wait longer before its next attempt is even checked.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 from rds_agent.activation import run_activation
 from rds_agent.configs import run_config_inspect, run_config_push
 from rds_agent.reporting import TaskReporter
-from rds_agent.settings import AgentSettings
+from rds_agent.settings import AgentSettingsDependency
 from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
@@ -11,12 +11,14 @@ from rds_contracts import activator, configs
 
 class ActivatorService(runtime.AgentService):
     name = activator.SERVICE_NAME
+    agent_settings = AgentSettingsDependency()
 
     @command_handler(activator.ACTIVATE)
     def handle_activate(self, command, redelivered):
         """Switch ``current`` to a release on every server, or switch back."""
-        settings = AgentSettings.from_config(self.runtime.config)
-        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        settings = self.agent_settings
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
         with self.runtime.running_task(command.task_id):
             run_activation(command, reporter, settings, TaskFiles(settings.run_dir),
                            redelivered=redelivered)
@@ -24,8 +26,9 @@ class ActivatorService(runtime.AgentService):
     @command_handler(configs.PUSH_CONFIG)
     def handle_push_config(self, command, redelivered):
         """Put one config revision of a project on every server."""
-        settings = AgentSettings.from_config(self.runtime.config)
-        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        settings = self.agent_settings
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
         with self.runtime.running_task(command.task_id):
             run_config_push(command, reporter, settings, TaskFiles(settings.run_dir),
                             redelivered=redelivered)
@@ -33,8 +36,9 @@ class ActivatorService(runtime.AgentService):
     @command_handler(configs.INSPECT_CONFIG)
     def handle_inspect_config(self, command, redelivered):
         """Read back which config revision and files every server holds."""
-        settings = AgentSettings.from_config(self.runtime.config)
-        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        settings = self.agent_settings
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
         with self.runtime.running_task(command.task_id):
             run_config_inspect(command, reporter, settings, TaskFiles(settings.run_dir),
                                redelivered=redelivered)

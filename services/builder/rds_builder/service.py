@@ -1,7 +1,7 @@
 """The builder service: a thin nameko adapter around ``rds_agent.build``."""
 from rds_agent.build import run_build
 from rds_agent.reporting import TaskReporter
-from rds_agent.settings import AgentSettings
+from rds_agent.settings import AgentSettingsDependency
 from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
@@ -10,12 +10,14 @@ from rds_contracts import builder
 
 class BuilderService(runtime.AgentService):
     name = builder.SERVICE_NAME
+    agent_settings = AgentSettingsDependency()
 
     @command_handler(builder.BUILD)
     def handle_build(self, command, redelivered):
         """Build one version and upload it to every server of the project."""
-        settings = AgentSettings.from_config(self.runtime.config)
-        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name)
+        settings = self.agent_settings
+        reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
+                                claim=self.runtime.claim)
         with self.runtime.running_task(command.task_id):
             run_build(command, reporter, settings, TaskFiles(settings.run_dir),
                       redelivered=redelivered)

@@ -7,26 +7,34 @@
 * every hour, trim sent commands, old change-feed rows and long-gone agents
   (``rds_control.housekeeping``).
 
-Config keys: ``AGENT_TIMEOUT`` (seconds without heartbeat before a task of
-that agent fails, default 30), ``QUEUE_TIMEOUT`` (default 3600),
-``CANCEL_TIMEOUT`` (default 60), ``OUTBOX_GRACE`` (default 5).
+It also answers the agents' fencing claims (``claim_task``, see
+``rds_control.claims``): the web side owns the database, so it decides which
+run of a task may act.
+
+Settings: ``RDS_AGENT_TIMEOUT``, ``RDS_QUEUE_TIMEOUT``, ``RDS_CANCEL_TIMEOUT``,
+``RDS_OUTBOX_GRACE``, ``RDS_TASK_DEADLINE_<KIND>``, ``RDS_LOST_TASK_GRACE``
+(``rds_settings``; README "Configuration").
+
+Operator RPCs (``nameko shell``, README "Operations"): ``running_tasks()``,
+``show_task(id)``, ``agents()``, ``resend_command(id)``, ``reap_now()``.
 """
-from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 from nameko.timer import timer
-from sqlalchemy import select
 
 from rds_bus.providers import Bus
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
+from rds_contracts.pruner import ClaimRequest
 from rds_contracts.registry import parse_command
-from rds_control import outbox, unit
+from rds_control import operations, outbox, unit
+from rds_control.claims import claim_task
 from rds_control.errors import Conflict, NotFound
 from rds_control.housekeeping import trim
 from rds_control.reaper import reap
 from rds_control.tasks import COMMAND_FOR_KIND
 from rds_db.models import Task
 from rds_db.provider import Database
+from rds_settings.dependency import SettingsDependency
 
 
 class PrunerService:
@@ -36,13 +44,13 @@ class PrunerService:
     bus = Bus()
     # heartbeats too, so the agents page shows the web-side services alive
     runtime = AgentRuntime()
-    config = Config()
+    settings = SettingsDependency()
 
     @timer(interval=2)
     def relay_outbox(self):
         """Publish commands that were committed but not sent."""
         outbox.publish_pending(self.db.session_factory, self.bus,
-                               older_than=float(self.config.get("OUTBOX_GRACE", 5)))
+                               older_than=self.settings.outbox_grace)
 
     @timer(interval=5)
     def reap_tasks(self):
@@ -58,20 +66,37 @@ class PrunerService:
     def reap_now(self):
         """Run the reaper once; returns how many tasks it ended."""
         return unit.run(self.db.session_factory, self.bus, reap,
-                        agent_timeout=float(self.config.get("AGENT_TIMEOUT", 30)),
-                        queue_timeout=float(self.config.get("QUEUE_TIMEOUT", 3600)),
-                        cancel_timeout=float(self.config.get("CANCEL_TIMEOUT", 60)))
+                        agent_timeout=self.settings.agent_timeout,
+                        queue_timeout=self.settings.queue_timeout,
+                        cancel_timeout=self.settings.cancel_timeout,
+                        deadlines=self.settings.task_deadlines(),
+                        grace=self.settings.lost_task_grace)
+
+    @rpc
+    def claim_task(self, request):
+        """Grant or refuse an agent's claim on a task (fencing); returns a ClaimAnswer."""
+        claim = ClaimRequest.model_validate(request)
+        answer = unit.run(self.db.session_factory, self.bus, claim_task, claim,
+                          agent_timeout=self.settings.agent_timeout)
+        return answer.to_wire()
 
     @rpc
     def running_tasks(self):
         """Every task that has not ended: id, kind, status, project, version, agent."""
         with self.db.transaction() as session:
-            tasks = session.scalars(select(Task).where(Task.finished_at.is_(None))
-                                    .order_by(Task.created_at)).all()
-            return [{"id": t.id, "kind": t.kind, "status": t.status, "pool": t.pool,
-                     "project": t.project.name, "version": t.command.get("version"),
-                     "agent": t.agent, "created_at": t.created_at.isoformat()}
-                    for t in tasks]
+            return operations.running_tasks(session)
+
+    @rpc
+    def show_task(self, task_id):
+        """One task in full: command, steps, error, agent, timestamps."""
+        with self.db.transaction() as session:
+            return operations.task_detail(session, task_id)
+
+    @rpc
+    def agents(self):
+        """Every agent copy heard from in the last day: pool, online, running tasks."""
+        with self.db.transaction() as session:
+            return operations.agents(session)
 
     @rpc
     def resend_command(self, task_id):

@@ -10,8 +10,8 @@ EXTENSION = "rds_bus"
 
 
 def init_app(app):
-    app.extensions[EXTENSION] = app.config.get("BUS_PUBLISHER") or BusPublisher(
-        app.config["AMQP_URI"])
+    app.extensions[EXTENSION] = app.config.get("BUS_PUBLISHER") or BusPublisher.from_config(
+        app.config)
 
 
 def get_publisher():

@@ -37,6 +37,12 @@ class ApiClient:
     def post(self, path, body=None):
         return self.request("POST", path, body if body is not None else {})
 
+    def patch(self, path, body):
+        return self.request("PATCH", path, body)
+
+    def delete(self, path):
+        return self.request("DELETE", path)
+
     def wait_release(self, release_id, statuses, timeout=900.0):
         """Wait (server-side long-poll) until a release reaches one of ``statuses``.
 

@@ -1,29 +1,37 @@
-"""Settings of the web service, read from the environment.
+"""The web app's Flask config, derived from the settings object (``rds_settings``).
 
-| variable | config key | default |
-|---|---|---|
-| ``RDS_DATABASE_URL`` | ``DATABASE_URL`` | ``postgresql://postgres@127.0.0.1:5432/rds`` |
-| ``RDS_AMQP_URI`` | ``AMQP_URI`` | ``amqp://guest:guest@127.0.0.1:5672/`` |
-| ``RDS_SECRET_KEY`` | ``SECRET_KEY`` | none: required (signs sessions and CSRF tokens) |
-| ``RDS_PUBLIC_URL`` | ``PUBLIC_URL`` | ``http://127.0.0.1:8000`` (links in notifications) |
+Every value and default lives in :class:`rds_settings.Settings` (README
+"Configuration"); this module only maps the fields the web reads onto Flask
+config keys. Tests override any key with ``create_app(test_config)``.
 """
-import os
+from typing import Any
 
-DEFAULTS = {
-    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/rds",
-    "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
-    "PUBLIC_URL": "http://127.0.0.1:8000",
+from rds_settings import Settings, get_settings
+
+#: Flask config key -> settings field
+KEYS = {
+    "DATABASE_URL": "database_url",
+    "AMQP_URI": "amqp_uri",
+    "SECRET_KEY": "secret_key",
+    "PUBLIC_URL": "public_url",
+    "UI_STREAM_SECONDS": "ui_stream_seconds",
+    "UI_MAX_STREAMS": "ui_max_streams",
+    "UI_KEEPALIVE_SECONDS": "ui_keepalive_seconds",
+    "UI_SESSION_HOURS": "ui_session_hours",
+    "METRICS_TOKEN": "metrics_token",
+    "HEALTH_TOKEN": "health_token",
+    "BUS_COMMAND_KEY": "bus_command_key",
+    "MAX_CONTENT_LENGTH": "max_content_length",
+    "TRUSTED_PROXIES": "trusted_proxies",
 }
 
 
-def from_environment(environ=None):
-    environ = os.environ if environ is None else environ
-    settings = {key: environ.get("RDS_" + key, default) for key, default in DEFAULTS.items()}
-    settings["SECRET_KEY"] = environ.get("RDS_SECRET_KEY")
-    return settings
+def from_settings(settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or get_settings()
+    return {key: getattr(settings, field) for key, field in KEYS.items()}
 
 
-def check(config):
+def check(config: Any) -> None:
     if not config.get("SECRET_KEY"):
         raise RuntimeError("RDS_SECRET_KEY is not set: set it to a long random string "
                            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)")

@@ -2,14 +2,14 @@
 task kinds 'config' and 'config_check'
 
 Revision ID: cfg01
-Revises: 0001
+Revises: 0003_fencing, 5e7c1a9d2b40 (also merges main's two heads; the lead re-chains)
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = 'cfg01'
-down_revision = '0001'
+down_revision = ('0003_fencing', '5e7c1a9d2b40')
 branch_labels = None
 depends_on = None
 

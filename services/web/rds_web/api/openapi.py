@@ -11,8 +11,10 @@ from pydantic.json_schema import models_json_schema
 
 from rds_control.configs import ConfigInput, DeleteInput
 from rds_control.inputs import ProjectInput, ReleaseInput
+from rds_core.lifecycle import ReleaseStatus
 from rds_web.api import bp
 from rds_web.api import configs as config_api
+from rds_web.api.releases import MAX_WAIT
 from rds_web.api.schemas import (
     AgentList,
     ErrorOut,
@@ -22,6 +24,7 @@ from rds_web.api.schemas import (
     ReleaseList,
     ReleaseOut,
 )
+from rds_web.edge import MAX_ID
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
@@ -42,7 +45,22 @@ PROJECT = _body("the project", ProjectOut)
 
 
 def _op(summary, responses, body=None, params=(), auth=True):
-    operation = {"summary": summary, "responses": responses}
+    """One operation, with the statuses every route of its kind can answer.
+
+    Besides ``responses`` (what the view itself answers): 400 for a refused
+    path or query (control characters, out-of-range numbers: ``rds_web.edge``),
+    401 without a valid token, 404 when a path part names nothing, 413 and
+    400 for a body too large, too deep or not JSON.
+    """
+    statuses = {"400": ERROR}
+    if auth:
+        statuses["401"] = ERROR
+    if any(p["in"] == "path" for p in params):
+        statuses["404"] = ERROR
+    if body:
+        statuses["413"] = ERROR
+    statuses.update(responses)
+    operation = {"summary": summary, "responses": dict(sorted(statuses.items()))}
     if body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/%s" % body}}}}
@@ -53,19 +71,31 @@ def _op(summary, responses, body=None, params=(), auth=True):
     return operation
 
 
-def _path_param(name, kind="string"):
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+def _path_param(name, schema):
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _query(name, kind="string", description=""):
-    return {"name": name, "in": "query", "schema": {"type": kind}, "description": description}
+def _query(name, schema, description="", **extra):
+    return {"name": name, "in": "query", "schema": schema, "description": description, **extra}
 
 
-RID, NAME = _path_param("release_id", "integer"), _path_param("name")
+#: The same bounds the views and ``rds_web.edge`` enforce.
+RID = _path_param("release_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID})
+NAME = _path_param("name", {"type": "string", "minLength": 1, "maxLength": 63})
+LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+               "how many, newest first")
+STATUS = _query("status", {"type": "array", "minItems": 1, "items": {
+    "type": "string", "enum": [s.value for s in ReleaseStatus]}}, "repeatable",
+    required=True, style="form", explode=True)
+TIMEOUT = _query("timeout", {"type": "number", "minimum": 0, "maximum": MAX_WAIT,
+                             "default": 25}, "seconds")
+LOG = _query("log", {"type": "string", "enum": ["1", "true", "yes", "0"]},
+             "1: include the build logs")
+WRITE = {"403": ERROR, "409": ERROR}
 
 PATHS = {
-    "/health": {"get": _op("Database reachability", {"200": _body("ok", Health),
-                                                     "503": _body("database down", Health)},
+    "/health": {"get": _op("Database reachability (details only with the health token)",
+                           {"200": _body("ok", Health), "503": _body("database down", Health)},
                            auth=False)},
     "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}},
                                  auth=False)},
@@ -73,52 +103,50 @@ PATHS = {
                            {"200": _body("agents", AgentList)})},
     "/projects": {
         "get": _op("List projects", {"200": _body("projects", ProjectList)}),
-        "post": _op("Create a project", {"201": PROJECT, "400": ERROR, "409": ERROR},
-                    body="ProjectInput"),
+        "post": _op("Create a project", {"201": PROJECT, **WRITE}, body="ProjectInput"),
     },
     "/projects/{name}": {
-        "get": _op("Show a project", {"200": PROJECT, "404": ERROR}, params=[NAME]),
+        "get": _op("Show a project", {"200": PROJECT}, params=[NAME]),
         "patch": _op("Change fields of a project (same fields as creation)",
-                     {"200": PROJECT, "400": ERROR, "404": ERROR}, params=[NAME],
-                     body="ProjectInput"),
+                     {"200": PROJECT, **WRITE}, params=[NAME], body="ProjectInput"),
     },
     "/projects/{name}/releases": {
         "get": _op("Releases of a project, newest first",
-                   {"200": _body("releases", ReleaseList), "404": ERROR},
-                   params=[NAME, _query("limit", "integer", "1-500, default 50")]),
-        "post": _op("Build the next version", {"201": RELEASE, "403": ERROR, "409": ERROR},
+                   {"200": _body("releases", ReleaseList)}, params=[NAME, LIMIT]),
+        "post": _op("Build the next version", {"201": RELEASE, **WRITE},
                     params=[NAME], body="ReleaseInput"),
     },
     "/projects/{name}/revert": {
         "post": _op("Activate the version live before the current one",
-                    {"202": RELEASE, "409": ERROR}, params=[NAME])},
+                    {"202": RELEASE, **WRITE}, params=[NAME])},
     "/releases/{release_id}": {
         "get": _op("A release with per-server state, builds and (log=1) logs",
-                   {"200": RELEASE, "404": ERROR}, params=[RID, _query("log", "string", "1")]),
-        "delete": _op("Soft-delete a release that is not live", {"200": RELEASE, "409": ERROR},
+                   {"200": RELEASE}, params=[RID, LOG]),
+        "delete": _op("Soft-delete a release that is not live", {"200": RELEASE, **WRITE},
                       params=[RID]),
     },
     "/releases/{release_id}/wait": {
         "get": _op("Long-poll until the release reaches a status",
-                   {"200": RELEASE, "400": ERROR},
-                   params=[RID, _query("status", "string", "repeatable"),
-                           _query("timeout", "number", "seconds, max 60")])},
+                   {"200": RELEASE}, params=[RID, STATUS, TIMEOUT])},
     "/releases/{release_id}/activate": {
         "post": _op("Switch live (an older release: rollback)",
-                    {"202": RELEASE, "403": ERROR, "409": ERROR}, params=[RID])},
+                    {"202": RELEASE, **WRITE}, params=[RID])},
     "/releases/{release_id}/rebuild": {
         "post": _op("Build the latest release again, same version",
-                    {"202": RELEASE, "409": ERROR}, params=[RID])},
+                    {"202": RELEASE, **WRITE}, params=[RID])},
     "/releases/{release_id}/cancel": {
-        "post": _op("Cancel a build", {"202": RELEASE, "409": ERROR}, params=[RID])},
+        "post": _op("Cancel a build", {"202": RELEASE, **WRITE}, params=[RID])},
+    "/releases/{release_id}/install-missing": {
+        "post": _op("Install a partly installed release on the servers where it is missing",
+                    {"202": RELEASE, **WRITE}, params=[RID])},
     "/releases/{release_id}/pin": {
         "post": _op("Keep the release on the servers whatever the retention policy says",
-                    {"200": RELEASE, "409": ERROR}, params=[RID])},
+                    {"200": RELEASE, **WRITE}, params=[RID])},
     "/releases/{release_id}/unpin": {
         "post": _op("Let the retention policy decide about the release again",
-                    {"200": RELEASE, "409": ERROR}, params=[RID])},
+                    {"200": RELEASE, **WRITE}, params=[RID])},
 }
-FILE = _path_param("filename")
+FILE = _path_param("filename", {"type": "string", "minLength": 1, "maxLength": 128})
 PATHS.update({
     "/projects/{name}/configs": {
         "get": _op("Config files of a project (contents only for admin and deployer)",
@@ -145,9 +173,10 @@ PATHS.update({
     "/projects/{name}/configs/{filename}/versions/{version}": {
         "get": _op("One version of a config file",
                    {"200": _body("the version", config_api.ConfigVersionOut), "404": ERROR},
-                   params=[NAME, FILE, _path_param("version", "integer"),
-                           _query("wait", "number", "long-poll up to N s (max 60) while "
-                                  "the upload is pending")])},
+                   params=[NAME, FILE,
+                           _path_param("version", {"type": "integer", "minimum": 1}),
+                           _query("wait", {"type": "number", "minimum": 0, "maximum": 60},
+                                  "long-poll up to N seconds while the upload is pending")])},
 })
 
 

@@ -1,13 +1,17 @@
 """Releases: create, list, show (with builds, logs and allowed actions), activate,
 rebuild, cancel, pin, unpin, delete."""
+import math
 import time
 
 from flask import g, request
 from sqlalchemy import select
 
-from rds_control import releases
+from rds_control import board, installs, releases
 from rds_control.errors import InvalidInput
 from rds_control.projects import get_project
+from rds_core.lifecycle import ReleaseStatus
+from rds_core.names import InvalidName
+from rds_core.versions import version_key
 from rds_db.models import ReleaseRequest
 from rds_web.api import bp, json_body
 from rds_web.api.schemas import release_body, releases_body
@@ -16,6 +20,8 @@ from rds_web.changes import get_hub
 from rds_web.db import close_session, get_session, run
 
 TERMINAL = {"failed", "cancelled"}
+#: Longest long-poll, in seconds.
+MAX_WAIT = 60
 
 
 @bp.post("/projects/<name>/releases")
@@ -32,15 +38,23 @@ def create_release(name):
 @bp.get("/projects/<name>/releases")
 @require("view")
 def list_releases(name):
-    """The project's releases, newest first (``?limit=``, default 50)."""
+    """The project's releases, highest version first (``?limit=`` 1-500, default 50;
+    ``?before=<version>`` continues after the last version of the previous page)."""
     session = get_session()
     project = get_project(session, name)
-    try:
-        limit = min(max(int(request.args.get("limit", 50)), 1), 500)
-    except ValueError:
-        raise InvalidInput("limit must be a number", field="limit") from None
-    rows = session.scalars(select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
-                           .order_by(ReleaseRequest.version_key.desc()).limit(limit))
+    limit_text = request.args.get("limit", "50")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
+        raise InvalidInput("limit must be a whole number from 1 to 500", field="limit")
+    query = select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
+    before = request.args.get("before")
+    if before is not None:
+        try:
+            key = list(version_key(before))
+        except InvalidName as exc:
+            raise InvalidInput("before: %s" % exc, field="before") from None
+        query = query.where(ReleaseRequest.version_key < key)
+    rows = session.scalars(board.with_row_data(query.order_by(
+        ReleaseRequest.version_key.desc()).limit(int(limit_text)))).unique().all()
     return releases_body(session, list(rows), g.user)
 
 
@@ -54,6 +68,18 @@ def show_release(release_id):
                         with_log=with_log)
 
 
+def _seconds(text, field, low, high):
+    """A finite number of seconds in ``[low, high]`` (``nan``/``inf`` refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not low <= value <= high:
+        raise InvalidInput("%s must be a number of seconds from %g to %g" % (field, low, high),
+                           field=field)
+    return value
+
+
 @bp.get("/releases/<int:release_id>/wait")
 @require("view")
 def wait_release(release_id):
@@ -62,10 +88,10 @@ def wait_release(release_id):
     wanted = set(request.args.getlist("status"))
     if not wanted:
         raise InvalidInput("give at least one ?status=", field="status")
-    try:
-        timeout = min(max(float(request.args.get("timeout", 25)), 0), 60)
-    except ValueError:
-        raise InvalidInput("timeout must be a number of seconds", field="timeout") from None
+    unknown = wanted - {s.value for s in ReleaseStatus}
+    if unknown:
+        raise InvalidInput("unknown status %s" % sorted(unknown)[0][:40], field="status")
+    timeout = _seconds(request.args.get("timeout", "25"), "timeout", 0, MAX_WAIT)
     hub = get_hub()
     hub.start()
     deadline = time.monotonic() + timeout
@@ -122,6 +148,16 @@ def unpin_release(release_id):
     """Let the retention policy decide about a release again."""
     return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
                    status=200)
+
+
+@bp.post("/releases/<int:release_id>/install-missing")
+@require("deploy")
+def install_missing(release_id):
+    """Install a partly installed release on the servers where it is missing.
+
+    :raise 409: installed everywhere, not installed, or a build is running.
+    """
+    return _action(installs.install_missing, release_id)
 
 
 @bp.delete("/releases/<int:release_id>")

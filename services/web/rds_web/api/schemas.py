@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from rds_control import facts, policy
+from rds_control import facts, logs, policy
 from rds_control.policy import Action
 from rds_core.lifecycle import ReleaseStatus, TargetState, TaskKind, TaskStatus
 from rds_db.models import Agent, Project, ReleaseRequest, Server, Task, User
@@ -92,15 +92,17 @@ class TaskOut(Out):
     error: str | None
     #: Step timings: ``{step: {"started": iso, "finished": iso}}``.
     steps: dict[str, StepTimes]
-    #: The task's whole output (only with ``?log=1``).
+    #: The task's output (only with ``?log=1``): its last MiB, after a note when cut.
     log: str | None = None
 
     @classmethod
     def of(cls, task: Task, with_log: bool = False) -> "TaskOut":
         log = None
-        if with_log:
-            log = "".join(chunk.text for chunk in sorted(
-                task.logs, key=lambda c: (c.created_at, c.seq)))
+        if with_log:  # the tail: a whole 20 MiB log per request would be a denial of service
+            omitted, chunks = logs.tail_chunks(object_session(task), task.id, logs.API_BYTES)
+            log = "".join(text for _, text in chunks)
+            if omitted:
+                log = logs.omitted_note(omitted, "/builds/%s/log.txt" % task.id) + log
         return cls(id=task.id, kind=task.kind, status=task.status, agent=task.agent,
                    created_at=task.created_at, started_at=task.started_at,
                    finished_at=task.finished_at, error=task.error,

@@ -3,7 +3,15 @@
 (function () {
   "use strict";
 
+  /* Step bars get their width from data-width (no inline styles: see the CSP). */
+  function barWidths(root) {
+    (root || document).querySelectorAll(".bar[data-width]").forEach(function (el) {
+      el.style.width = parseFloat(el.dataset.width) + "%";
+    });
+  }
+
   function localTimes(root) {
+    barWidths(root);
     (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (!isNaN(d)) {
@@ -53,7 +61,7 @@
       var empty = document.querySelector(".empty");
       if (empty) { empty.remove(); }
       var count = document.getElementById("release-count");
-      if (count) {
+      if (count && !count.dataset.capped) {
         var total = parseInt(count.dataset.total, 10) + 1;
         count.dataset.total = total;
         count.textContent = total + (total === 1 ? " release" : " releases");
@@ -112,6 +120,16 @@
       if (details) { details.open = true; }
       var comment = document.getElementById("release-comment");
       if (comment) { comment.focus(); }
+    }
+  });
+
+  /* Filters apply as soon as one changes (no inline handlers: see the CSP). */
+  document.addEventListener("change", function (e) {
+    var select = e.target;
+    if (select.matches && select.matches("form.filters select") && select.form) {
+      select.form.submit();
+    } else if (e.target.id === "show-gone") {
+      document.getElementById("agents").classList.toggle("show-gone", e.target.checked);
     }
   });
 

@@ -6,24 +6,11 @@ new-release form), ``releases`` (release actions and page), ``builds``
 ``agents``, ``audit``, ``admin`` (users, roles, API tokens) and ``events``
 (the server-sent event stream behind every live page).
 """
-import os
 from datetime import timedelta
 
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
-
-#: UI settings that may come from the environment (``RDS_<KEY>``); see docs/ui.md.
-ENV_SETTINGS = {"UI_STREAM_SECONDS": float, "UI_MAX_STREAMS": int,
-                "UI_KEEPALIVE_SECONDS": float, "UI_SESSION_HOURS": float}
-
-
-def _from_environment(config):
-    for key, kind in ENV_SETTINGS.items():
-        value = os.environ.get("RDS_" + key)
-        if value and key not in config:
-            config[key] = kind(value)
-
 
 def init_app(app):
     from rds_web import api
@@ -41,14 +28,15 @@ def init_app(app):
         releases,
     )
 
-    _from_environment(app.config)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if app.config.get("PUBLIC_URL", "").startswith("https://"):
         app.config["SESSION_COOKIE_SECURE"] = True
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
-        hours=float(app.config.get("UI_SESSION_HOURS", 12)))
+        hours=float(app.config["UI_SESSION_HOURS"]))
+    # browsers ask for /favicon.ico whatever the page says
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
     csrf.init_app(app)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
     common.init_app(app)

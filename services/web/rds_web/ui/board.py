@@ -5,7 +5,7 @@ from rds_control import board, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import ControlError, NotFound
 from rds_web.db import get_session, run
-from rds_web.ui.common import RELEASE_STATUSES, form_text, page_number, requires
+from rds_web.ui.common import RELEASE_STATUSES, form_text, requires
 
 bp = Blueprint("board", __name__)
 
@@ -16,6 +16,12 @@ def board_filters():
     if status not in RELEASE_STATUSES + ["deleted", None]:
         status = None
     return project, status
+
+
+def cursor(name):
+    """A keyset cursor (a release id) from the query string; anything else is ignored."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) <= 18 else None
 
 
 def _form_context(session, values=None, errors=None, error=None):
@@ -33,7 +39,7 @@ def index():
     project, status = board_filters()
     after = last_change_id(session)  # read first: the stream resumes from here
     page = board.board_page(session, g.user, project=project, status=status,
-                            page=page_number())
+                            before=cursor("before"), after=cursor("after"))
     return render_template("board.html", board=page, after=after,
                            statuses=RELEASE_STATUSES, **_form_context(session))
 

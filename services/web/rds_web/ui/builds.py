@@ -1,8 +1,9 @@
 """The build page: one task's live log (ANSI colours), phase timings and error."""
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, stream_with_context, url_for
+from markupsafe import escape
 from sqlalchemy import select
 
-from rds_control import board
+from rds_control import board, logs
 from rds_control.changes import last_change_id
 from rds_control.errors import NotFound
 from rds_db.models import Task, TaskLog
@@ -59,9 +60,12 @@ def show(task_id):
     session = get_session()
     after = last_change_id(session)
     task = get_task(session, task_id)
-    chunks = log_chunks(session, task.id)
+    omitted, chunks = logs.tail_chunks(session, task.id, logs.PAGE_BYTES)
     renderer = AnsiRenderer()
     log_html = "".join(renderer.feed(text) for _, text in chunks)
+    if omitted:
+        log_html = str(escape(logs.omitted_note(omitted, url_for("builds.raw_log",
+                                                                 task_id=task.id)))) + log_html
     log_after = chunks[-1][0] if chunks else 0
     return render_template("build.html", log_html=log_html, after=after, log_after=log_after,
                            **header_context(session, task))
@@ -70,9 +74,9 @@ def show(task_id):
 @bp.get("/builds/<task_id>/log.txt")
 @requires("view")
 def raw_log(task_id):
-    """Download the log as plain text (escape sequences kept)."""
+    """Download the log as plain text (escape sequences kept), streamed chunk by chunk."""
     session = get_session()
     task = get_task(session, task_id)
-    text = "".join(text for _, text in log_chunks(session, task.id))
-    return Response(text, mimetype="text/plain", headers={
+    return Response(stream_with_context(logs.stream(session, task.id)),
+                    mimetype="text/plain", headers={
         "Content-Disposition": 'inline; filename="%s.log"' % task.id})

@@ -1,13 +1,12 @@
 """What every UI page shares: the logged-in user, permission checks, running
 actions through the control plane, template helpers and error pages."""
 import functools
-import hashlib
-import hmac
+import re
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from flask import (
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -27,7 +26,7 @@ from rds_web.db import get_session, run
 from rds_web.ui.ansi import strip_ansi
 
 SESSION_USER = "uid"
-SESSION_KEY = "ukey"
+SESSION_VERSION = "usv"
 
 #: Colour class and icon of every release status (see static/rds.css).
 STATUS_LOOK = {
@@ -42,30 +41,29 @@ STATUS_LOOK = {
 RELEASE_STATUSES = [s.value for s in ReleaseStatus]
 
 
-def session_key(user):
-    """A fingerprint of the user's password: changing it ends other sessions."""
-    secret = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(secret, (user.password_hash or "").encode(), hashlib.sha256).hexdigest()[:32]
-
-
 def log_in(user):
     session.clear()
     session.permanent = True
     session[SESSION_USER] = user.id
-    session[SESSION_KEY] = session_key(user)
+    session[SESSION_VERSION] = user.session_version
 
 
 def load_user():
-    """Set ``g.user`` from the session cookie (UI requests only)."""
+    """Set ``g.user`` from the session cookie (UI requests only).
+
+    The cookie is signed, but a copy of it stays valid until the user's
+    ``session_version`` moves on (logout, new password, disabled): then every
+    session of that user ends, in every browser, replayed or not.
+    """
     if request.blueprint == "api" or request.endpoint == "static":
         return
     g.user = None
     user_id = session.get(SESSION_USER)
     if user_id is None:
         return
-    user = get_session().get(User, user_id)
+    user = get_session().get(User, user_id) if isinstance(user_id, int) else None
     if (user is None or user.disabled_at is not None
-            or not hmac.compare_digest(session.get(SESSION_KEY, ""), session_key(user))):
+            or session.get(SESSION_VERSION) != user.session_version):
         session.clear()
         return
     g.user = user
@@ -85,10 +83,17 @@ def requires(permission):
     return decorator
 
 
+#: Characters browsers drop or reinterpret in a URL (``/\t/evil`` becomes ``//evil``).
+UNSAFE_IN_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
+
+
 def safe_next(target, default="board.index"):
-    """A local path to go back to (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """A path on this site to go back to: never another site, whatever the encoding."""
+    if (isinstance(target, str) and target.startswith("/") and not target.startswith("//")
+            and len(target) <= 2000 and not UNSAFE_IN_NEXT.search(target)):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for(default)
 
 
@@ -112,9 +117,13 @@ def form_text(name, default=""):
     return (request.form.get(name) or default).strip()
 
 
+#: Past this page every list is empty anyway; bounds the SQL OFFSET.
+MAX_PAGE = 100_000
+
+
 def page_number():
     try:
-        return max(int(request.args.get("page", 1)), 1)
+        return min(max(int(request.args.get("page", 1)), 1), MAX_PAGE)
     except ValueError:
         return 1
 

@@ -28,7 +28,7 @@ import time
 
 from flask import Blueprint, Response, current_app, g, render_template, request, stream_with_context
 
-from rds_control import board
+from rds_control import board, logs
 from rds_control.agents import list_agents
 from rds_control.feed import ChangeCursor
 from rds_control.users import can
@@ -40,7 +40,6 @@ from rds_web.ui.ansi import AnsiRenderer
 
 bp = Blueprint("events", __name__)
 
-DEFAULTS = {"UI_STREAM_SECONDS": 300.0, "UI_MAX_STREAMS": 12, "UI_KEEPALIVE_SECONDS": 15.0}
 #: A resumed stream this far behind tells the page to reload instead.
 MAX_BACKLOG = 2000
 #: Wait at most this long for a NOTIFY before looking anyway (lost notifications).
@@ -51,7 +50,7 @@ _open_lock = threading.Lock()
 
 
 def _setting(name):
-    return current_app.config.get(name, DEFAULTS[name])
+    return current_app.config[name]  # from rds_settings (rds_web.config)
 
 
 def parse_event_id(text):
@@ -86,7 +85,7 @@ class BoardView:
             self.release = int(args["release"]) if args.get("release") else None
         except ValueError:
             self.release = None
-        self.first_page = args.get("page", "1") in ("", "1")
+        self.first_page = args.get("first", "1") in ("", "1")
 
     def events(self, session, changes):
         ids = {c.release_id for c in changes if c.kind in ("release", "task") and c.release_id}
@@ -116,10 +115,11 @@ class BuildView:
     def prime(self, session):
         task = session.get(Task, self.task_id)
         self.release_id = task.release_id if task is not None else None
-        for chunk_id, text in builds.log_chunks(session, self.task_id):
+        _, tail = logs.tail_chunks(session, self.task_id, logs.PAGE_BYTES)
+        for chunk_id, text in tail:  # the part the page shows, so open colours carry over
             if chunk_id > self.log_after:
                 break
-            self.renderer.feed(text)  # so colours still open carry over
+            self.renderer.feed(text)
 
     def events(self, session, changes):
         mine = [c for c in changes if c.task_id == self.task_id

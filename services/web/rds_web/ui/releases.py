@@ -2,7 +2,7 @@
 unpin, delete)."""
 from flask import Blueprint, g, render_template
 
-from rds_control import audit_log, board, releases
+from rds_control import audit_log, board, installs, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import NotFound
 from rds_web.db import get_session
@@ -76,6 +76,13 @@ def unpin(release_id):
     """Let the retention policy decide about a release again."""
     return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
                    "Unpinned")
+
+
+@bp.post("/releases/<int:release_id>/install-missing")
+@requires("deploy")
+def install_missing(release_id):
+    """Install a partly installed release on the servers where it is missing."""
+    return _action(installs.install_missing, release_id, "Installing on the missing servers:")
 
 
 @bp.post("/projects/<name>/revert")

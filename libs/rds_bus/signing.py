@@ -1,0 +1,112 @@
+"""Authenticated bus messages: an HMAC-SHA256 signature in every message's headers.
+
+Anyone holding the AMQP login can publish to any exchange: without this, a
+forged ``build`` command runs a script on an agent and uploads to servers, and a
+forged event rewrites a release. So every message carries
+``rds-signature: v1=<hex HMAC-SHA256>`` over::
+
+    <purpose> \\n <routing key> \\n <rds-type> \\n <body as canonical JSON>
+
+with two keys from configuration, one per direction:
+
+* ``BUS_COMMAND_KEY`` signs **commands**: web, pruner and ingest publish them;
+  agents verify them. (Agents hold this key too, to verify: a stolen agent
+  host can forge commands. Run agents on hosts as trusted as the servers they
+  deploy to, or give agents RabbitMQ users that may not write to
+  ``rds.commands``/``rds.broadcast`` — see README "Security".)
+* ``BUS_EVENT_KEY`` signs **events**: agents publish them; ingest verifies.
+
+The routing key is signed, so a command signed for pool ``a`` cannot be
+re-routed to pool ``b``; the type is signed, so a body cannot be replayed as
+another message. Replaying a message unchanged is harmless by design: every
+command and event is idempotent (task id, run id, seq).
+
+A consumer whose key is configured dead-letters anything unsigned or wrongly
+signed, naming the reason. With no key configured the bus is unauthenticated
+(a warning is logged at start); ``make demo`` and the test system always set
+both keys.
+"""
+import hashlib
+import hmac
+import json
+import logging
+
+from rds_contracts.registry import InvalidMessage
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "rds-signature"
+VERSION = "v1"
+COMMAND_KEY = "BUS_COMMAND_KEY"
+EVENT_KEY = "BUS_EVENT_KEY"
+COMMAND, EVENT = "command", "event"
+
+
+class BadSignature(InvalidMessage):
+    """A message that is unsigned or whose signature does not match."""
+
+
+def canonical(body) -> bytes:
+    """The bytes a signature covers: JSON with sorted keys, no spaces, ASCII only."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False).encode()
+
+
+class Signer:
+    """Signs and verifies the messages of one ``purpose`` (command or event)."""
+
+    def __init__(self, key: str | bytes | None, purpose: str) -> None:
+        self.key = key.encode() if isinstance(key, str) else key
+        self.purpose = purpose
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.key)
+
+    def signature(self, routing_key: str, name: str, body) -> str:
+        message = b"\n".join([self.purpose.encode(), routing_key.encode(), name.encode(),
+                              canonical(body)])
+        return "%s=%s" % (VERSION, hmac.new(self.key, message, hashlib.sha256).hexdigest())
+
+    def headers(self, routing_key: str, name: str, body) -> dict:
+        """The header to add when publishing (none without a key)."""
+        if not self.enabled:
+            return {}
+        return {SIGNATURE_HEADER: self.signature(routing_key, name, body)}
+
+    def verify(self, routing_key: str, name: str, body, headers: dict | None) -> None:
+        """Raise BadSignature unless the message is signed with this key (no key: accept)."""
+        if not self.enabled:
+            return
+        given = (headers or {}).get(SIGNATURE_HEADER)
+        if not isinstance(given, str) or not given:
+            raise BadSignature("unsigned %s %r refused (%s is set)" % (
+                self.purpose, name, self.purpose == COMMAND and COMMAND_KEY or EVENT_KEY))
+        try:
+            expected = self.signature(routing_key, name, body)
+        except (TypeError, ValueError) as exc:
+            raise BadSignature("%s %r has a body that cannot be signed: %s"
+                               % (self.purpose, name, exc)) from None
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise BadSignature("%s %r has a wrong signature (forged, or signed with "
+                               "another key)" % (self.purpose, name))
+
+
+def _key(config, name):
+    value = config.get(name) if config is not None else None
+    return value or None
+
+
+def command_signer(config) -> Signer:
+    return Signer(_key(config, COMMAND_KEY), COMMAND)
+
+
+def event_signer(config) -> Signer:
+    return Signer(_key(config, EVENT_KEY), EVENT)
+
+
+def warn_if_unsigned(signer: Signer, who: str) -> None:
+    if not signer.enabled:
+        log.warning("%s: %s is not set, so %ss are accepted unsigned: anyone with the AMQP "
+                    "login can forge them", who, COMMAND_KEY if signer.purpose == COMMAND
+                    else EVENT_KEY, signer.purpose)
