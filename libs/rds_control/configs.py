@@ -270,12 +270,20 @@ def _new_revision(session, project, config_file, content, comment, user, deleted
     return row
 
 
-def build_fields(project: Project) -> dict:
+def build_fields(project: Project, revision: int | None = None) -> dict:
     """What a build command needs to link shared paths and config files, run cron,
-    a custom deploy and post-deploy (``BuildCommand`` fields)."""
+    a custom deploy and post-deploy (``BuildCommand`` fields).
+
+    ``revision``: link the config files of that revision (installing a release
+    on missing servers must rebuild exactly the tree verified elsewhere).
+    """
+    if revision is None:
+        names = [f.filename for f in project_config_files(project)]
+    else:
+        names = list(revision_files(object_session(project), project, revision))
     return dict(shared_files=list(project.shared_files or []),
                 shared_dirs=list(project.shared_dirs or []),
-                config_files=sorted(f.filename for f in project_config_files(project)),
+                config_files=sorted(names),
                 cron_script=project.script("cron"), deploy_script=project.script("deploy"),
                 post_deploy_script=project.script("post_deploy"))
 

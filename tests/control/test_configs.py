@@ -200,3 +200,27 @@ def test_a_server_check_says_which_version_each_server_holds(db_session, make_pr
     holdings = {h.server: h for h in configs.server_holdings(db_session, found)}
     assert holdings[one.label].current and holdings[one.label].summary == "version 2"
     assert holdings[two.label].summary == "not checked: connection refused"
+
+
+def test_installing_on_missing_servers_links_the_config_files_the_release_was_built_with(
+        db_session, make_project, alice, agent_for):
+    from rds_contracts import builder
+    from rds_control.installs import install_missing
+
+    project = make_project(upload_max_failures=1, shared_dirs=["storage"])
+    configs.save_file(db_session, project.name, ".env", {"content": "A=1"}, alice)
+    release = releases.create_release(db_session, project.name, {}, alice)
+    first, second = project.servers
+    agent = agent_for(release.tasks[0])
+    agent.start()
+    agent.send(builder.BUILD_BUILT, builder.BuildBuilt, commit="a" * 40, files=1, bytes=1)
+    agent.send(builder.SERVER_READY, builder.ServerReady, server_id=first.id,
+               manifest_sha256="b" * 64, files_sent=1, bytes_sent=1)
+    agent.send(builder.BUILD_FINISHED, builder.BuildFinished, servers=[
+        {"server_id": first.id, "ok": True},
+        {"server_id": second.id, "ok": False, "error": "disk full"}])
+    configs.save_file(db_session, project.name, "later.yml", {"content": "x"}, alice)
+    install_missing(db_session, release.id, alice)
+    command = release.tasks[-1].command
+    assert command["config_files"] == [".env"]  # not later.yml: same tree as verified
+    assert command["shared_dirs"] == ["storage"]

@@ -125,3 +125,25 @@ def test_a_failing_post_deploy_fails_the_install_with_its_output(rds_system, pro
     assert "post_deploy failed" in ended["last_error"]
     assert "cache warm-up failed" in ended["last_error"]
     assert {s["state"] for s in ended["servers"]} == {"failed"}
+
+
+def test_the_cli_saves_shows_lists_and_deletes_config_files(rds_system, project, tmp_path):
+    from tests.e2e.test_cli import rds, rds_json
+
+    name, _ = project
+    source = tmp_path / "prod.env"
+    source.write_text("TOKEN=from-cli\n")
+    saved = rds_json(rds_system, "config", "set", name, ".env", "--file", str(source),
+                     "--comment", "from the CLI")
+    assert (saved["version"], saved["comment"]) == (1, "from the CLI")
+    assert "content" not in saved
+    assert rds(rds_system, "config", "show", name, ".env").stdout == "TOKEN=from-cli\n"
+    listed = rds_json(rds_system, "config", "list", name)
+    assert [f["name"] for f in listed["files"]] == [".env"]
+    history = rds(rds_system, "config", "history", name, ".env").stdout
+    assert "from the CLI" in history and "TOKEN" not in history
+    assert "deleted .env (revision 2)" in rds(rds_system, "config", "delete", name,
+                                              ".env").stdout
+    refused = rds(rds_system, "config", "set", name, "bad name;rm", "--file", str(source),
+                  check=False)
+    assert refused.returncode == 1 and "HTTP 400: config file name" in refused.stderr
