@@ -76,3 +76,25 @@ def test_delete_keeps_the_history(as_deployer, make_project, session_factory):
     page = as_deployer.get("/projects/%s/configs/.env/versions/2" % name).get_data(
         as_text=True)
     assert "moved to vault" in page and "deleted" in page
+
+
+def test_the_release_page_shows_its_config_revision_and_cron_against_the_live_one(
+        as_viewer, make_project, make_release, session_factory):
+    from rds_control import releases
+
+    name = make_project()
+    live = make_release.live(name, "live one")
+    candidate = make_release.installed(name, "candidate")
+
+    def set_cron(session):
+        releases.get_release(session, live).cron_config = "0 * * * * old-job\n"
+        release = releases.get_release(session, candidate)
+        release.cron_config = "0 * * * * new-job\n*/5 * * * * extra\n"
+        release.config_revision = 7
+    in_tx(session_factory, set_cron)
+    page = as_viewer.get("/releases/%d" % candidate).get_data(as_text=True)
+    assert re.search(r'id="release-config-revision">.*7', page)
+    assert "−1 +2 lines against the live release" in page
+    assert re.search(r'class="chg".*old-job.*new-job', page, re.S)
+    assert "same as the live release" in as_viewer.get(
+        "/releases/%d" % live).get_data(as_text=True)
