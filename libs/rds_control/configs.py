@@ -353,6 +353,15 @@ def _on_push_failed(session, task, event):
     finish_push(session, task, False, event.servers, event.reason)
 
 
+def redacted_command(command: dict | None) -> dict | None:
+    """A task's command as operators may see it: config contents replaced by their size."""
+    if not command or not isinstance(command.get("files"), list):
+        return command
+    return dict(command, files=[
+        dict(f, content="<%d bytes, hidden>" % len(str(f.get("content", "")).encode()))
+        if isinstance(f, dict) else f for f in command["files"]])
+
+
 def task_log_text(session, task_id: str | None) -> str:
     """The upload log of a push task (server and file names, never contents)."""
     if task_id is None:

@@ -224,3 +224,13 @@ def test_installing_on_missing_servers_links_the_config_files_the_release_was_bu
     command = release.tasks[-1].command
     assert command["config_files"] == [".env"]  # not later.yml: same tree as verified
     assert command["shared_dirs"] == ["storage"]
+
+
+def test_operators_see_a_push_command_without_contents(db_session, make_project, alice):
+    from rds_control.operations import task_detail
+
+    project = make_project()
+    row = configs.save_file(db_session, project.name, ".env", {"content": SECRET}, alice)
+    detail = task_detail(db_session, row.task_id)
+    assert detail["command"]["files"] == [{"name": ".env", "content": "<20 bytes, hidden>"}]
+    assert "hunter2" not in str(detail)
