@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure what rds needs on this machine is installed and running:
-# PostgreSQL, RabbitMQ, OpenSSH (for the app servers), git, Chromium (UI tests).
+# PostgreSQL, RabbitMQ, OpenSSH and cron (for the app servers), git, Chromium (UI tests).
 # Idempotent; safe to run on every `make` and in CI.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ need_apt=()
 command -v /usr/sbin/sshd >/dev/null || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v git >/dev/null || need_apt+=(git)
+command -v crontab >/dev/null || need_apt+=(cron)  # app servers: project cron blocks
 command -v rabbitmqctl >/dev/null || need_apt+=(rabbitmq-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 if [ "${RDS_NEED_BROWSER:-1}" = 1 ] && ! command -v chromium >/dev/null; then

@@ -34,13 +34,14 @@ readiness check, the switch, the read-back and a switch back reuse it.
 import logging
 from collections.abc import Sequence
 
+from rds_agent import cron
+from rds_agent.environment import activation_env
 from rds_agent.reporting import TaskReporter
 from rds_agent.scripts import ScriptFailed, run_script
 from rds_agent.settings import AgentSettings
 from rds_agent.tasks import TaskFiles
 from rds_contracts.activator import ActivateCommand, ActivationFailed, ActivationFinished
 from rds_contracts.base import ServerResult, ServerSpec
-from rds_core.scripts import script_env
 from rds_ssh import activate
 from rds_ssh.errors import SshError
 from rds_ssh.workers import Sessions
@@ -71,14 +72,11 @@ class _Strategy:
         self.task_files, self.sessions = task_files, sessions
         self.servers: list[ServerSpec] = list(command.servers)
         self.previous = activate.release_target(command.previous_version)
-        env = script_env(command.project, command.version, "", "", command.deploy_path,
-                         command.servers, command.task_id, command.initiator)
-        env.update(command.env)
-        self.env = env
+        self.envs = activation_env(command)  # by script kind (use, post_use)
 
     def script(self, name: str, body: str) -> None:
         self.reporter.line("$ %s script" % name)
-        run_script(name, body, self.env, self.settings.work_dir, self.reporter.log,
+        run_script(name, body, self.envs[name], self.settings.work_dir, self.reporter.log,
                    self.settings.path("scripts"), task_files=self.task_files,
                    task_id=self.command.task_id, timeout=self.settings.script_timeout)
 
@@ -162,11 +160,16 @@ def run_activation(command: ActivateCommand, reporter: TaskReporter, settings: A
             try:
                 with reporter.step("switch"):
                     results = strategy.switch()
+                failure = cron.install_step(command, reporter, settings)
+                if failure:
+                    cron.restore_step(command, reporter, settings)
+                    strategy.switch_back(failure)
                 if command.post_use_script:
                     with reporter.step("post-use"):
                         try:
                             strategy.script("post_use", command.post_use_script)
                         except ScriptFailed as exc:
+                            cron.restore_step(command, reporter, settings)
                             strategy.switch_back("post-use script failed: %s" % exc.message)
                 reporter.event(ActivationFinished, servers=results)
             except _Failed as exc:

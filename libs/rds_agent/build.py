@@ -24,6 +24,8 @@ import logging
 import os
 import shutil
 
+from rds_agent import install
+from rds_agent.environment import build_env
 from rds_agent.git import GitError, Mirrors
 from rds_agent.scripts import ScriptFailed, run_script
 from rds_agent.tasks import TaskCancelled
@@ -35,10 +37,8 @@ from rds_contracts.builder import (
     BuildFailed,
     BuildFinished,
     BuildInstalling,
-    ServerReady,
 )
 from rds_core.manifest import BadTree, scan_tree
-from rds_core.scripts import script_env
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                 commit = _checkout(command, reporter, settings, workspace)
                 task_files.check(task_id)
                 _build(command, reporter, settings, task_files, workspace)
+                cron = install.run_cron(command, reporter, settings, task_files, workspace)
+                install.link_shared(command, reporter, workspace)
                 task_files.check(task_id)
                 migrations = _list_migrations(command, reporter, settings, task_files,
                                               workspace)
@@ -76,24 +78,24 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                         raise _Failed("pack", str(exc)) from None
                     _check_expected(command, manifest)
                 reporter.event(BuildBuilt, commit=commit, files=len(manifest.files),
-                               bytes=manifest.total_bytes)
+                               bytes=manifest.total_bytes, cron=cron)
                 reporter.line("Built %s %s at %s: %d files, %d bytes of content"
                               % (command.project, command.version, commit[:12],
                                  len(manifest.files), manifest.total_bytes))
                 reporter.event(BuildInstalling, servers=len(command.servers))
+                finisher = install.ServerFinisher(command, reporter, settings)
                 with reporter.step("upload"):
-                    uploads = upload_release(
+                    uploads = install.deploy_with_script(
+                        command, reporter, settings, task_files, workspace, manifest,
+                        finisher) if command.deploy_script else upload_release(
                         command.servers, command.deploy_path, command.version, workspace,
                         manifest, settings.ssh(), uploads_dir,
                         concurrency=command.upload.concurrency,
                         max_failures=command.upload.max_failures, log=reporter.line,
                         manifest_cache=settings.path("manifests"),
                         is_cancelled=lambda: task_files.is_cancelled(task_id),
-                        on_server_ready=lambda result: reporter.event(
-                            ServerReady, server_id=result.server.id,
-                            manifest_sha256=result.manifest_sha256,
-                            files_sent=result.files_sent, bytes_sent=result.bytes_sent,
-                            seeded_from=result.seeded_from))
+                        on_server_ready=finisher)
+                uploads = finisher.apply(uploads)
                 task_files.check(task_id)
                 results = [ServerResult(server_id=u.server.id, ok=u.ok, error=u.error)
                            for u in uploads]
@@ -110,7 +112,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
             except CommandDropped as exc:
                 reporter.line("Stopped: %s" % exc)
                 raise
-            except _Failed as exc:
+            except (_Failed, install.StepFailed) as exc:
                 reporter.line("FAILED (%s): %s" % (exc.phase, exc.reason))
                 reporter.event(BuildFailed, phase=exc.phase, reason=exc.reason[-8000:],
                                servers=exc.servers)
@@ -148,9 +150,7 @@ def _checkout(command, reporter, settings, workspace):
 
 
 def _build(command, reporter, settings, task_files, workspace):
-    env = script_env(command.project, command.version, command.release_line, workspace,
-                     command.deploy_path, command.servers, command.task_id, command.initiator)
-    env.update(command.env)
+    env = build_env(command, "build", workspace)
     with reporter.step("build"):
         reporter.line("$ build script")
         try:
@@ -170,9 +170,7 @@ def _list_migrations(command, reporter, settings, task_files, workspace):
 
     if not command.migrations_script:
         return None
-    env = script_env(command.project, command.version, command.release_line, workspace,
-                     command.deploy_path, command.servers, command.task_id, command.initiator)
-    env.update(command.env)
+    env = build_env(command, "migrations", workspace)
     with reporter.step("migrations"):
         try:
             return list_migrations(command.migrations_script, env, workspace, reporter.line,

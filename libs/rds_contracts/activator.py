@@ -13,6 +13,7 @@ from pydantic import Field
 
 from rds_contracts.base import (
     Command,
+    CronConfig,
     DeployPath,
     ProjectName,
     Script,
@@ -41,6 +42,13 @@ class ActivateCommand(Command):
     #: servers switched at once; the default switches every server in one wave
     concurrency: int = Field(default=256, ge=1, le=256)
     env: dict[str, str] = Field(default_factory=dict, max_length=100)
+    #: The release line (``$release`` of the use/post-use scripts).
+    release_line: int | None = Field(default=None, ge=0)
+    #: The release's cron config (printed by its cron script at build time):
+    #: installed on every server after the switch, and ``$cron`` of the scripts.
+    cron: CronConfig | None = None
+    #: The cron of the release live before (put back when switching back).
+    previous_cron: CronConfig | None = None
 
 
 class ActivationFinished(TaskEvent):

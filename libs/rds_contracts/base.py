@@ -33,6 +33,8 @@ Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Seq = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Script = Annotated[str, Field(max_length=256 * 1024)]
 UserName = Annotated[str, Field(max_length=128)]
+#: What a project's cron script printed: the lines of its crontab block.
+CronConfig = Annotated[str, Field(max_length=64 * 1024)]
 
 #: Largest log chunk one event may carry; agents split longer output.
 MAX_LOG_CHUNK = 64 * 1024

@@ -6,13 +6,14 @@ when the build script succeeded, ``build_installing`` when the upload starts,
 ``server_ready`` per server, and one terminal event: ``build_finished``
 (installed everywhere), ``build_failed`` or ``build_cancelled``.
 """
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from rds_contracts.base import (
     Command,
     Count,
+    CronConfig,
     DeployPath,
     GitRef,
     Id,
@@ -26,7 +27,11 @@ from rds_contracts.base import (
     TaskEvent,
     Version,
 )
+from rds_contracts.configs import ConfigName
 from rds_contracts.migrator import MigrationListing
+from rds_core import shared
+
+SharedPath = Annotated[str, AfterValidator(shared.check_shared_path)]
 
 SERVICE_NAME = "builder"
 
@@ -59,6 +64,17 @@ class BuildCommand(Command):
     servers: list[ServerSpec] = Field(min_length=1, max_length=1000)
     upload: UploadPolicy = UploadPolicy()
     env: dict[str, str] = Field(default_factory=dict, max_length=100)
+    #: Linked from <deploy_path>/shared/ into the release (see rds_core.shared).
+    shared_files: list[SharedPath] = Field(default_factory=list,
+                                           max_length=shared.MAX_SHARED_PATHS)
+    shared_dirs: list[SharedPath] = Field(default_factory=list,
+                                          max_length=shared.MAX_SHARED_PATHS)
+    #: Config file names, linked from <deploy_path>/shared/config/.
+    config_files: list[ConfigName] = Field(default_factory=list,
+                                           max_length=shared.MAX_CONFIG_FILES)
+    cron_script: Script | None = None
+    deploy_script: Script | None = None
+    post_deploy_script: Script | None = None
     #: Install on missing servers: the tree built must have exactly this manifest
     #: (the one verified on the other servers), or the build fails before uploading.
     expect_manifest_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
@@ -70,6 +86,8 @@ class BuildBuilt(TaskEvent):
     commit: str = Field(pattern=r"^[0-9a-f]{40}$")
     files: Count
     bytes: Count
+    #: What the cron script printed (None: the project has no cron script).
+    cron: CronConfig | None = None
 
 
 class BuildInstalling(TaskEvent):
@@ -91,7 +109,8 @@ class BuildFinished(TaskEvent):
 
 
 class BuildFailed(TaskEvent):
-    phase: Literal["checkout", "build", "migrations", "pack", "upload", "internal"]
+    phase: Literal["checkout", "build", "migrations", "cron", "link", "pack", "deploy",
+                   "upload", "post_deploy", "internal"]
     reason: str = Field(max_length=8192)
     servers: list[ServerResult] = Field(default_factory=list, max_length=1000)
 

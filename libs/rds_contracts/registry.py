@@ -6,7 +6,7 @@ messages instead of retrying them.
 """
 from pydantic import ValidationError
 
-from rds_contracts import activator, agents, builder, gc, killer, migrator
+from rds_contracts import activator, agents, builder, configs, gc, killer, migrator
 
 COMMANDS = {
     builder.BUILD: builder.BuildCommand,
@@ -15,6 +15,8 @@ COMMANDS = {
     gc.REMOVE_RELEASE: gc.RemoveReleaseCommand,
     gc.INSPECT_SERVERS: gc.InspectServersCommand,
     migrator.MIGRATE: migrator.MigrateCommand,
+    configs.PUSH_CONFIG: configs.PushConfigCommand,
+    configs.INSPECT_CONFIG: configs.InspectConfigCommand,
 }
 
 #: Which service consumes each command.
@@ -25,6 +27,8 @@ COMMAND_SERVICE = {
     gc.REMOVE_RELEASE: gc.SERVICE_NAME,
     gc.INSPECT_SERVERS: gc.SERVICE_NAME,
     migrator.MIGRATE: migrator.SERVICE_NAME,
+    configs.PUSH_CONFIG: configs.SERVICE_NAME,
+    configs.INSPECT_CONFIG: configs.SERVICE_NAME,
 }
 
 EVENTS = {
@@ -47,6 +51,9 @@ EVENTS = {
     migrator.MIGRATION_FINISHED: migrator.MigrationFinished,
     migrator.MIGRATION_FAILED: migrator.MigrationFailed,
     migrator.MIGRATION_CANCELLED: migrator.MigrationCancelled,
+    configs.CONFIG_PUSHED: configs.ConfigPushed,
+    configs.CONFIG_PUSH_FAILED: configs.ConfigPushFailed,
+    configs.CONFIG_INSPECTED: configs.ConfigInspected,
 }
 
 #: Name of each event schema, for publishers that hold an instance.

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert
 from rds_contracts import activator, agents, builder, gc, migrator
 from rds_contracts.base import sanitize
 from rds_contracts.registry import COMMAND_SERVICE
-from rds_control import audit, families, removal
+from rds_control import audit, configs, families, removal
 from rds_control.changes import record_change, release_changed
 from rds_control.outcomes import (
     begin_run,
@@ -226,6 +226,7 @@ def _record_build(session, task, event):
     if _is_latest_build(task):
         release.commit = event.commit
         release.built_at = event.at
+        release.cron_config = event.cron
 
 
 def _on_build_built(session, task, event):
@@ -345,3 +346,4 @@ _HANDLERS = {
     **{name: _on_migration_event(name) for name in (
         migrator.MIGRATION_FINISHED, migrator.MIGRATION_FAILED, migrator.MIGRATION_CANCELLED)},
 }
+_HANDLERS.update(configs.ingest_handlers())  # config_pushed, config_push_failed

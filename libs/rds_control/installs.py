@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rds_contracts.builder import BuildCommand, UploadPolicy
-from rds_control import audit, facts, policy
+from rds_control import audit, configs, facts, policy
 from rds_control.changes import release_changed
 from rds_control.errors import Conflict
 from rds_control.projects import get_project
@@ -53,7 +53,8 @@ def install_missing(session: Session, release_id: int, user: User | None) -> Rel
         servers=[spec for spec in server_specs(project) if spec.id not in ready],
         upload=UploadPolicy(concurrency=project.upload_concurrency,
                             max_failures=project.upload_max_failures),
-        expect_manifest_sha256=manifest)
+        expect_manifest_sha256=manifest,
+        **configs.build_fields(project, release.config_revision or 0))
     start_task(session, TaskKind.BUILD, project, command, release=release, user=user)
     audit.record(session, "release.installing_missing", "Installing %s %s on %s"
                  % (project.name, release.version, ", ".join(s.label for s in missing)),

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rds_control.agents import list_agents
+from rds_control.configs import redacted_command
 from rds_control.errors import NotFound
 from rds_db.models import Task
 
@@ -38,7 +39,8 @@ def task_detail(session: Session, task_id: str) -> dict[str, Any]:
     if task is None:
         raise NotFound("no task %s" % task_id)
     return {**task_summary(task), "release_id": task.release_id, "lane": task.lane,
-            "run_id": task.run_id, "last_seq": task.last_seq, "command": task.command,
+            "run_id": task.run_id, "last_seq": task.last_seq,
+            "command": redacted_command(task.command),
             "steps": task.steps, "error": task.error, "started_at": _when(task.started_at),
             "finished_at": _when(task.finished_at), "seen_at": _when(task.seen_at),
             "cancel_requested_at": _when(task.cancel_requested_at)}

@@ -186,6 +186,10 @@ def end_task(session: Session, task: Task, reason: str, actor: str,
 
         end_migration(session, task, TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
                       reason, actor)
+    elif task.kind == TaskKind.CONFIG.value:
+        from rds_control.configs import finish_push
+
+        finish_push(session, task, False, reason=reason)
     else:
         finish_task(session, task, TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
                     error=reason)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from rds_contracts.activator import ActivateCommand
 from rds_contracts.builder import BuildCommand, UploadPolicy
 from rds_contracts.killer import CancelCommand
-from rds_control import audit, facts, families, lines, outbox, policy
+from rds_control import audit, configs, facts, families, lines, outbox, policy
 from rds_control.changes import release_changed
 from rds_control.errors import Conflict, NotFound
 from rds_control.inputs import ReleaseInput, parse
@@ -73,7 +73,7 @@ def _build_command(project, release, user):
         deploy_path=project.deploy_path, servers=server_specs(project),
         upload=UploadPolicy(concurrency=project.upload_concurrency,
                             max_failures=project.upload_max_failures),
-        migrations_script=project.script("migrations"))
+        migrations_script=project.script("migrations"), **configs.build_fields(project))
 
 
 def create_release(session, project_name, data, user, parent=None):
@@ -114,6 +114,7 @@ def rebuild_release(session, release_id, user, automatic=False):
     release.build_started_at = release.built_at = release.installed_at = None
     release.destroyed_at = None  # it is uploaded again
     release.build_attempts = release.build_attempts + 1 if automatic else 1
+    release.config_revision = project.config_revision
     release.targets = []
     session.flush()
     start_task(session, TaskKind.BUILD, project, _build_command(project, release, user),
@@ -144,7 +145,8 @@ def activate_release(session, release_id, user, override_reason=None, cascade=Tr
         task_id=new_task_id(), initiator=audit.actor_name(user), project=project.name,
         version=release.version, previous_version=live.version if live else None,
         deploy_path=project.deploy_path, servers=server_specs(project),
-        use_script=project.script("use"), post_use_script=project.script("post_use"))
+        use_script=project.script("use"), post_use_script=project.script("post_use"),
+        release_line=release.release_line, **configs.cron_fields(release, live))
     start_task(session, TaskKind.ACTIVATE, project, command, release=release, user=user)
     release.status_before_use = release.status
     release.status = S.USING

@@ -4,7 +4,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from rds_contracts import activator, builder, gc, migrator
+from rds_contracts import activator, builder, configs, gc, migrator
 from rds_contracts.base import ServerSpec
 from rds_control import outbox
 from rds_control.changes import record_change
@@ -18,7 +18,9 @@ COMMAND_FOR_KIND = {TaskKind.BUILD.value: builder.BUILD,
                     TaskKind.ACTIVATE.value: activator.ACTIVATE,
                     TaskKind.REMOVE.value: gc.REMOVE_RELEASE,
                     TaskKind.INSPECT.value: gc.INSPECT_SERVERS,
-                    TaskKind.MIGRATE.value: migrator.MIGRATE}
+                    TaskKind.MIGRATE.value: migrator.MIGRATE,
+                    TaskKind.CONFIG.value: configs.PUSH_CONFIG,
+                    TaskKind.CONFIG_CHECK.value: configs.INSPECT_CONFIG}
 
 
 def new_task_id():

@@ -80,6 +80,8 @@ class TaskKind(enum.StrEnum):
     MIGRATE = "migrate"      # run one migration up or down (migrator)
     REMOVE = "remove"        # remove a release from the servers (gc)
     INSPECT = "inspect"      # read current and releases/ of every server: drift (gc)
+    CONFIG = "config"        # push a config revision to every server (activator)
+    CONFIG_CHECK = "config_check"  # read back which config each server holds (activator)
 
 
 class TaskStatus(enum.StrEnum):
@@ -104,7 +106,9 @@ class Lane(enum.StrEnum):
 
 LANE_BY_KIND: dict[TaskKind, Lane | None] = {
     TaskKind.BUILD: Lane.BUILD, TaskKind.ACTIVATE: Lane.ACTIVATE,
-    TaskKind.MIGRATE: Lane.ACTIVATE, TaskKind.REMOVE: None, TaskKind.INSPECT: None}
+    TaskKind.MIGRATE: Lane.ACTIVATE, TaskKind.REMOVE: None, TaskKind.INSPECT: None,
+    # pushes never wait for each other: a newer revision wins on each server
+    TaskKind.CONFIG: None, TaskKind.CONFIG_CHECK: None}
 
 
 class TargetState(enum.StrEnum):

@@ -107,6 +107,10 @@ class PrunerGroup(_Group):
         "seconds a running removal may take before it fails"))
     task_deadline_inspect: float = Field(600.0, gt=0, description=(
         "seconds a running drift check of a project's servers may take before it fails"))
+    task_deadline_config: float = Field(600.0, gt=0, description=(
+        "seconds a running config push may take before it fails"))
+    task_deadline_config_check: float = Field(300.0, gt=0, description=(
+        "seconds a running check of the servers' config files may take before it fails"))
     lost_task_grace: float = Field(15.0, gt=0, description=(
         "seconds a heartbeat must postdate a task's last event before the task's absence "
         "from it fails the task"))
@@ -123,7 +127,9 @@ class PrunerGroup(_Group):
         """Seconds a running task may take, by task kind."""
         return {"build": self.task_deadline_build, "activate": self.task_deadline_activate,
                 "migrate": self.task_deadline_migrate, "remove": self.task_deadline_remove,
-                "inspect": self.task_deadline_inspect}
+                "inspect": self.task_deadline_inspect,
+                "config": self.task_deadline_config,
+                "config_check": self.task_deadline_config_check}
 
 
 class NotifyGroup(_Group):

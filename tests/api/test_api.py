@@ -90,7 +90,8 @@ def test_the_openapi_document_describes_every_route(app, client):
     routed = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1"):
-            path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+            path = (rule.rule.replace("<int:", "{").replace("<path:", "{").replace("<", "{")
+                    .replace(">", "}"))
             routed |= {(m, path) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert routed == described
     assert "deploy_path" in document["components"]["schemas"]["ProjectInput"]["properties"]

@@ -3,12 +3,14 @@
 Each test gets its own deploy path ``apps/<uuid>`` (relative: it lands in
 each login user's home) and removes it from both homes afterwards.
 """
+import contextlib
 import os
 import shutil
 import uuid
 
 import pytest
 
+from rds_agent.settings import AgentSettings
 from rds_contracts.base import ServerSpec
 from rds_core.manifest import scan_tree
 from rds_ssh.connection import SshSettings
@@ -77,6 +79,43 @@ def upload(servers, deploy_path, settings, tmp_path):
     return run
 
 
+class Reporter:
+    """Collects what an agent task reports (no broker needed here)."""
+
+    def __init__(self):
+        self.events, self.lines, self.steps = [], [], []
+        self.run_id = uuid.uuid4().hex
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def started(self, redelivered=False):
+        pass
+
+    def event(self, schema, **fields):
+        self.events.append((schema, fields))
+
+    def line(self, text):
+        self.lines.append(text)
+
+    def log(self, text):
+        self.lines.append(text)
+
+    def tail(self, lines=20):
+        return "".join(self.lines[-lines:])
+
+    def step(self, name):
+        self.steps.append(name)
+        return contextlib.nullcontext()
+
+
+def agent_settings(tmp_path, settings):
+    return AgentSettings(work_dir=str(tmp_path / "agent"), run_dir=str(tmp_path / "agent/run"),
+                         ssh_key_path=settings.key_path, known_hosts=settings.known_hosts_path,
+                         host_key_policy="accept-new", script_timeout=60)
 @pytest.fixture
 def read_only(deploy_path):
     """``read_only(app_server)``: its deploy path refuses new entries (a switch there fails)."""

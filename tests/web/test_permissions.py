@@ -6,7 +6,7 @@ sure no route is added without being listed here.
 import pytest
 from sqlalchemy import func, select
 
-from rds_control import channels, controls, families, projects, users
+from rds_control import channels, configs, controls, families, projects, users
 from rds_db.models import AuditEntry, Migration
 from tests.web.web_support import in_tx, unique
 
@@ -35,6 +35,15 @@ ROUTES = [
     ("POST", "/projects/{project}/edit", "manage_projects"),
     ("GET", "/projects/{project}/scripts/build", "manage_projects"),
     ("POST", "/projects/{project}/scripts/build", "manage_projects"),
+    ("GET", "/projects/{project}/configs", "view"),
+    ("POST", "/projects/{project}/configs", "manage_projects"),
+    ("POST", "/projects/{project}/configs/_push", "manage_projects"),
+    ("POST", "/projects/{project}/configs/_check", "manage_projects"),
+    ("GET", "/projects/{project}/configs/{config}", "view"),
+    ("POST", "/projects/{project}/configs/{config}", "manage_projects"),
+    ("POST", "/projects/{project}/configs/{config}/delete", "manage_projects"),
+    ("GET", "/projects/{project}/configs/{config}/versions/1", "view"),
+    ("GET", "/projects/{project}/configs/{config}/diff", "manage_projects"),
     ("GET", "/agents", "view"),
     ("GET", "/audit", "view"),
     ("GET", "/admin/users", "admin"),
@@ -83,6 +92,7 @@ def targets(session_factory, make_project, make_release):
     def create(session):
         user = users.create_user(session, name, "viewer")
         _, token = users.issue_token(session, user, "t")
+        configs.save_file(session, project, "app.env", {"content": "A=1"}, user)
         return user.id, token.id
     user_id, token_id = in_tx(session_factory, create)
     ban_id = in_tx(session_factory,
@@ -100,7 +110,8 @@ def targets(session_factory, make_project, make_release):
         return row.id
     return {"project": project, "release": release, "ban": ban_id, "channel": channel_id,
             "child": child, "migration": in_tx(session_factory, migration),
-            "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id}
+            "task": make_release.task_of(release, "build"), "user": user_id, "token": token_id,
+            "config": "app.env"}
 
 
 def audit_count(session_factory):
@@ -113,7 +124,8 @@ def _rule_path(rule):
         "<int:user_id>", "{user}").replace("<int:token_id>", "{token}").replace(
         "<kind>", "build").replace("<int:ban_id>", "{ban}").replace(
         "<int:channel_id>", "{channel}").replace("<child>", "{child}").replace(
-        "<int:migration_id>", "{migration}")
+        "<int:migration_id>", "{migration}").replace("<path:filename>", "{config}").replace(
+        "<int:version>", "1")
 
 
 def test_every_ui_route_is_listed(app):

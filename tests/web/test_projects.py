@@ -111,9 +111,15 @@ def test_a_bad_edit_changes_nothing(as_deployer, make_project, session_factory):
 def test_every_script_has_an_editor_with_its_environment(as_deployer, make_project, kind):
     name = make_project()
     page = as_deployer.get("/projects/%s/scripts/%s" % (name, kind)).get_data(as_text=True)
-    assert str(escape(SCRIPTS[kind].runs)) in page
-    for variable in list(COMMON_ENV) + list(SCRIPTS[kind].extra_env):
+    spec = SCRIPTS[kind]
+    assert str(escape(spec.runs)) in page
+    assert str(escape(spec.project_dir)) in page
+    for variable in list(COMMON_ENV) + list(spec.extra_env):
         assert "<code>$%s</code>" % variable in page
+    assert page.count("<td><code>$") == len(spec.env)
+    assert ('id="not-run-yet"' in page) == (not spec.active)
+    where = "on every application server" if spec.where == "server" else "on the agent"
+    assert where in page
 
 
 def test_save_a_script(as_deployer, make_project, session_factory):

@@ -27,6 +27,7 @@ def control_error(exc):
 def init_app(app):
     from rds_web.api import (  # noqa: F401
         agents,
+        configs,
         controls,
         health,
         migrations,

@@ -9,9 +9,11 @@ what is enforced and sent; a test checks that every route under
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from rds_control.configs import ConfigInput, DeleteInput
 from rds_control.inputs import ProjectInput, ReleaseInput
 from rds_core.lifecycle import ReleaseStatus
 from rds_web.api import bp, controls
+from rds_web.api import configs as config_api
 from rds_web.api import migrations as migration_api
 from rds_web.api.releases import MAX_WAIT
 from rds_web.api.schemas import (
@@ -29,13 +31,13 @@ from rds_web.edge import MAX_ID
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
-REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput, *controls.REQUESTS,
-                                         migration_api.OverrideInput)
+REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput, ConfigInput, DeleteInput,
+                                         *controls.REQUESTS, migration_api.OverrideInput)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
                                           ProjectList, AgentList, Health, RetentionPlanOut,
                                           TaskStarted, *controls.RESPONSES,
                                           migration_api.MigrationOut,
-                                          migration_api.MigrationList)
+                                          migration_api.MigrationList, *config_api.RESPONSES)
 
 
 def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
@@ -156,6 +158,38 @@ PATHS = {
         "post": _op("Let the retention policy decide about the release again",
                     {"200": RELEASE, **WRITE}, params=[RID])},
 }
+FILE = _path_param("filename", {"type": "string", "minLength": 1, "maxLength": 128})
+PATHS.update({
+    "/projects/{name}/configs": {
+        "get": _op("Config files of a project (contents only for admin and deployer)",
+                   {"200": _body("files", config_api.ConfigFileList), "404": ERROR},
+                   params=[NAME])},
+    "/projects/{name}/configs/push": {
+        "post": _op("Push the current config revision to every server again",
+                    {"202": _body("the revision", config_api.ConfigFileList), "409": ERROR},
+                    params=[NAME])},
+    "/projects/{name}/configs/check": {
+        "post": _op("Ask every server which config it holds (SHA-256s, never contents)",
+                    {"202": _body("the check task", config_api.CheckOut), "409": ERROR},
+                    params=[NAME])},
+    "/projects/{name}/configs/{filename}": {
+        "get": _op("A config file with its history",
+                   {"200": _body("file", config_api.ConfigFileOut), "404": ERROR},
+                   params=[NAME, FILE]),
+        "put": _op("Save a new version and push it to every server",
+                   {"201": _body("the version", config_api.ConfigVersionOut), "400": ERROR,
+                    "409": ERROR}, params=[NAME, FILE], body="ConfigInput"),
+        "delete": _op("Delete a config file (its history stays) and push the change",
+                      {"200": _body("the deleting version", config_api.ConfigVersionOut),
+                       "404": ERROR}, params=[NAME, FILE])},
+    "/projects/{name}/configs/{filename}/versions/{version}": {
+        "get": _op("One version of a config file",
+                   {"200": _body("the version", config_api.ConfigVersionOut), "404": ERROR},
+                   params=[NAME, FILE,
+                           _path_param("version", {"type": "integer", "minimum": 1}),
+                           _query("wait", {"type": "number", "minimum": 0, "maximum": 60},
+                                  "long-poll up to N seconds while the upload is pending")])},
+})
 
 PATHS.update(controls.openapi_paths(_op, _body, ERROR, NAME))
 

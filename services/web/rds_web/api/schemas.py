@@ -178,6 +178,10 @@ class ReleaseOut(Out):
     deleted: bool
     destroyed: bool
     pinned: bool
+    #: The project's config revision this release was built with (its config links).
+    config_revision: int | None = None
+    #: What the release's cron script printed (installed when it goes live).
+    cron: str | None = None
     #: Every action on this release for the caller: allowed, or why not.
     actions: dict[Action, ActionAnswer]
     #: Shorthands of ``actions.activate.allowed`` and ``actions.cancel.allowed``.
@@ -216,6 +220,7 @@ class ReleaseOut(Out):
             previous_version=release.previous_version, last_error=release.last_error,
             build_attempts=release.build_attempts, deleted=release.deleted_at is not None,
             destroyed=release.destroyed_at is not None, pinned=bool(release.pinned),
+            config_revision=release.config_revision, cron=release.cron_config,
             actions=actions, can_activate=actions[Action.ACTIVATE].allowed,
             can_cancel=actions[Action.CANCEL].allowed,
             servers=[TargetOut(server_id=t.server_id, server=t.server.label, state=t.state,

@@ -12,13 +12,13 @@ command takes ``--json`` for scripts. Defaults come from ``rds_settings``.
 """
 import click
 
-from rds_web.cli import admin, agents, demo, migrations, projects, releases, teams
+from rds_web.cli import admin, agents, configs, demo, migrations, projects, releases, teams
 from rds_web.cli.common import Cli
 from rds_web.cli.common import main_options as _main_options
 
 COMMANDS: tuple[click.Command, ...] = (
     projects.project, releases.release, agents.agents,
-    admin.db, admin.user, admin.token, demo.demo, migrations.migration,
+    admin.db, admin.user, admin.token, demo.demo, migrations.migration, configs.config,
     *teams.GROUPS,  # bans, deployment switch, lines, notifications, families
 )
 

@@ -22,6 +22,7 @@ def init_app(app):
         board,
         builds,
         common,
+        configs,
         controls,
         events,
         gc,
@@ -45,5 +46,5 @@ def init_app(app):
     gc.init_app(app)
     controls.init_app(app)
     for module in (auth, board, releases, builds, projects, agents, audit, admin, events, gc,
-                   migrations):
+                   migrations, configs):
         app.register_blueprint(module.bp)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from rds_control import channels, controls, families, lines, projects, releases
 from rds_control.errors import ControlError, InvalidInput
 from rds_core.notices import TITLES
-from rds_core.scripts import COMMON_ENV, EXTRA_ENV, SCRIPTS
+from rds_core.scripts import SCRIPTS
 from rds_db.models import ReleaseRequest
 from rds_web.db import get_session, run
 from rds_web.ui import gc
@@ -178,9 +178,7 @@ def script(name, kind):
     session = get_session()
     project = projects.get_project(session, name)
     saved = {s.kind: s.body for s in project.scripts}.get(kind, "")
-    context = {"project": project, "kind": SCRIPTS[kind], "scripts": SCRIPTS,
-               "common_env": COMMON_ENV,
-               "extra_env": [(v, EXTRA_ENV[v]) for v in SCRIPTS[kind].extra_env]}
+    context = {"project": project, "kind": SCRIPTS[kind], "scripts": SCRIPTS}
     if request.method == "GET":
         return render_template("script.html", body=saved or "#!/bin/bash\nset -euo pipefail\n",
                                error=None, **context)

@@ -7,6 +7,7 @@ from rds_control.changes import last_change_id
 from rds_control.errors import NotFound
 from rds_web.db import get_session
 from rds_web.ui.common import back, perform, requires
+from rds_web.ui.release_extras import release_extras
 
 bp = Blueprint("releases", __name__)
 
@@ -22,7 +23,7 @@ def show(release_id):
         raise NotFound("no release with id %s" % release_id)
     history = audit_log.audit_page(session, release_id=release_id, page_size=100)
     return render_template("release.html", row=row, release=row.release, after=after,
-                           history=history)
+                           history=history, **release_extras(session, row.release))
 
 
 def _action(fn, release_id, verb):
