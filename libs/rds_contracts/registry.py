@@ -6,12 +6,14 @@ messages instead of retrying them.
 """
 from pydantic import ValidationError
 
-from rds_contracts import activator, agents, builder, killer
+from rds_contracts import activator, agents, builder, gc, killer
 
 COMMANDS = {
     builder.BUILD: builder.BuildCommand,
     activator.ACTIVATE: activator.ActivateCommand,
     killer.CANCEL: killer.CancelCommand,
+    gc.REMOVE_RELEASE: gc.RemoveReleaseCommand,
+    gc.INSPECT_SERVERS: gc.InspectServersCommand,
 }
 
 #: Which service consumes each command.
@@ -19,6 +21,8 @@ COMMAND_SERVICE = {
     builder.BUILD: builder.SERVICE_NAME,
     activator.ACTIVATE: activator.SERVICE_NAME,
     killer.CANCEL: killer.SERVICE_NAME,
+    gc.REMOVE_RELEASE: gc.SERVICE_NAME,
+    gc.INSPECT_SERVERS: gc.SERVICE_NAME,
 }
 
 EVENTS = {
@@ -34,6 +38,10 @@ EVENTS = {
     builder.BUILD_CANCELLED: builder.BuildCancelled,
     activator.ACTIVATION_FINISHED: activator.ActivationFinished,
     activator.ACTIVATION_FAILED: activator.ActivationFailed,
+    gc.REMOVAL_FINISHED: gc.RemovalFinished,
+    gc.REMOVAL_FAILED: gc.RemovalFailed,
+    gc.SERVERS_INSPECTED: gc.ServersInspected,
+    gc.INSPECTION_FAILED: gc.InspectionFailed,
 }
 
 #: Name of each event schema, for publishers that hold an instance.

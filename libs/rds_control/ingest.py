@@ -30,10 +30,10 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from rds_contracts import activator, agents, builder
+from rds_contracts import activator, agents, builder, gc
 from rds_contracts.base import sanitize
 from rds_contracts.registry import COMMAND_SERVICE
-from rds_control import audit
+from rds_control import audit, removal
 from rds_control.changes import record_change, release_changed
 from rds_control.outcomes import (
     begin_run,
@@ -319,4 +319,8 @@ _HANDLERS = {
     builder.BUILD_CANCELLED: _on_build_cancelled,
     activator.ACTIVATION_FINISHED: _on_activation_finished,
     activator.ACTIVATION_FAILED: _on_activation_failed,
+    gc.REMOVAL_FINISHED: removal.on_removal_finished,
+    gc.REMOVAL_FAILED: removal.on_removal_failed,
+    gc.SERVERS_INSPECTED: removal.on_servers_inspected,
+    gc.INSPECTION_FAILED: removal.on_inspection_failed,
 }

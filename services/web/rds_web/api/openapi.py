@@ -21,6 +21,8 @@ from rds_web.api.schemas import (
     ProjectOut,
     ReleaseList,
     ReleaseOut,
+    RetentionPlanOut,
+    TaskStarted,
 )
 from rds_web.edge import MAX_ID
 
@@ -28,7 +30,8 @@ REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
 REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
-                                          ProjectList, AgentList, Health)
+                                          ProjectList, AgentList, Health, RetentionPlanOut,
+                                          TaskStarted)
 
 
 def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
@@ -116,6 +119,12 @@ PATHS = {
     "/projects/{name}/revert": {
         "post": _op("Activate the version live before the current one",
                     {"202": RELEASE, **WRITE}, params=[NAME])},
+    "/projects/{name}/retention": {
+        "get": _op("Dry run of retention: what goes next and why each other release stays",
+                   {"200": _body("the plan", RetentionPlanOut), "404": ERROR}, params=[NAME])},
+    "/projects/{name}/check-servers": {
+        "post": _op("Read current and releases/ of every server now (drift)",
+                    {"202": _body("the inspection task", TaskStarted), **WRITE}, params=[NAME])},
     "/releases/{release_id}": {
         "get": _op("A release with per-server state, builds and (log=1) logs",
                    {"200": RELEASE}, params=[RID, LOG]),
