@@ -7,6 +7,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
 from rds_bus import topology
+from rds_bus.entrypoints import QUEUE_HEADER
 from rds_bus.publish import BusPublisher
 from rds_control import projects, users
 from rds_db.session import transaction
@@ -36,7 +37,7 @@ def test_a_removal_that_escapes_its_directory_is_dead_lettered(container_factory
         declare=[topology.command_queue(command, "default")])
     dead = next_dead_letter(amqp_uri)
     assert dead.payload["version"] == "../../etc"
-    assert dead.headers["x-death"][0]["queue"] == "rds.gc.remove_release.default"
+    assert dead.headers[QUEUE_HEADER] == "rds.gc.remove_release.default"
 
 
 def test_the_gc_timer_cleans_the_host(container_factory, config, tmp_path):
