@@ -66,7 +66,7 @@ lint:
 
 # in-process tests (unit, ssh, nameko services under eventlet)
 test-unit:
-	$(BIN)/pytest -q tests/unit tests/control tests/api tests/web tests/ssh
+	$(BIN)/pytest -q tests/unit tests/control tests/api tests/web tests/ssh tests/gc
 	$(BIN)/pytest -q tests/interface
 # whole-system tests: services as processes, HTTP API, browser
 test-system:
@@ -83,10 +83,11 @@ docs-screenshot: install infra
 
 ## bench: the board's response time with 10,000 releases (throwaway database), then
 ## upload and activation side by side with scp/tar|ssh/rsync on 4 and 20 loopback sshd servers
-## (quick run: BENCH_SERVERS=4 BENCH_FILES=1000 make bench)
+## (quick run: BENCH_SERVERS=4 BENCH_FILES=1000 make bench); gc removing 30 releases from 2 servers
 bench: install infra
 	$(BIN)/python bench/board.py
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/gc.py
 
 clean: down
 	rm -rf $(VAR) test-artifacts

@@ -55,7 +55,7 @@ WORDS = ("def class return import self request response render template value er
          "False async await yield lambda").split()
 NFT_TABLE = "rdsbench"
 #: sequential scp is measured on this many servers and scaled to N (it is N times one copy)
-SCP_SERVERS = int(os.environ.get("BENCH_SCP_SERVERS", "4"))
+SCP_SERVERS = int(os.environ.get("BENCH_SCP_SERVERS", "2"))
 
 
 def text_file(rng, size):
@@ -172,6 +172,7 @@ class Bench:
             shutil.rmtree(server.path("bench", name), ignore_errors=True)
 
     def measure(self, label, fn):
+        os.sync()  # the previous step's writes must not be flushed on this step's clock
         before = self.sockets.total()
         started = time.perf_counter()
         detail = fn()

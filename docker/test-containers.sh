@@ -26,7 +26,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 export CONTAINERS_CONF=$PWD/docker/containers.conf
-export RDS_SECRET_KEY=${RDS_SECRET_KEY:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
+token_hex() { python3 -c 'import secrets; print(secrets.token_hex(32))'; }
+export RDS_SECRET_KEY=${RDS_SECRET_KEY:-$(token_hex)}
+export RDS_BUS_COMMAND_KEY=${RDS_BUS_COMMAND_KEY:-$(token_hex)} RDS_BUS_EVENT_KEY=${RDS_BUS_EVENT_KEY:-$(token_hex)}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export RDS_WEB_PORT=${RDS_WEB_PORT:-$(free_port)} RDS_PG_PORT=${RDS_PG_PORT:-$(free_port)}
 export RDS_AMQP_PORT=${RDS_AMQP_PORT:-$(free_port)} RDS_AMQP_UI_PORT=${RDS_AMQP_UI_PORT:-$(free_port)}

@@ -4,8 +4,9 @@ The builder (or any service running scripts) and the killer are separate
 processes on the same host sharing ``RUN_DIR``:
 
 * ``RUN_DIR/running/<task_id>`` records the run: the process id of the agent
-  copy running it (``owner``) and the process group of the script it is
-  running right now (``pgid``, null between scripts), as JSON;
+  copy running it (``owner``), its pid namespace (``pidns``) and boot
+  (``boot``), and the process group of the script it is running right now
+  (``pgid``, null between scripts), as JSON;
 * ``RUN_DIR/cancelled/<task_id>`` is the killer's tombstone.
 
 No orphans: scripts get ``PR_SET_PDEATHSIG`` (``rds_agent.scripts``), and
@@ -33,6 +34,28 @@ log = logging.getLogger(__name__)
 TOMBSTONE_TTL = 24 * 3600
 
 
+def _pid_namespace():
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:  # pragma: no cover - not Linux
+        return ""
+
+
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:  # pragma: no cover - not Linux
+        return ""
+
+
+#: Runs recorded from another pid namespace (a container sharing the run dir)
+#: are never judged here: their pids mean other processes in ours.
+PID_NAMESPACE = _pid_namespace()
+#: Runs recorded before the last reboot are gone; their pids may be reused.
+BOOT_ID = _boot_id()
+
+
 class TaskCancelled(Exception):
     """The task was cancelled on request."""
 
@@ -58,7 +81,8 @@ class TaskFiles:
             self._reap_if_orphaned(task_id)
         tmp = "%s.%d.tmp" % (path, os.getpid())
         with open(tmp, "w") as handle:
-            json.dump({"owner": os.getpid(), "pgid": pgid}, handle)
+            json.dump({"owner": os.getpid(), "pgid": pgid, "pidns": PID_NAMESPACE,
+                       "boot": BOOT_ID}, handle)
         os.replace(tmp, path)
 
     def unregister(self, task_id):
@@ -96,10 +120,11 @@ class TaskFiles:
 
     def _reap_if_orphaned(self, task_id):
         record = self._record(task_id)
-        if record is None or not pid_is_gone(int(record.get("owner") or 0)):
+        if (record is None or record.get("pidns", PID_NAMESPACE) != PID_NAMESPACE
+                or not pid_is_gone(int(record.get("owner") or 0))):
             return False
         pgid = int(record.get("pgid") or 0)
-        if pgid:
+        if pgid and record.get("boot", BOOT_ID) == BOOT_ID:
             try:
                 os.killpg(pgid, signal.SIGKILL)
                 log.warning("killed process group %d of task %s: its agent (pid %s) is gone",

@@ -1,7 +1,8 @@
 """nameko entrypoints that check every message against its contract.
 
 ``command_handler(name)`` consumes one command from the agent pool's shared
-queue (or, with ``broadcast=True``, from the copy's private queue);
+queue (or, with ``broadcast=True``, from the queue of its pool and host, which
+outlives any one process);
 ``event_consumer()`` consumes every agent event for ingest.
 
 Delivery semantics, chosen on purpose:
@@ -119,7 +120,8 @@ class _ValidatingConsumer(Consumer):
         queue = topology.delay_queue(self.queue, retries)
         log.warning("%s failed with a transient error (%s); retry %d in %ss", method, exc,
                     retries + 1, queue.queue_arguments["x-message-ttl"] // 1000)
-        self._republish(message, body, topology.DELAY_EXCHANGE, queue.routing_key,
+        self._republish(message, body, queue.exchange,
+                        message.delivery_info.get("routing_key", ""),
                         {RETRIES_HEADER: retries + 1}, declare=[queue])
 
     def _dead_letter(self, message, body, reason):

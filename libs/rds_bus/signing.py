@@ -10,10 +10,9 @@ forged event rewrites a release. So every message carries
 with two keys from configuration, one per direction:
 
 * ``BUS_COMMAND_KEY`` signs **commands**: web, pruner and ingest publish them;
-  agents verify them. (Agents hold this key too, to verify: a stolen agent
-  host can forge commands. Run agents on hosts as trusted as the servers they
-  deploy to, or give agents RabbitMQ users that may not write to
-  ``rds.commands``/``rds.broadcast`` — see README "Security".)
+  agents verify them. (Agents hold this key too, to verify; what stops a
+  stolen agent host from publishing commands is its RabbitMQ user, which may
+  not write ``rds.commands``/``rds.broadcast``: ``rds_bus.permissions``.)
 * ``BUS_EVENT_KEY`` signs **events**: agents publish them; ingest verifies.
 
 The routing key is signed, so a command signed for pool ``a`` cannot be

@@ -8,9 +8,11 @@
   host of a pool has its own durable queue, named by pool and host (never by
   process id), so cancels sent while the host's killer restarts wait for it;
   the queue expires a week after the host's last consumer is gone.
-* ``rds.delay`` (direct): one queue per retry delay (``RETRY_DELAYS``); a
-  message waits there for its TTL, then is dead-lettered back to the queue it
-  came from (ingest retries a transient failure without sleeping).
+* ``rds.delay.<queue>.<N>s`` (fanout, one per retry delay of a queue, see
+  ``RETRY_DELAYS``): a message waits in the queue of the same name for its
+  TTL, then is dead-lettered back to the exchange it first came through, with
+  its original routing key (so its signature still verifies): ingest retries
+  a transient failure without sleeping.
 * ``rds.events`` (topic): agent events, routing key = event name, all
   consumed by ingest from ``rds.ingest.events``.
 * ``rds.dead`` (fanout) → queue ``rds.dead``: messages rejected as malformed
@@ -30,7 +32,6 @@ COMMANDS_EXCHANGE = Exchange("rds.commands", type="topic", durable=True)
 BROADCAST_EXCHANGE = Exchange("rds.broadcast", type="topic", durable=True)
 EVENTS_EXCHANGE = Exchange("rds.events", type="topic", durable=True)
 DEAD_EXCHANGE = Exchange("rds.dead", type="fanout", durable=True)
-DELAY_EXCHANGE = Exchange("rds.delay", type="direct", durable=True)
 
 DEAD_QUEUE = Queue("rds.dead", exchange=DEAD_EXCHANGE, routing_key="#", durable=True)
 
@@ -74,16 +75,18 @@ def broadcast_queue(command, pool, host):
 
 
 def delay_queue(origin, retries):
-    """Where a message of queue ``origin`` waits before its attempt ``retries + 1``."""
+    """Where a message of queue ``origin`` waits before its attempt ``retries + 1``.
+
+    Publish to its exchange with the message's original routing key.
+    """
     seconds = RETRY_DELAYS[min(retries, len(RETRY_DELAYS) - 1)]
     name = "rds.delay.%s.%ds" % (origin.name, seconds)
-    return Queue(name, exchange=DELAY_EXCHANGE, routing_key=name, durable=True,
+    return Queue(name, exchange=Exchange(name, type="fanout", durable=True), durable=True,
                  queue_arguments={"x-message-ttl": seconds * 1000,
-                                  "x-dead-letter-exchange": "",
-                                  "x-dead-letter-routing-key": origin.name})
+                                  "x-dead-letter-exchange": origin.exchange.name})
 
 
 def declarations():
     """Everything a publisher declares before its first message."""
     return [COMMANDS_EXCHANGE, BROADCAST_EXCHANGE, EVENTS_EXCHANGE, DEAD_EXCHANGE,
-            DELAY_EXCHANGE, DEAD_QUEUE, INGEST_QUEUE]
+            DEAD_QUEUE, INGEST_QUEUE]

@@ -6,12 +6,14 @@ messages instead of retrying them.
 """
 from pydantic import ValidationError
 
-from rds_contracts import activator, agents, builder, killer, migrator
+from rds_contracts import activator, agents, builder, gc, killer, migrator
 
 COMMANDS = {
     builder.BUILD: builder.BuildCommand,
     activator.ACTIVATE: activator.ActivateCommand,
     killer.CANCEL: killer.CancelCommand,
+    gc.REMOVE_RELEASE: gc.RemoveReleaseCommand,
+    gc.INSPECT_SERVERS: gc.InspectServersCommand,
     migrator.MIGRATE: migrator.MigrateCommand,
 }
 
@@ -20,6 +22,8 @@ COMMAND_SERVICE = {
     builder.BUILD: builder.SERVICE_NAME,
     activator.ACTIVATE: activator.SERVICE_NAME,
     killer.CANCEL: killer.SERVICE_NAME,
+    gc.REMOVE_RELEASE: gc.SERVICE_NAME,
+    gc.INSPECT_SERVERS: gc.SERVICE_NAME,
     migrator.MIGRATE: migrator.SERVICE_NAME,
 }
 
@@ -36,6 +40,10 @@ EVENTS = {
     builder.BUILD_CANCELLED: builder.BuildCancelled,
     activator.ACTIVATION_FINISHED: activator.ActivationFinished,
     activator.ACTIVATION_FAILED: activator.ActivationFailed,
+    gc.REMOVAL_FINISHED: gc.RemovalFinished,
+    gc.REMOVAL_FAILED: gc.RemovalFailed,
+    gc.SERVERS_INSPECTED: gc.ServersInspected,
+    gc.INSPECTION_FAILED: gc.InspectionFailed,
     migrator.MIGRATION_FINISHED: migrator.MigrationFinished,
     migrator.MIGRATION_FAILED: migrator.MigrationFailed,
     migrator.MIGRATION_CANCELLED: migrator.MigrationCancelled,

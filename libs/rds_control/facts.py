@@ -49,7 +49,9 @@ def release_facts(release: ReleaseRequest) -> ReleaseFacts:
         previous_version=release.previous_version,
         not_ready_on=tuple(s.label for s in release.project.servers if s.id not in ready),
         build_running=any(t.kind == TaskKind.BUILD and t.finished_at is None
-                          for t in release.tasks))
+                          for t in release.tasks),
+        removal_running=any(t.kind == TaskKind.REMOVE and t.finished_at is None
+                            for t in release.tasks))
 
 
 def busy_message(project_name: str, task: Task) -> str:

@@ -30,10 +30,10 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from rds_contracts import activator, agents, builder, migrator
+from rds_contracts import activator, agents, builder, gc, migrator
 from rds_contracts.base import sanitize
 from rds_contracts.registry import COMMAND_SERVICE
-from rds_control import audit
+from rds_control import audit, removal
 from rds_control.changes import record_change, release_changed
 from rds_control.outcomes import (
     begin_run,
@@ -334,6 +334,10 @@ _HANDLERS = {
     builder.BUILD_CANCELLED: _on_build_cancelled,
     activator.ACTIVATION_FINISHED: _on_activation_finished,
     activator.ACTIVATION_FAILED: _on_activation_failed,
+    gc.REMOVAL_FINISHED: removal.on_removal_finished,
+    gc.REMOVAL_FAILED: removal.on_removal_failed,
+    gc.SERVERS_INSPECTED: removal.on_servers_inspected,
+    gc.INSPECTION_FAILED: removal.on_inspection_failed,
     **{name: _on_migration_event(name) for name in (
         migrator.MIGRATION_FINISHED, migrator.MIGRATION_FAILED, migrator.MIGRATION_CANCELLED)},
 }

@@ -103,7 +103,7 @@ class ProjectInput(Input):
     default_ref: stripped(GitRef) = "main"
     deploy_path: stripped(DeployPath, 1024)
     agent_pool: stripped(str, 63, pattern=POOL_RE) = "default"
-    keep_releases: int = Field(default=10, ge=2, le=1000)
+    keep_releases: int = Field(default=5, ge=2, le=1000)
     post_migration_delay_days: int = Field(default=7, ge=0, le=365)
     upload_concurrency: int = Field(default=8, ge=1, le=256)
     upload_max_failures: int = Field(default=0, ge=0, le=MAX_SERVERS)

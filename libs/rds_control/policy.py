@@ -104,6 +104,8 @@ class ReleaseFacts:
     not_ready_on: tuple[str, ...] = ()
     #: An unfinished build task of this release exists.
     build_running: bool = False
+    #: An unfinished removal (gc) task of this release exists.
+    removal_running: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,8 @@ def _activation(release: ReleaseFacts, situation: Situation) -> Denial | None:
         return _inapplicable("release %s was deleted" % release.version)
     if release.destroyed:
         return _inapplicable("release %s was removed from the servers" % release.version)
+    if release.removal_running:
+        return _being_removed(release)
     if release.status not in ACTIVATABLE:
         return _inapplicable("only installed or old releases can be activated; %s is %s"
                              % (release.version, release.status))
@@ -233,6 +237,11 @@ def _activation(release: ReleaseFacts, situation: Situation) -> Denial | None:
                         "happened); it must be installed on every server first"
                         % (release.version, ", ".join(release.not_ready_on)))
     return None
+
+
+def _being_removed(release: ReleaseFacts) -> Denial:
+    return _blocked("release %s is being removed from the servers (retention)"
+                    % release.version)
 
 
 def activate(release: ReleaseFacts, situation: Situation) -> Denial | None:
@@ -271,6 +280,8 @@ def rebuild(release: ReleaseFacts, situation: Situation) -> Denial | None:
     if latest is not None and latest != release.id:
         return _inapplicable("only the latest release of %s can be rebuilt"
                              % situation.project.name)
+    if release.removal_running:
+        return _being_removed(release)
     busy = situation.project.busy.get(Lane.BUILD)
     if busy:
         return _blocked(busy)
@@ -328,6 +339,8 @@ def pin(release: ReleaseFacts, situation: Situation) -> Denial | None:
     if release.status not in PINNABLE:
         return _inapplicable("only a release installed on the servers can be pinned; %s is %s"
                              % (release.version, release.status))
+    if release.removal_running:
+        return _being_removed(release)
     return None
 
 

@@ -118,6 +118,7 @@ def rebuild_release(session, release_id, user, automatic=False):
     release.last_error = None
     release.commit = None
     release.build_started_at = release.built_at = release.installed_at = None
+    release.destroyed_at = None  # it is uploaded again
     release.build_attempts = release.build_attempts + 1 if automatic else 1
     release.targets = []
     session.flush()

@@ -4,7 +4,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from rds_contracts import activator, builder, migrator
+from rds_contracts import activator, builder, gc, migrator
 from rds_contracts.base import ServerSpec
 from rds_control import outbox
 from rds_control.changes import record_change
@@ -16,7 +16,9 @@ from rds_db.models.base import utcnow
 #: The command that starts each kind of task.
 COMMAND_FOR_KIND = {TaskKind.BUILD.value: builder.BUILD,
                     TaskKind.ACTIVATE.value: activator.ACTIVATE,
-                    TaskKind.MIGRATE.value: migrator.MIGRATE}
+                    TaskKind.MIGRATE.value: migrator.MIGRATE,
+                    TaskKind.REMOVE.value: gc.REMOVE_RELEASE,
+                    TaskKind.INSPECT.value: gc.INSPECT_SERVERS}
 
 
 def new_task_id():

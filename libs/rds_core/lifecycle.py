@@ -79,6 +79,7 @@ class TaskKind(enum.StrEnum):
     ACTIVATE = "activate"    # switch current on every server (activator)
     MIGRATE = "migrate"      # run one migration up or down (migrator)
     REMOVE = "remove"        # remove a release from the servers (gc)
+    INSPECT = "inspect"      # read current and releases/ of every server: drift (gc)
 
 
 class TaskStatus(enum.StrEnum):
@@ -103,7 +104,7 @@ class Lane(enum.StrEnum):
 
 LANE_BY_KIND: dict[TaskKind, Lane | None] = {
     TaskKind.BUILD: Lane.BUILD, TaskKind.ACTIVATE: Lane.ACTIVATE,
-    TaskKind.MIGRATE: Lane.ACTIVATE, TaskKind.REMOVE: None}
+    TaskKind.MIGRATE: Lane.ACTIVATE, TaskKind.REMOVE: None, TaskKind.INSPECT: None}
 
 
 class TargetState(enum.StrEnum):
@@ -111,5 +112,6 @@ class TargetState(enum.StrEnum):
 
     READY = "ready"      # uploaded and verified against the manifest
     FAILED = "failed"    # the upload to this server failed
+    REMOVED = "removed"  # gc confirmed the release directory is gone from this server
 
 MAX_AUTOMATIC_ATTEMPTS = 3

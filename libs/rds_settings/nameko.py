@@ -5,7 +5,8 @@
 
 nameko needs a config dict (``AMQP_URI``, ``max_workers``, ``LOGGING``) and
 rds's dependency providers read a few keys from it (``DATABASE_URL``,
-``AGENT_POOL``, ``AGENT_NAME``, ``HEARTBEAT_INTERVAL``). ``nameko_config``
+``AGENT_POOL``, ``AGENT_NAME``, ``HEARTBEAT_INTERVAL``, ``BUS_COMMAND_KEY``,
+``BUS_EVENT_KEY``). ``nameko_config``
 builds all of it from :class:`~rds_settings.Settings`, so no value or
 default is written in a YAML file (the services have no ``config.yml`` any
 more). ``--config FILE`` may add or override nameko-only keys (e.g.

@@ -3,7 +3,8 @@
 Each group is a small class; ``Settings`` inherits them all. To add a setting,
 add a field (with its default and a ``description``) to the group of the
 process that reads it, or a new group to ``Settings``' bases, and a row to
-README's Configuration table. A bad value fails at start-up with the
+README's Configuration table. Secrets (keys, tokens) are left out of ``repr``,
+so a logged settings object leaks nothing. A bad value fails at start-up with the
 variable's name (``RDS_QUEUE_TIMEOUT: Input should be a valid number``).
 """
 import os
@@ -28,16 +29,17 @@ class CommonGroup(_Group):
                           description="RabbitMQ (every service)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="log level of the nameko services")
-    bus_command_key: str = Field("", description=(
+    bus_command_key: str = Field("", repr=False, description=(
         "HMAC key signing commands (web, ingest, pruner sign; agents check); see Security"))
-    bus_event_key: str = Field("", description=(
+    bus_event_key: str = Field("", repr=False, description=(
         "HMAC key signing agent events (agents sign; ingest checks); see Security"))
 
 
 class WebGroup(_Group):
     """The web process (Flask under gunicorn)."""
 
-    secret_key: str = Field("", description="signs sessions and CSRF tokens (required by web)")
+    secret_key: str = Field("", repr=False,
+                            description="signs sessions and CSRF tokens (required by web)")
     public_url: str = Field("http://127.0.0.1:8000",
                             description="base URL used in links sent out (https: secure cookies)")
     ui_stream_seconds: float = Field(300.0, gt=0, description=(
@@ -47,9 +49,9 @@ class WebGroup(_Group):
     ui_keepalive_seconds: float = Field(15.0, gt=0,
                                         description="keep-alive comment on idle streams")
     ui_session_hours: float = Field(12.0, gt=0, description="login session lifetime")
-    metrics_token: str = Field("", description=(
+    metrics_token: str = Field("", repr=False, description=(
         "when set, `GET /metrics` requires `Authorization: Bearer <it>`"))
-    health_token: str = Field("", description=(
+    health_token: str = Field("", repr=False, description=(
         "`Authorization: Bearer <it>` shows database error details on `/health`"))
     max_content_length: int = Field(2 * 1024 * 1024, ge=1024, description=(
         "largest request body in bytes (larger: 413)"))
@@ -78,6 +80,10 @@ class AgentGroup(_Group):
     heartbeat_interval: float = Field(5.0, gt=0, description="seconds between heartbeats")
     builder_concurrency: int = Field(2, ge=1, description=(
         "builds one builder copy runs at once (its nameko `max_workers`)"))
+    gc_workspace_grace: float = Field(7200.0, ge=0, description=(
+        "seconds before gc removes a workspace or upload tar no running task claims"))
+    gc_mirror_max_idle_days: float = Field(14.0, ge=0, description=(
+        "days after which gc removes a git mirror no build used"))
 
 
 class PrunerGroup(_Group):
@@ -99,14 +105,25 @@ class PrunerGroup(_Group):
         "seconds a running migration may take before it fails"))
     task_deadline_remove: float = Field(1800.0, gt=0, description=(
         "seconds a running removal may take before it fails"))
+    task_deadline_inspect: float = Field(600.0, gt=0, description=(
+        "seconds a running drift check of a project's servers may take before it fails"))
     lost_task_grace: float = Field(15.0, gt=0, description=(
         "seconds a heartbeat must postdate a task's last event before the task's absence "
         "from it fails the task"))
 
+    retention_min_age_hours: float = Field(24.0, ge=0, le=87600, description=(
+        "retention never removes a successful release younger than this (hours; from its "
+        "creation or its last time live)"))
+    retention_discarded_age_hours: float = Field(6.0, ge=0, le=87600, description=(
+        "failed, cancelled and deleted releases are removed after this many hours"))
+    drift_check_interval: float = Field(900.0, gt=0, description=(
+        "seconds between automatic drift checks of a project's servers"))
+
     def task_deadlines(self) -> dict[str, float]:
         """Seconds a running task may take, by task kind."""
         return {"build": self.task_deadline_build, "activate": self.task_deadline_activate,
-                "migrate": self.task_deadline_migrate, "remove": self.task_deadline_remove}
+                "migrate": self.task_deadline_migrate, "remove": self.task_deadline_remove,
+                "inspect": self.task_deadline_inspect}
 
 
 class IngestGroup(_Group):
@@ -120,7 +137,8 @@ class ClientGroup(_Group):
     """The ``rds`` CLI's API verbs (also settable with ``--url``/``--token``)."""
 
     url: str = Field("http://127.0.0.1:8000", description="where the rds API is")
-    token: str = Field("", description="the API token the CLI uses (`rds token issue NAME`)")
+    token: str = Field("", repr=False,
+                       description="the API token the CLI uses (`rds token issue NAME`)")
 
 
 class Settings(CommonGroup, WebGroup, AgentGroup, PrunerGroup, IngestGroup, ClientGroup):
@@ -155,7 +173,6 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         problems = "; ".join("RDS_%s: %s" % (str(error["loc"][0]).upper(), error["msg"])
                              for error in exc.errors())
         raise SettingsError("bad configuration: " + problems) from None
-
 
 
 @lru_cache(maxsize=1)

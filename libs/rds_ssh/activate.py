@@ -13,9 +13,9 @@ nothing is switched anywhere.
 
 Phase 2: each server switches atomically: a new relative symlink
 ``releases/<version>`` is created beside ``current`` under a random temporary
-name and renamed over ``current`` (SFTP ``posix-rename``, i.e. rename(2): at
-every instant ``current`` points to the old or the new release, never to
-nothing; no ``ln -sfn``). ``current`` is read back and compared.
+name and renamed over ``current`` (``mv -T``, i.e. rename(2): at every
+instant ``current`` points to the old or the new release, never to nothing;
+no ``ln -sfn``). ``current`` is read back in the same command and compared.
 
 If any server fails phase 2, :func:`restore` switches every server back the
 same way and reads ``current`` back, so the caller can report exactly what

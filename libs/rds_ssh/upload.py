@@ -1,6 +1,7 @@
 """Uploading a release to many servers: seeded, delta-sent, verified, published atomically.
 
-Per server (in parallel, at most ``concurrency`` at a time), on one SSH session:
+Per server (in parallel, at most ``concurrency`` at a time), on one connection
+(:class:`rds_ssh.workers.Sessions`; every step is one shell command):
 
 1. **probe** (one remote command): create ``<dp>/releases`` and ``<dp>/shared``,
    read ``current``, list the releases with the first line of their
@@ -9,7 +10,7 @@ Per server (in parallel, at most ``concurrency`` at a time), on one SSH session:
 2. **seed**: the release ``current`` points to if it has a manifest, else the
    newest other one (never the version being uploaded, never hidden or
    partial directories). Its manifest comes from the builder's manifest cache
-   by hash (nothing crosses the wire), else it is read once over SFTP;
+   by hash (nothing crosses the wire), else it is read once (``cat``);
 3. **stage** in ``<dp>/releases/.<version>.partial-<random>``: hard-link copy of
    the seed (``cp -al``), then delete what changed or went away (before
    anything is written, so a changed file gets a new inode and an older

@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
@@ -127,8 +128,10 @@ class Sessions:
         if ssh is None:
             session = connect(server, self.settings)
         else:
-            session = RemoteShell(ssh, server, self.settings, control=self.control_path(server),
-                                  persist=self.persist)
+            session = _IDLE.take(self.settings, key) if self.persist else None
+            if session is None:
+                session = RemoteShell(ssh, server, self.settings,
+                                      control=self.control_path(server), persist=self.persist)
         with self._lock:
             stale = self._open.get(key)
             self._open[key] = session
@@ -164,9 +167,79 @@ class Sessions:
             sessions, self._open = list(self._open.values()), {}
             control_dir, self._control_dir = self._control_dir, None
         for session in sessions:
-            session.close()
+            if self.persist and isinstance(session, RemoteShell) and session.active:
+                _IDLE.put(self.settings, session, self.persist)
+            else:
+                session.close()
         if control_dir is not None:
             shutil.rmtree(control_dir, ignore_errors=True)
+
+
+class _IdleShells:
+    """Remote shells of finished tasks, kept ``control_persist`` seconds for the next task.
+
+    The activation right after an upload (or the next activation) then costs
+    one round trip per server instead of a handshake and a process per server.
+    A shell is checked with one command before it is handed out again; one
+    that died is closed and replaced by a new connection.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[tuple, list[tuple[float, RemoteShell]]] = {}
+
+    @staticmethod
+    def _key(settings: SshSettings, server_key: tuple[str, int, str]) -> tuple:
+        return (settings.key_path, settings.known_hosts_path, settings.host_key_policy,
+                settings.connect_timeout, settings.command_timeout, *server_key)
+
+    def take(self, settings: SshSettings, server_key: tuple[str, int, str]) -> RemoteShell | None:
+        while True:
+            with self._lock:
+                entries = self._idle.get(self._key(settings, server_key))
+                if not entries:
+                    return None
+                _, shell = entries.pop()
+            try:
+                if shell.active and shell.run("true")[0] == 0:
+                    return shell
+            except SshError:
+                pass
+            shell.close()
+
+    def put(self, settings: SshSettings, shell: RemoteShell, seconds: int) -> None:
+        server_key = (shell.server.host, shell.server.port, shell.server.user)
+        with self._lock:
+            self._idle.setdefault(self._key(settings, server_key), []).append(
+                (time.monotonic() + seconds, shell))
+        timer = threading.Timer(seconds + 1, self.expire)
+        timer.daemon = True
+        timer.start()
+
+    def expire(self) -> None:
+        """Close the shells idle for longer than they may be kept."""
+        now, expired = time.monotonic(), []
+        with self._lock:
+            for key, entries in list(self._idle.items()):
+                expired += [shell for until, shell in entries if until <= now]
+                entries[:] = [(until, shell) for until, shell in entries if until > now]
+                if not entries:
+                    del self._idle[key]
+        for shell in expired:
+            shell.close()
+
+
+    def close_all(self) -> None:
+        """Close every idle shell (at shutdown, or in tests)."""
+        with self._lock:
+            shells = [shell for entries in self._idle.values() for _, shell in entries]
+            self._idle.clear()
+        for shell in shells:
+            shell.close()
+
+
+_IDLE = _IdleShells()
+close_idle_connections = _IDLE.close_all
 
 
 @contextlib.contextmanager

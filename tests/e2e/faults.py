@@ -22,6 +22,18 @@ def drop_broker_connections(rds_system):
                     "fault injection"], check=True, stdout=subprocess.DEVNULL)
 
 
+def broker_away(rds_system):
+    """The broker refuses every connection of the vhost (and drops the open ones)."""
+    subprocess.run(["rabbitmqctl", "-q", "set_vhost_limits", "-p", vhost(rds_system),
+                    '{"max-connections": 0}'], check=True, stdout=subprocess.DEVNULL)
+    drop_broker_connections(rds_system)
+
+
+def broker_back(rds_system):
+    subprocess.run(["rabbitmqctl", "-q", "set_vhost_limits", "-p", vhost(rds_system),
+                    '{"max-connections": -1}'], check=True, stdout=subprocess.DEVNULL)
+
+
 def stop(rds_system, *services):
     localrun.stop(rds_system.var_dir, services=services)
 

@@ -19,6 +19,8 @@ from rds_db.models import Task
 from rds_db.session import transaction
 from rds_web.client import ApiError
 from tests.e2e.faults import (
+    broker_away,
+    broker_back,
     dead_letter_for,
     drop_broker_connections,
     start,
@@ -76,6 +78,32 @@ def test_dropped_broker_connections_mid_build_run_the_build_once(rds_system, pro
             assert handle.read() == "once\n"
 
 
+def test_a_build_waits_for_the_broker_to_come_back_instead_of_failing(rds_system, project,
+                                                                     tmp_path):
+    api, (name, _) = rds_system.api, project
+    started, go = fifos(tmp_path, "started", "go")
+    runs = tmp_path / "runs"
+    set_build_script(api, name, (
+        "echo run >> %s\necho $$ > %s\nread line < %s\necho built while the broker was away\n"
+        "mkdir -p public\necho patient > public/index.html\n" % (runs, started, go)))
+    created = api.post("/projects/%s/releases" % name, {"comment": "broker away"})
+    read_fifo(started)
+    task_id = api.get("/releases/%d" % created["id"])["tasks"][0]["id"]
+    broker_away(rds_system)
+    try:
+        with open(go, "w") as handle:
+            handle.write("go\n")
+        # its next event waits for the broker (the builder logs each attempt)
+        wait_log(rds_system, "builder", "of task %s failed" % task_id)
+    finally:
+        broker_back(rds_system)
+    release = api.wait_release(created["id"], {"installed"}, timeout=90)
+    assert [t["status"] for t in release["tasks"]] == ["succeeded"]
+    assert runs.read_text() == "run\n"
+    log = api.get("/releases/%d?log=1" % created["id"])["tasks"][0]["log"]
+    assert "built while the broker was away" in log
+
+
 def test_a_command_for_a_release_cancelled_while_queued_never_runs(rds_system, project,
                                                                    tmp_path):
     api, (name, _) = rds_system.api, project
@@ -123,7 +151,8 @@ def test_an_out_of_range_event_is_dead_lettered_with_the_reason(rds_system, proj
         run_id = session.get(Task, task_id).run_id
     body = {"task_id": task_id, "run_id": run_id, "seq": 2**31, "text": "overflow\n",
             "at": "2026-01-01T00:00:00Z"}
-    BusPublisher(rds_system.env["RDS_AMQP_URI"]).publish_raw(
+    BusPublisher(rds_system.env["RDS_AMQP_URI"],
+                 event_key=rds_system.env["RDS_BUS_EVENT_KEY"]).publish_raw(
         topology.EVENTS_EXCHANGE, agents.TASK_LOG, agents.TASK_LOG, body)
     dead = dead_letter_for(rds_system, task_id)
     assert "seq" in dead.headers[REASON_HEADER]

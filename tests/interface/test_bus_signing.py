@@ -91,7 +91,8 @@ def heartbeat(name):
 @pytest.fixture
 def ingest(container_factory, config):
     container = container_factory(IngestService, config)
-    container.start()
+    with entrypoint_waiter(container, "handle_event"):  # its own first heartbeat: so none
+        container.start()                               # is left for the next test's consumer
     return container
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from rds_core.names import InvalidName
 from rds_ssh.activate import activate_release, read_current, restore
+from rds_ssh.connection import RemoteShell
+from rds_ssh.workers import close_idle_connections
 
 V1, V2 = "1.00.001.1", "1.00.002.2"
 R1, R2 = "releases/" + V1, "releases/" + V2
@@ -170,7 +172,8 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, servers, se
 
 
 def test_connections_outlive_the_task_for_the_next_one(two_releases, servers, app_servers,
-                                                       deploy_path, settings, transport):
+                                                       deploy_path, settings, transport,
+                                                       monkeypatch):
     if transport != "openssh":
         pytest.skip("ControlMaster connections belong to the system ssh client")
     settings.control_dir = tempfile.mkdtemp(prefix="rds-ctl-")
@@ -183,9 +186,16 @@ def test_connections_outlive_the_task_for_the_next_one(two_releases, servers, ap
             check = subprocess.run(["ssh", "-O", "check", "-o", "ControlPath=%s" % socket_path,
                                     "unused"], capture_output=True, text=True)
             assert check.returncode == 0, check.stderr
+
+        def no_new_connection(*args, **kwargs):
+            raise AssertionError("connected again instead of reusing the idle connection")
+
+        monkeypatch.setattr(RemoteShell, "__init__", no_new_connection)
         assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
         assert on_disk(app_servers, deploy_path) == [R2, R2]
     finally:
+        monkeypatch.undo()
+        close_idle_connections()
         for name in os.listdir(settings.control_dir):
             subprocess.run(["ssh", "-O", "exit", "-o", "ControlPath=%s" % os.path.join(
                 settings.control_dir, name), "unused"], capture_output=True)

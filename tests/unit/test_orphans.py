@@ -46,3 +46,16 @@ def test_a_new_run_of_the_task_kills_what_the_dead_run_left(tmp_path):
     finally:
         orphan.kill()
         orphan.wait()
+
+
+def test_runs_of_another_pid_namespace_are_left_alone(tmp_path):
+    files = TaskFiles(str(tmp_path))
+    other = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        with open(os.path.join(files.running_dir, "d" * 32), "w") as handle:
+            json.dump({"owner": dead_pid(), "pgid": other.pid, "pidns": "pid:[1]"}, handle)
+        assert files.reap_orphans() == [] and files.running_pgid("d" * 32) == other.pid
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

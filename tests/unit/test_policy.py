@@ -94,6 +94,10 @@ CONDITIONS = [
     ("destroyed", {"destroyed": True}, {}, {
         A.ACTIVATE: (DenialKind.INAPPLICABLE, "removed from the servers"),
         A.PIN: (DenialKind.INAPPLICABLE, "removed from the servers")}),
+    ("being removed", {"removal_running": True}, {}, {
+        A.ACTIVATE: (DenialKind.BLOCKED, "being removed from the servers"),
+        A.REBUILD: (DenialKind.BLOCKED, "being removed from the servers"),
+        A.PIN: (DenialKind.BLOCKED, "being removed from the servers")}),
     ("pinned", {"pinned": True}, {}, {
         A.PIN: (DenialKind.INAPPLICABLE, "already pinned"),
         A.DELETE: (DenialKind.BLOCKED, "unpin it first")}),

@@ -104,3 +104,11 @@ def test_start_up_warnings_we_cannot_act_on_are_silenced():
                             text=True, timeout=60)
     assert result.returncode == 0
     assert "deprecated" not in result.stderr, result.stderr
+
+
+def test_secrets_stay_out_of_the_repr():
+    settings = load({"RDS_SECRET_KEY": "s3cret-a", "RDS_BUS_COMMAND_KEY": "s3cret-b",
+                     "RDS_BUS_EVENT_KEY": "s3cret-c", "RDS_TOKEN": "s3cret-d",
+                     "RDS_METRICS_TOKEN": "s3cret-e", "RDS_HEALTH_TOKEN": "s3cret-f"})
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings)
+    assert settings.bus_event_key == "s3cret-c"

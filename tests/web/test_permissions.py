@@ -24,6 +24,7 @@ ROUTES = [
     ("POST", "/releases/{release}/unpin", "deploy"),
     ("POST", "/releases/{release}/install-missing", "deploy"),
     ("POST", "/projects/{project}/revert", "deploy"),
+    ("POST", "/projects/{project}/check-servers", "deploy"),
     ("GET", "/builds/{task}", "view"),
     ("GET", "/builds/{task}/log.txt", "view"),
     ("GET", "/projects", "view"),

@@ -17,7 +17,7 @@ class Project(Timestamps, Base):
     default_ref: Mapped[str] = mapped_column(String(255), default="main")
     deploy_path: Mapped[str] = mapped_column(String(1024))
     agent_pool: Mapped[str] = mapped_column(String(63), default="default")
-    keep_releases: Mapped[int] = mapped_column(Integer, default=10)
+    keep_releases: Mapped[int] = mapped_column(Integer, default=5)
     post_migration_delay_days: Mapped[int] = mapped_column(Integer, default=7)
     #: ``user@host:port`` of the server migrations run on (None: the first server).
     migration_server: Mapped[str | None] = mapped_column(String(300))
@@ -61,6 +61,13 @@ class Server(Base):
     #: What ``current`` pointed at when an agent last read it back.
     current_version: Mapped[str | None] = mapped_column(String(64))
     current_checked_at: Mapped[datetime | None]
+    #: Differences with the database found by the last check (``rds_control.drift``):
+    #: ``[{"kind": ..., "detail": ...}]``; empty when the server agrees.
+    drift: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    #: When the gc agent last read this server's current and releases/.
+    inspected_at: Mapped[datetime | None]
+    #: Why the last check could not read the server (None: it could).
+    inspection_error: Mapped[str | None] = mapped_column(Text)
 
     project: Mapped[Project] = relationship(back_populates="servers")
 

@@ -22,6 +22,8 @@ from rds_web.api.schemas import (
     ProjectOut,
     ReleaseList,
     ReleaseOut,
+    RetentionPlanOut,
+    TaskStarted,
 )
 from rds_web.edge import MAX_ID
 
@@ -30,8 +32,8 @@ REF = "#/components/schemas/{model}"
 REQUESTS: tuple[type[BaseModel], ...] = (ProjectInput, ReleaseInput,
                                          migration_api.OverrideInput)
 RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, ProjectOut,
-                                          ProjectList, AgentList, Health,
-                                          migration_api.MigrationOut,
+                                          ProjectList, AgentList, Health, RetentionPlanOut,
+                                          TaskStarted, migration_api.MigrationOut,
                                           migration_api.MigrationList)
 
 
@@ -120,6 +122,12 @@ PATHS = {
     "/projects/{name}/revert": {
         "post": _op("Activate the version live before the current one",
                     {"202": RELEASE, **WRITE}, params=[NAME])},
+    "/projects/{name}/retention": {
+        "get": _op("Dry run of retention: what goes next and why each other release stays",
+                   {"200": _body("the plan", RetentionPlanOut), "404": ERROR}, params=[NAME])},
+    "/projects/{name}/check-servers": {
+        "post": _op("Read current and releases/ of every server now (drift)",
+                    {"202": _body("the inspection task", TaskStarted), **WRITE}, params=[NAME])},
     "/releases/{release_id}": {
         "get": _op("A release with per-server state, builds and (log=1) logs",
                    {"200": RELEASE}, params=[RID, LOG]),

@@ -1,9 +1,17 @@
 """Projects: list, show, create, update, revert."""
 from flask import g
 
-from rds_control import projects, releases
+from rds_control import projects, releases, removal
+from rds_control.retention import RetentionSettings
 from rds_web.api import bp, json_body
-from rds_web.api.schemas import ProjectList, ProjectOut, dump, release_body
+from rds_web.api.schemas import (
+    ProjectList,
+    ProjectOut,
+    RetentionPlanOut,
+    TaskStarted,
+    dump,
+    release_body,
+)
 from rds_web.auth import require
 from rds_web.db import get_session, run
 
@@ -63,3 +71,24 @@ def revert_project(name):
         return release_body(session, releases.revert_project(
             session, name, g.user, override_reason=reason), g.user)
     return run(revert), 202
+
+
+@bp.get("/projects/<name>/retention")
+@require("view")
+def retention_plan(name):
+    """Dry run of retention for a project. :raise 404: unknown project."""
+    session = get_session()
+    plan = removal.project_plan(session, projects.get_project(session, name),
+                                RetentionSettings.from_settings())
+    return dump(RetentionPlanOut(**plan.to_wire()))
+
+
+@bp.post("/projects/<name>/check-servers")
+@require("deploy")
+def check_servers(name):
+    """Read current and releases/ of every server of a project now (drift).
+
+    :raise 404: unknown project; 409: it has no servers.
+    """
+    task_id = run(lambda session: removal.check_servers(session, name, g.user).id)
+    return dump(TaskStarted(task_id=task_id)), 202

@@ -22,6 +22,12 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DriftItem(Out):
+    #: ``current``, ``missing`` or ``unknown`` (see ``rds_control.drift``).
+    kind: str
+    detail: str
+
+
 class ServerOut(Out):
     id: int
     host: str
@@ -30,12 +36,19 @@ class ServerOut(Out):
     #: What ``current`` pointed at when an agent last read it back.
     current_version: str | None
     current_checked_at: datetime | None
+    #: Differences with the database found by the last check (empty: none).
+    drift: list[DriftItem] = []
+    inspected_at: datetime | None = None
+    inspection_error: str | None = None
 
     @classmethod
     def of(cls, server: Server) -> "ServerOut":
         return cls(id=server.id, host=server.host, port=server.port, user=server.user,
                    current_version=server.current_version,
-                   current_checked_at=server.current_checked_at)
+                   current_checked_at=server.current_checked_at,
+                   drift=[DriftItem(**i) for i in server.drift or []],
+                   inspected_at=server.inspected_at,
+                   inspection_error=server.inspection_error)
 
 
 class ProjectOut(Out):
@@ -77,6 +90,29 @@ class ProjectOut(Out):
 
 class ProjectList(Out):
     projects: list[ProjectOut]
+
+
+class RetentionDecision(Out):
+    id: int
+    version: str
+    status: str
+    #: Why it stays or goes (``rds_control.retention.Verdict``).
+    verdict: str
+    remove: bool
+    reason: str
+
+
+class RetentionPlanOut(Out):
+    """What retention removes next (oldest first) and why every other release stays."""
+
+    keep_releases: int
+    rollback_floor: str | None
+    remove: list[RetentionDecision]
+    keep: list[RetentionDecision]
+
+
+class TaskStarted(Out):
+    task_id: str
 
 
 class StepTimes(Out):

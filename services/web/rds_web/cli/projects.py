@@ -106,3 +106,33 @@ def project_revert(cli: Cli, name: str, wait: bool, as_json: bool) -> None:
     if wait:
         data = client.wait_release(data["id"], {"used"})
     emit(data, as_json, release_lines)
+
+
+@project.command("retention")
+@click.argument("name")
+@json_option
+@pass_cli
+@api
+def project_retention(cli: Cli, name: str, as_json: bool) -> None:
+    """Dry run of retention: what garbage collection removes next, and why the rest stays."""
+    emit(cli.client().get("/projects/%s/retention" % name), as_json, retention_lines)
+
+
+def retention_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for verdict in ("remove", "keep"):
+        for item in data.get(verdict, []):
+            lines.append("%-6s %-16s %s" % (verdict, item.get("version", "?"),
+                                            item.get("reason", "")))
+    return lines or ["nothing to decide"]
+
+
+@project.command("check-servers")
+@click.argument("name")
+@json_option
+@pass_cli
+@api
+def project_check_servers(cli: Cli, name: str, as_json: bool) -> None:
+    """Read ``current`` and the release directories of every server now (drift check)."""
+    emit(cli.client().post("/projects/%s/check-servers" % name), as_json,
+         lambda d: ["inspection task %s started" % d.get("task_id", d.get("id", "?"))])

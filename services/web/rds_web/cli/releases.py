@@ -101,6 +101,10 @@ ACTIONS = {
     "rebuild": ("Build the latest release again under the same version.", {"installed"}),
     "cancel": ("Cancel a release that is building.", {"cancelled", "failed", "installed"}),
     "delete": ("Soft-delete a release that is not live.", None),
+    "pin": ("Keep a release on the servers whatever the retention policy says.", None),
+    "unpin": ("Let the retention policy decide about a release again.", None),
+    "install-missing": ("Install a partly installed release on the servers where it is "
+                        "missing.", {"installed"}),
 }
 
 for _verb, (_help, _wait_for) in ACTIONS.items():

@@ -23,6 +23,7 @@ def init_app(app):
         builds,
         common,
         events,
+        gc,
         migrations,
         projects,
         releases,
@@ -40,6 +41,7 @@ def init_app(app):
     csrf.init_app(app)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
     common.init_app(app)
-    for module in (auth, board, releases, builds, projects, agents, audit, admin, events,
+    gc.init_app(app)
+    for module in (auth, board, releases, builds, projects, agents, audit, admin, events, gc,
                    migrations):
         app.register_blueprint(module.bp)

@@ -5,6 +5,7 @@ from rds_control import board, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import ControlError, NotFound
 from rds_web.db import get_session, run
+from rds_web.ui import gc
 from rds_web.ui.common import RELEASE_STATUSES, form_text, requires
 
 bp = Blueprint("board", __name__)
@@ -41,7 +42,8 @@ def index():
     page = board.board_page(session, g.user, project=project, status=status,
                             before=cursor("before"), after=cursor("after"))
     return render_template("board.html", board=page, after=after,
-                           statuses=RELEASE_STATUSES, **_form_context(session))
+                           statuses=RELEASE_STATUSES, drifting=gc.drifting(session, project),
+                           **_form_context(session))
 
 
 @bp.get("/releases/new")

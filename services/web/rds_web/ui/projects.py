@@ -9,6 +9,7 @@ from rds_control.errors import ControlError, InvalidInput
 from rds_core.scripts import COMMON_ENV, EXTRA_ENV, SCRIPTS
 from rds_db.models import ReleaseRequest
 from rds_web.db import get_session, run
+from rds_web.ui import gc
 from rds_web.ui.common import requires
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
@@ -114,7 +115,7 @@ def show(name):
                              .order_by(ReleaseRequest.created_at.desc()).limit(10)).all()
     return render_template("project.html", project=project, settings=SETTINGS,
                            live=releases.live_release(session, project.id), latest=latest,
-                           scripts=SCRIPTS)
+                           scripts=SCRIPTS, plan=gc.plan_for(session, project))
 
 
 @bp.route("/_new", methods=["GET", "POST"])
@@ -122,7 +123,7 @@ def show(name):
 def create():
     """Show the new-project form; create the project (nothing is saved on error)."""
     if request.method == "GET":
-        defaults = {"default_ref": "main", "agent_pool": "default", "keep_releases": 10,
+        defaults = {"default_ref": "main", "agent_pool": "default", "keep_releases": 5,
                     "post_migration_delay_days": 7, "upload_concurrency": 8,
                     "upload_max_failures": 0}
         return _render_form(defaults, {}, creating=True)

@@ -1,13 +1,13 @@
 """project migrations: migration host per project, last task of each migration
 
-Revision ID: 0004_migrations
-Revises: 5e7c1a9d2b40
+Revision ID: 0006_migrations
+Revises: gc01
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0004_migrations'
-down_revision = '5e7c1a9d2b40'
+revision = '0006_migrations'
+down_revision = 'gc01'
 branch_labels = None
 depends_on = None
 
