@@ -54,12 +54,14 @@ DEFAULT_RETRY_AFTER = 3600.0
 def rollback_floor(session: Session, project: Project) -> str | None:
     """The oldest version of ``project`` that may still go live, or None.
 
-    Migrations (issue 7) define it: once a post migration ran, nothing older
-    than the release that introduced it may be activated. Until that lands
-    there is no floor; plug its query in here and every caller (plan,
-    schedule, UI, RPC) follows.
+    Migrations define it (``rds_control.migrations.rollback_floor``): once a
+    post migration ran, nothing older than the release that introduced it may
+    be activated. Every caller (plan, schedule, UI, RPC) follows this one.
     """
-    return None
+    from rds_control.migrations import rollback_floor as migration_floor
+
+    floor = migration_floor(session, project)
+    return floor.version if floor is not None else None
 
 
 def _running_release_ids(session: Session, project_id: int) -> set[int]:

@@ -147,3 +147,6 @@ def test_the_rollback_floor_is_the_release_of_the_newest_post_migration_in_effec
     db_session.flush()
     floor = migrations.rollback_floor(db_session, project)
     assert (floor.version, floor.migrations) == (v2.version, ("0002_p",))
+    # retention (GC) keeps everything from the floor up: it reads the same floor
+    from rds_control import removal
+    assert removal.rollback_floor(db_session, project) == v2.version
