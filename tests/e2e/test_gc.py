@@ -78,8 +78,8 @@ def test_check_servers_and_removal_run_on_the_gc_agent(rds_system, project, data
     env = dict(os.environ, RDS_URL=rds_system.url, RDS_TOKEN=rds_system.token)
     for verb, expected in (("pin", True), ("unpin", False)):
         rds = os.path.join(os.path.dirname(sys.executable), "rds")
-        out = subprocess.run([rds, "release", verb, str(v2["id"])], env=env, check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run([rds, "release", verb, str(v2["id"]), "--json"], env=env,
+                             check=True, capture_output=True, text=True).stdout
         assert ('"pinned": %s' % str(expected).lower()) in out
 
     # v2 is not live: remove it the way the pruner does (outbox; the pruner relays it)

@@ -17,8 +17,9 @@ def release() -> None:
 
 
 def release_lines(data: dict[str, Any]) -> list[str]:
-    lines = ["%s %s  #%s  %s%s" % (data["project"], data["version"], data["id"], data["status"],
-                                   "  (deleted)" if data.get("deleted") else "")]
+    lines = ["%s %s  #%s  %s%s%s" % (data["project"], data["version"], data["id"],
+                                     data["status"], "  (deleted)" if data.get("deleted") else "",
+                                     "  (pinned)" if data.get("pinned") else "")]
     if data.get("comment"):
         lines.append("  comment: %s" % data["comment"])
     if data.get("last_error"):
@@ -27,7 +28,7 @@ def release_lines(data: dict[str, Any]) -> list[str]:
         lines.append("  %-30s %s%s" % (server["server"], server["state"],
                                        "  " + server["error"] if server.get("error") else ""))
     for task in data.get("tasks", []):
-        if "log" in task:
+        if task.get("log") is not None:
             lines.append("--- %s task %s (%s) ---" % (task["kind"], task["id"], task["status"]))
             lines.append(task["log"].rstrip("\n"))
     return lines
