@@ -49,7 +49,9 @@ def save_config(api, name, filename, content):
                         {"content": content, "comment": "e2e"})
     url = "/projects/%s/configs/%s/versions/%d?wait=30" % (name, filename, saved["version"])
     version = api.get(url)
-    while version["upload_state"] == "pending":  # each call long-polls on the server
+    for _ in range(8):  # each call long-polls up to 30 s on the server
+        if version["upload_state"] != "pending":
+            break
         version = api.get(url)
     return version
 

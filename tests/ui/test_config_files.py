@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.ui]
 def wait_pushed(api, name, filename, version):
     url = "/projects/%s/configs/%s/versions/%d?wait=30" % (name, filename, version)
     data = api.get(url)
-    while data["upload_state"] == "pending":  # each call long-polls on the server
+    for _ in range(8):  # each call long-polls up to 30 s on the server
+        if data["upload_state"] != "pending":
+            break
         data = api.get(url)
     return data
 
