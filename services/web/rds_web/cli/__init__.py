@@ -13,7 +13,7 @@ command takes ``--json`` for scripts. Defaults come from ``rds_settings``.
 import click
 
 from rds_web.cli import admin, agents, configs, demo, migrations, projects, releases, teams
-from rds_web.cli.common import Cli
+from rds_web.cli.common import Cli, setting
 from rds_web.cli.common import main_options as _main_options
 
 COMMANDS: tuple[click.Command, ...] = (
@@ -28,6 +28,7 @@ COMMANDS: tuple[click.Command, ...] = (
 @_main_options
 @click.pass_context
 def main(ctx: click.Context, url: str, token: str, database_url: str) -> None:
+    setting("url")()  # every RDS_* value is checked at start, even when flags cover these
     ctx.obj = Cli(url=url, token=token, database_url=database_url)
 
 
