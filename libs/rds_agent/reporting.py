@@ -52,11 +52,11 @@ class TaskReporter:
         self._partial_since = None
         self._seq = 0
         self._lock = threading.RLock()
-        self._buffer = []
+        self._buffer: list[str] = []
         self._buffered = 0
         self._flusher = None
         self._stop = threading.Event()
-        self.log_tail = []
+        self.log_tail: list[str] = []
 
     def _next(self, schema, **fields):
         with self._lock:

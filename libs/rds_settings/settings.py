@@ -9,7 +9,7 @@ variable's name (``RDS_QUEUE_TIMEOUT: Input should be a valid number``).
 """
 import os
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -189,8 +189,9 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         if environ is None:
             return Settings()
         prefix = "RDS_"
-        values = {key[len(prefix):].lower(): value for key, value in environ.items()
-                  if key.startswith(prefix) and key[len(prefix):].lower() in Settings.model_fields}
+        values: dict[str, Any] = {
+            key[len(prefix):].lower(): value for key, value in environ.items()
+            if key.startswith(prefix) and key[len(prefix):].lower() in Settings.model_fields}
         return _FromMapping(**values)
     except ValidationError as exc:
         problems = "; ".join("RDS_%s: %s" % (str(error["loc"][0]).upper(), error["msg"])

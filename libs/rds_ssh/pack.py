@@ -209,7 +209,8 @@ def _tarinfo(name: str, kind: bytes, mode: int, mtime: int = 0, size: int = 0,
     return info
 
 
-def write_tar(out: BinaryIO | io.RawIOBase | io.BufferedIOBase, tree_root: str, manifest: Manifest, delta: Delta) -> None:
+def write_tar(out: BinaryIO | io.RawIOBase | io.BufferedIOBase, tree_root: str,
+              manifest: Manifest, delta: Delta) -> None:
     """Stream the tar of ``delta.send`` from ``tree_root`` plus the manifest files to ``out``."""
     now = int(time.time())
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
