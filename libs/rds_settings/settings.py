@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class _Group(BaseSettings):
@@ -175,7 +175,12 @@ class _FromMapping(Settings):
     """Settings from an explicit mapping only (tests, ``load(environ)``)."""
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
 
 

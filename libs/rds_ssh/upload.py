@@ -66,6 +66,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from rds_contracts.base import ServerSpec
 from rds_core import names
 from rds_core.manifest import (
     MANIFEST_FILES,
@@ -76,7 +77,7 @@ from rds_core.manifest import (
     sha256sum_lines,
 )
 from rds_core.versions import version_key
-from rds_ssh.connection import Server, SshSession, SshSettings, openssh_argv
+from rds_ssh.connection import SshSession, SshSettings, openssh_argv
 from rds_ssh.errors import SshError
 from rds_ssh.pack import Packer, SendTree, Stream
 from rds_ssh.workers import (
@@ -138,7 +139,7 @@ END {
 class ServerUpload:
     """What happened on one server."""
 
-    server: Server
+    server: ServerSpec
     ok: bool
     manifest_sha256: str | None = None  # Manifest.sha256 of the verified release
     files_sent: int = 0  # regular files sent (the manifest files not counted)
@@ -205,7 +206,7 @@ class ManifestCache:
             logger.warning("manifest cache %s: %s", self.path, exc)
 
 
-def upload_release(servers: Sequence[Server], deploy_path: str, version: str, tree_root: str,
+def upload_release(servers: Sequence[ServerSpec], deploy_path: str, version: str, tree_root: str,
                    manifest: Manifest, settings: SshSettings, work_dir: str,
                    concurrency: int = 8, max_failures: int = 0, log: Log = log_to_logger,
                    is_cancelled: Callable[[], bool] = lambda: False,
@@ -229,7 +230,7 @@ def upload_release(servers: Sequence[Server], deploy_path: str, version: str, tr
     cache.put(manifest)
 
     with Sessions(settings) as sessions:
-        def one(server: Server) -> ServerUpload:
+        def one(server: ServerSpec) -> ServerUpload:
             if is_cancelled():
                 return ServerUpload(server, ok=False, error=CANCELLED)
             if budget.exhausted():
@@ -267,7 +268,7 @@ class _Budget:
 class _ServerUploader:
     """The steps of one server's upload."""
 
-    def __init__(self, server: Server, sessions: Sessions, deploy_path: str, version: str,
+    def __init__(self, server: ServerSpec, sessions: Sessions, deploy_path: str, version: str,
                  manifest: Manifest, packer: Packer, cache: ManifestCache, log: Log,
                  is_cancelled: Callable[[], bool]):
         self.server, self.label, self.sessions = server, server.label, sessions

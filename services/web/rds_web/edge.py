@@ -71,7 +71,7 @@ def json_depth(value, limit):
     depth, level = 0, [value]
     while level and depth <= limit:
         depth += 1
-        children = []
+        children: list[object] = []
         for item in level:
             if isinstance(item, dict):
                 children.extend(item.values())
