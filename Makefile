@@ -63,6 +63,7 @@ test: install infra lint test-unit test-system
 
 lint:
 	$(BIN)/ruff check libs services tests bench
+	$(BIN)/mypy
 
 # in-process tests (unit, ssh, nameko services under eventlet)
 test-unit:

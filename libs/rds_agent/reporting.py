@@ -49,14 +49,14 @@ class TaskReporter:
         self.run_id = uuid.uuid4().hex
         self.flush_interval = flush_interval
         self.partial_line_wait = partial_line_wait
-        self._partial_since = None
+        self._partial_since: float | None = None
         self._seq = 0
         self._lock = threading.RLock()
-        self._buffer = []
+        self._buffer: list[str] = []
         self._buffered = 0
-        self._flusher = None
+        self._flusher: threading.Thread | None = None
         self._stop = threading.Event()
-        self.log_tail = []
+        self.log_tail: list[str] = []
 
     def _next(self, schema, **fields):
         with self._lock:

@@ -113,6 +113,8 @@ def _run(name, argv, env, cwd, output, task_files, task_id, timeout):
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True, preexec_fn=_die_with(os.getpid()))
+    stdout = process.stdout
+    assert stdout is not None  # stdout=PIPE
     timed_out = threading.Event()
     timer = None
     try:
@@ -129,7 +131,7 @@ def _run(name, argv, env, cwd, output, task_files, task_id, timeout):
             timer.start()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while True:
-            chunk = os.read(process.stdout.fileno(), 65536)
+            chunk = os.read(stdout.fileno(), 65536)
             if not chunk:
                 break
             output(decoder.decode(chunk))
@@ -138,7 +140,7 @@ def _run(name, argv, env, cwd, output, task_files, task_id, timeout):
     finally:
         if timer is not None:
             timer.cancel()
-        process.stdout.close()
+        stdout.close()
         if process.poll() is None:
             kill_group(process.pid, is_alive=lambda: process.poll() is None)
             process.wait()

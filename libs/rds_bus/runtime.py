@@ -113,7 +113,7 @@ class AgentRuntime(DependencyProvider):
             log.warning("task %s: its holder %s died on this host; taking it over",
                         task_id, answer.holder)
             answer = self._ask(request.model_copy(update={"replaces": answer.holder}))
-        if not answer.granted:
+        if not answer.granted or answer.token is None:  # (a granted claim carries a token)
             raise ClaimRefused(answer)
         return answer.token
 

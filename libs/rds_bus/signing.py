@@ -63,6 +63,8 @@ class Signer:
         return bool(self.key)
 
     def signature(self, routing_key: str, name: str, body) -> str:
+        if self.key is None:
+            raise ValueError("no %s signing key is set" % self.purpose)
         message = b"\n".join([self.purpose.encode(), routing_key.encode(), name.encode(),
                               canonical(body)])
         return "%s=%s" % (VERSION, hmac.new(self.key, message, hashlib.sha256).hexdigest())

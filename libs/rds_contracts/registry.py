@@ -57,8 +57,8 @@ EVENTS = {
 }
 
 #: Name of each event schema, for publishers that hold an instance.
-EVENT_NAMES = {schema: name for name, schema in EVENTS.items()}
-COMMAND_NAMES = {schema: name for name, schema in COMMANDS.items()}
+EVENT_NAMES: dict[type, str] = {schema: name for name, schema in EVENTS.items()}
+COMMAND_NAMES: dict[type, str] = {schema: name for name, schema in COMMANDS.items()}
 
 
 class InvalidMessage(ValueError):

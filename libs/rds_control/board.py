@@ -181,7 +181,7 @@ def estimate_progress(task, previous, now=None):
     if not total:
         return Progress(percent=None, step=current, elapsed=elapsed, remaining=None)
     offsets = _step_offsets(previous)
-    if current in offsets:
+    if current in offsets and current_started is not None:  # (set together with current)
         base, step_max = offsets[current]
         anchor = current_started
     else:

@@ -8,7 +8,7 @@ unknown event, a short secret) is refused naming the field; nothing is
 saved. The secret is stored (it is needed to sign) but never shown back.
 """
 import re
-from typing import Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from rds_control import audit
 from rds_control.errors import NotFound
-from rds_control.inputs import Input, parse, stripped
+from rds_control.inputs import ONE_LINE, STRIP, Input, limits, parse
 from rds_control.projects import get_project
 from rds_core.notices import ChannelKind, NoticeEvent
 from rds_db.models import NotificationChannel, User
@@ -48,7 +48,7 @@ def check_http_url(value: str) -> str:
 class ChannelInput(Input):
     kind: ChannelKind
     #: The email address, or the webhook URL.
-    target: stripped(str, MAX_URL)
+    target: Annotated[str, STRIP, ONE_LINE, limits(MAX_URL)]
     events: list[NoticeEvent] = Field(default_factory=lambda: list(NoticeEvent),
                                       min_length=1, max_length=len(NoticeEvent))
     #: Signing key of a generic webhook (16 to 200 characters).

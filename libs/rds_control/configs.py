@@ -218,7 +218,7 @@ class ServerHolds:
 
 def server_holdings(session, config_file: ConfigFile) -> list[ServerHolds]:
     """Compare the last check of the servers with the file's versions."""
-    by_hash = {}
+    by_hash: dict[str, int] = {}
     for row in history(session, config_file):
         if not row.deleted:
             by_hash.setdefault(hashlib.sha256(row.content.encode()).hexdigest(), row.version)

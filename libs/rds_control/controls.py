@@ -13,6 +13,7 @@ notifications`` turns the audit entries into messages for subscribers.
 Time is injected (``now``), so expiry is testable without waiting.
 """
 from datetime import UTC, datetime
+from typing import Annotated
 
 from pydantic import Field, StrictBool, field_validator
 from sqlalchemy import or_, select
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, joinedload
 from rds_control import audit, facts, lines, policy
 from rds_control.changes import record_change
 from rds_control.errors import Conflict, InvalidInput, NotFound
-from rds_control.inputs import Input, parse, stripped
+from rds_control.inputs import ONE_LINE, STRIP, Input, limits, parse
 from rds_control.projects import get_project
 from rds_db.models import DeploymentSwitch, Project, ReleaseBan, User
 from rds_db.models.base import utcnow
@@ -36,7 +37,7 @@ def _no_nul(value: str) -> str:
 
 
 class BanInput(Input):
-    comment: stripped(str, MAX_TEXT)
+    comment: Annotated[str, STRIP, ONE_LINE, limits(MAX_TEXT)]
     #: The release line to ban (default: the project's current line).
     release_line: int | None = Field(default=None, ge=0, le=lines.MAX_LINE, strict=True)
     #: When the ban ends by itself (ISO 8601; without a zone: UTC). None: until lifted.
@@ -54,7 +55,7 @@ class BanInput(Input):
 
 class SwitchInput(Input):
     enabled: StrictBool
-    reason: stripped(str, MAX_TEXT, min_length=0) = ""
+    reason: Annotated[str, STRIP, ONE_LINE, limits(MAX_TEXT, min_length=0)] = ""
 
     _reason = field_validator("reason")(_no_nul)
 

@@ -41,6 +41,7 @@ from rds_core.notices import TITLES, ChannelKind, NoticeEvent
 from rds_db.models import NotificationChannel, NotificationMessage
 from rds_db.models.base import utcnow
 from rds_db.session import transaction
+from rds_settings.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class DeliverySettings:
     timeout: float = 10.0
 
 
-def settings_from(settings: object) -> DeliverySettings:
+def settings_from(settings: Settings) -> DeliverySettings:
     """Delivery settings from the settings object (``rds_settings``: ``smtp_*``,
     ``public_url``, ``notify_timeout``)."""
     smtp = SmtpSettings(host=settings.smtp_host or None, port=settings.smtp_port,

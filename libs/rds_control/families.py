@@ -28,6 +28,7 @@ The control plane (``releases``) and ingest call the hooks below; the
 rules themselves live in ``policy``.
 """
 import logging
+from typing import Annotated
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 from rds_control import audit, facts, policy
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import ControlError, InvalidInput
-from rds_control.inputs import Input, parse, stripped
+from rds_control.inputs import ONE_LINE, STRIP, Input, limits, parse
 from rds_control.projects import get_project
 from rds_core.lifecycle import ReleaseStatus, TaskKind, TaskStatus, can_transition
 from rds_db.models import Project, ProjectLink, ReleaseRequest, Task, User
@@ -70,7 +71,7 @@ def ancestors(session: Session, project: Project) -> list[str]:
 
 class ChildInput(Input):
     #: The project to make a child.
-    child: stripped(str, 63)
+    child: Annotated[str, STRIP, ONE_LINE, limits(63)]
 
 
 def link(session: Session, parent_name: str, data: object, user: User | None) -> Project:
@@ -190,10 +191,14 @@ def _set(session: Session, release: ReleaseRequest, status: S, error: str | None
 
 # -- activation, cancel --------------------------------------------------------------
 
-def _activation_task(session: Session, release: ReleaseRequest) -> Task | None:
-    return session.scalars(select(Task).where(
+def _activation_task(session: Session, release: ReleaseRequest) -> Task:
+    """The release's latest activation task (the caller has just started one)."""
+    task = session.scalars(select(Task).where(
         Task.release_id == release.id, Task.kind == TaskKind.ACTIVATE)
         .order_by(Task.created_at.desc()).limit(1)).first()
+    if task is None:
+        raise LookupError("release %s has no activation task" % release.id)
+    return task
 
 
 def check_children(session: Session, release: ReleaseRequest, user: User | None,
@@ -278,11 +283,12 @@ def activation_failed(session: Session, task: Task) -> None:
     if task.family_task_id is None:
         return
     _lock_family(session, task)
-    why = "%s %s failed to activate" % (task.release.project.name, task.release.version)
+    release = task.require_release()
+    why = "%s %s failed to activate" % (release.project.name, release.version)
     for other in _family_tasks(session, task):
         if other.id != task.id and other.status == TaskStatus.SUCCEEDED:
-            if other.release.status == S.USED:
-                _switch_back(session, other.release, why)
+            if other.require_release().status == S.USED:
+                _switch_back(session, other.require_release(), why)
 
 
 def activated(session: Session, task: Task) -> None:
@@ -293,8 +299,9 @@ def activated(session: Session, task: Task) -> None:
     failed = [t for t in _family_tasks(session, task)
               if t.id != task.id and t.status == TaskStatus.FAILED]
     if failed:
-        _switch_back(session, task.release, "%s %s failed to activate" % (
-            failed[0].release.project.name, failed[0].release.version))
+        other = failed[0].require_release()
+        _switch_back(session, task.require_release(), "%s %s failed to activate" % (
+            other.project.name, other.version))
 
 
 def family_summary(session: Session, project: Project) -> dict[str, object]:

@@ -7,7 +7,7 @@ inside the deploy path (they end up in shell commands on the servers). The
 same constraints appear in the JSON schema the OpenAPI document publishes.
 """
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import JsonDict
 
 from rds_bus.topology import POOL_RE, check_pool
 from rds_contracts.base import DeployPath, GitRef, Host, Port, ProjectName, Repository, ServerUser
@@ -64,15 +65,21 @@ def _shared_path(value):
     return value
 
 
-def stripped(kind, max_length=255, min_length=1, pattern=None):
-    """A one-line ``kind`` with surrounding whitespace removed first (scripts keep theirs).
+#: Before a one-line field's own check: surrounding whitespace goes (scripts keep theirs).
+STRIP = BeforeValidator(_strip)
+#: After it: no control characters. A one-line field is
+#: ``Annotated[kind, STRIP, ONE_LINE, limits(...)]``.
+ONE_LINE = AfterValidator(_one_line)
 
-    ``pattern`` only documents (in the JSON schema) what ``kind``'s own check enforces.
+
+def limits(max_length: int = 255, min_length: int = 1,
+           pattern: re.Pattern[str] | None = None) -> Any:
+    """The length bounds of a one-line field (``Field`` metadata for ``Annotated``).
+
+    ``pattern`` only documents (in the JSON schema) what the kind's own check enforces.
     """
-    extra = {"pattern": pattern.pattern} if pattern is not None else None
-    return Annotated[kind, BeforeValidator(_strip), AfterValidator(_one_line),
-                     Field(min_length=min_length, max_length=max_length,
-                           json_schema_extra=extra)]
+    extra: JsonDict | None = {"pattern": pattern.pattern} if pattern is not None else None
+    return Field(min_length=min_length, max_length=max_length, json_schema_extra=extra)
 
 
 def _script(value):
@@ -92,17 +99,17 @@ class Input(BaseModel):
 
 
 class ServerInput(Input):
-    host: stripped(Host, 253)
+    host: Annotated[Host, STRIP, ONE_LINE, limits(253)]
     port: Annotated[Port, Field(ge=1, le=65535)] = 22
-    user: stripped(ServerUser, 32, pattern=names.SERVER_USER_RE)
+    user: Annotated[ServerUser, STRIP, ONE_LINE, limits(32, pattern=names.SERVER_USER_RE)]
 
 
 class ProjectInput(Input):
-    name: stripped(ProjectName, 63, pattern=names.PROJECT_NAME_RE)
-    repository: stripped(Repository, 2048)
-    default_ref: stripped(GitRef) = "main"
-    deploy_path: stripped(DeployPath, 1024)
-    agent_pool: stripped(str, 63, pattern=POOL_RE) = "default"
+    name: Annotated[ProjectName, STRIP, ONE_LINE, limits(63, pattern=names.PROJECT_NAME_RE)]
+    repository: Annotated[Repository, STRIP, ONE_LINE, limits(2048)]
+    default_ref: Annotated[GitRef, STRIP, ONE_LINE, limits()] = "main"
+    deploy_path: Annotated[DeployPath, STRIP, ONE_LINE, limits(1024)]
+    agent_pool: Annotated[str, STRIP, ONE_LINE, limits(63, pattern=POOL_RE)] = "default"
     keep_releases: int = Field(default=5, ge=2, le=1000)
     post_migration_delay_days: int = Field(default=7, ge=0, le=365)
     upload_concurrency: int = Field(default=8, ge=1, le=256)
@@ -112,7 +119,8 @@ class ProjectInput(Input):
     shared_files: list[SharedPath] = Field(default_factory=list, max_length=MAX_SHARED_PATHS)
     shared_dirs: list[SharedPath] = Field(default_factory=list, max_length=MAX_SHARED_PATHS)
     #: ``user@host:port`` of the server migrations run on (empty: the first server).
-    migration_server: stripped(str) | None = Field(default=None, max_length=300)
+    migration_server: Annotated[str, STRIP, ONE_LINE, limits()] | None = Field(
+        default=None, max_length=300)
 
     @field_validator("migration_server")
     @classmethod
@@ -157,7 +165,7 @@ class ProjectInput(Input):
 class ReleaseInput(Input):
     comment: Annotated[str, BeforeValidator(_strip), AfterValidator(_no_nul),
                        Field(max_length=2000)] = ""
-    ref: stripped(GitRef) | None = None
+    ref: Annotated[GitRef, STRIP, ONE_LINE, limits()] | None = None
     release_line: int | None = Field(default=None, ge=0, le=999_999_999)
 
 

@@ -26,9 +26,9 @@ from rds_db.models import ReleaseRequest, ReleaseTarget, User
 
 def verified_manifest(session: Session, release: ReleaseRequest) -> str:
     """The manifest the ready servers verified (one, or the release is inconsistent)."""
-    hashes = set(session.scalars(select(ReleaseTarget.manifest_sha256).where(
+    hashes = {h for h in session.scalars(select(ReleaseTarget.manifest_sha256).where(
         ReleaseTarget.release_id == release.id, ReleaseTarget.state == TargetState.READY,
-        ReleaseTarget.manifest_sha256.is_not(None))))
+        ReleaseTarget.manifest_sha256.is_not(None))) if h is not None}
     if len(hashes) != 1 or not release.commit:
         raise Conflict("release %s has no single verified upload to install from (%s); "
                        "rebuild it" % (release.version, "%d manifests" % len(hashes)

@@ -10,6 +10,8 @@ adds its counter row at 0, so the next version is ``<line>.00.001.<M>``
 numerically everywhere (``version_key``), so ``2.00.001.9`` sorts after
 ``1.00.999.8``.
 """
+from typing import Annotated
+
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 from rds_control import audit
 from rds_control.changes import record_change
 from rds_control.errors import Conflict, InvalidInput
-from rds_control.inputs import Input, parse, stripped
+from rds_control.inputs import ONE_LINE, STRIP, Input, limits, parse
 from rds_control.projects import get_project
 from rds_db.models import Project, ProjectLineCounter, ReleaseLine, User
 
@@ -27,7 +29,7 @@ MAX_LINE = 9999
 
 class LineInput(Input):
     number: int | None = Field(default=None, ge=1, le=MAX_LINE, strict=True)
-    name: stripped(str, 100, min_length=0) = ""
+    name: Annotated[str, STRIP, ONE_LINE, limits(100, min_length=0)] = ""
 
 
 def _default_line(session: Session) -> int:

@@ -28,8 +28,8 @@ def tail_chunks(session: Session, task_id: str,
     rows = session.execute(select(ranked.c.id, ranked.c.text, ranked.c.size, ranked.c.to_end)
                            .where(ranked.c.to_end - ranked.c.size < max_bytes)
                            .order_by(ranked.c.id)).all()
-    total = session.scalar(select(func.coalesce(func.sum(size), 0))
-                           .where(TaskLog.task_id == task_id))
+    total = session.execute(select(func.coalesce(func.sum(size), 0))
+                            .where(TaskLog.task_id == task_id)).scalar_one()
     chunks = [(row.id, row.text) for row in rows]
     if rows and rows[0].to_end > max_bytes:  # keep only the end of the first chunk
         keep = max_bytes - (rows[0].to_end - rows[0].size)

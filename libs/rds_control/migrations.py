@@ -29,8 +29,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, selectinload
 
@@ -61,10 +62,11 @@ def record_listing(session: Session, release: ReleaseRequest,
     added = 0
     for kind in MigrationType:
         for name in getattr(listing, kind.value):
-            result = session.execute(insert(Migration).values(
+            # an INSERT runs as a cursor result (it has a rowcount)
+            result = cast(CursorResult[Any], session.execute(insert(Migration).values(
                 project_id=release.project_id, type=kind.value, name=name,
                 release_id=release.id, state=M.PENDING.value)
-                .on_conflict_do_nothing(index_elements=["project_id", "type", "name"]))
+                .on_conflict_do_nothing(index_elements=["project_id", "type", "name"])))
             added += result.rowcount or 0
     if added:
         record_change(session, "migration", project_id=release.project_id,
@@ -143,7 +145,7 @@ def _start(session: Session, project: Project, migration: Migration, release: Re
         host=server_specs(project)[project.servers.index(host)],
         type=migration.type, name=migration.name, direction=direction.value, script=script)
     task = start_task(session, TaskKind.MIGRATE, project, command, release=release, user=user)
-    migration.state = (M.APPLYING if direction == Direction.UP else M.ROLLING_BACK).value
+    migration.state = M.APPLYING if direction == Direction.UP else M.ROLLING_BACK
     migration.task_id = task.id
     migration.last_error = None
     audit.record(session, "migration.%s" % ("applying" if direction == Direction.UP
@@ -159,7 +161,7 @@ def _start(session: Session, project: Project, migration: Migration, release: Re
 
 def _locked(session: Session, migration_id: int) -> tuple[Project, Migration]:
     migration = get_migration(session, migration_id)
-    project = get_project(session, session.get(Project, migration.project_id).name, lock=True)
+    project = get_project(session, session.get_one(Project, migration.project_id).name, lock=True)
     return project, get_migration(session, migration_id, lock=True)
 
 
@@ -271,16 +273,16 @@ def end_task(session: Session, task: Task, status: TaskStatus, reason: str | Non
     up = (task.command or {}).get("direction") == Direction.UP.value
     ok = status == TaskStatus.SUCCEEDED
     if ok:
-        migration.state = (M.APPLIED if up else M.PENDING).value
+        migration.state = M.APPLIED if up else M.PENDING
         migration.applied_at = (at or utcnow()) if up else None
         migration.last_error = None
     elif status == TaskStatus.CANCELLED:
         # cancelled mid-way: the script may have done part of its work; applying
         # (or rolling back) again is what the person will do next
-        migration.state = (M.FAILED if up else M.ROLLBACK_FAILED).value
+        migration.state = M.FAILED if up else M.ROLLBACK_FAILED
         migration.last_error = reason or "cancelled"
     else:
-        migration.state = (M.FAILED if up else M.ROLLBACK_FAILED).value
+        migration.state = M.FAILED if up else M.ROLLBACK_FAILED
         migration.last_error = reason
     verb = "applied" if up else "rolled back"
     audit.record(session, "migration.%s" % ("applied" if up else "rolled_back") if ok

@@ -51,7 +51,7 @@ def begin_run(session: Session, task: Task, run_id: str, at: datetime) -> None:
     """Make ``run_id`` the task's current run."""
     task.run_id = run_id
     if task.status == TaskStatus.QUEUED.value:
-        task.status = TaskStatus.RUNNING.value
+        task.status = TaskStatus.RUNNING
     task.started_at = task.started_at or at
     record_change(session, "task", project_id=task.project_id, release_id=task.release_id,
                   task_id=task.id)
@@ -72,7 +72,7 @@ def move_release(session: Session, release: ReleaseRequest, target: ReleaseStatu
             and not is_forward(current, target) and target not in (S.FAILED, S.CANCELLED)):
         log.info("release %s: refusing %s -> %s", release.id, current.value, target.value)
         return False
-    release.status = target.value
+    release.status = target
     release_changed(session, release, task_id=task.id if task is not None else None)
     return True
 
@@ -116,7 +116,7 @@ def record_current(session: Session, results: Iterable[ServerResult], at: dateti
 def fail_build(session: Session, task: Task, phase: str, reason: str, actor: str,
                servers: Iterable[ServerResult] = (), at: datetime | None = None) -> None:
     """End a build task as failed; retry it automatically when worth it."""
-    release = task.release
+    release = task.require_release()
     reason = "%s failed: %s" % (phase, reason)
     finish_task(session, task, TaskStatus.FAILED, error=reason)
     record_targets(session, release, servers, at or utcnow())
@@ -146,7 +146,7 @@ def _retry_build(session: Session, release: ReleaseRequest) -> None:
 
 def cancel_build(session: Session, task: Task, reason: str, actor: str) -> None:
     """End a build task as cancelled."""
-    release = task.release
+    release = task.require_release()
     finish_task(session, task, TaskStatus.CANCELLED, error=reason)
     if move_release(session, release, S.CANCELLED, task):
         audit.record(session, "release.cancelled", "%s %s was cancelled (%s)"
@@ -158,7 +158,7 @@ def cancel_build(session: Session, task: Task, reason: str, actor: str) -> None:
 def fail_activation(session: Session, task: Task, reason: str, rolled_back: bool, actor: str,
                     servers: Iterable[ServerResult] = (), at: datetime | None = None) -> None:
     """End an activation task as failed: the release returns to where it was."""
-    release = task.release
+    release = task.require_release()
     finish_task(session, task, TaskStatus.FAILED, error=reason)
     record_current(session, servers, at or utcnow())
     back = S(release.status_before_use or S.INSTALLED.value)

@@ -130,7 +130,7 @@ def schedule_removals(session: Session, project_id: int, settings: RetentionSett
     for decision in doomed:
         if decision.release.id in skip:
             continue
-        release = session.get(ReleaseRequest, decision.release.id)
+        release = session.get_one(ReleaseRequest, decision.release.id)
         task = start_removal(session, project, release)
         audit.record(session, "release.removing", "Removing %s %s from the servers: %s"
                      % (project.name, release.version, decision.reason),
@@ -160,7 +160,7 @@ def _record_current(server: Server, current: str | None, at: datetime) -> None:
 
 
 def _apply_removal(session: Session, task: Task, results, at: datetime) -> None:
-    release = task.release
+    release = task.require_release()
     project = release.project
     servers = {s.id: s for s in project.servers}
     for result in results:
@@ -200,10 +200,11 @@ def on_removal_finished(session: Session, task: Task, event: RemovalFinished) ->
 def on_removal_failed(session: Session, task: Task, event: RemovalFailed) -> None:
     _apply_removal(session, task, event.servers, event.at)
     finish_task(session, task, TaskStatus.FAILED, error=event.reason)
+    release = task.require_release()
     audit.record(session, "release.removal_failed", "%s %s was not removed from every "
-                 "server: %s" % (task.release.project.name, task.release.version,
+                 "server: %s" % (release.project.name, release.version,
                                  event.reason), actor="agent:%s" % task.agent,
-                 release=task.release)
+                 release=release)
 
 
 def check_servers(session: Session, project_name: str, user: User | None = None,
@@ -246,9 +247,9 @@ def _expected(session: Session, project: Project) -> dict[int, drift.Expected]:
         ReleaseRequest.project_id == project.id, ReleaseRequest.destroyed_at.is_(None))).all()
     live = next((r.version for r in releases if r.status == ReleaseStatus.USED), None)
     busy_ids = _running_release_ids(session, project.id)
-    switching = session.scalar(select(func.count()).select_from(Task).where(
+    switching = session.execute(select(func.count()).select_from(Task).where(
         Task.project_id == project.id, Task.lane == Lane.ACTIVATE,
-        Task.finished_at.is_(None))) > 0
+        Task.finished_at.is_(None))).scalar_one() > 0
     known = frozenset(r.version for r in releases)
     busy = frozenset(r.version for r in releases if r.id in busy_ids)
     return {server.id: drift.Expected(

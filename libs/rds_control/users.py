@@ -95,10 +95,10 @@ def check_password(session, username, password, now=None):
     user = None
     if isinstance(username, str) and USERNAME_RE.fullmatch(username):
         user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    usable = user is not None and user.password_hash is not None and user.disabled_at is None
-    matches = check_password_hash(user.password_hash if usable else _dummy_hash(),
+    stored = user.password_hash if user is not None and user.disabled_at is None else None
+    matches = check_password_hash(stored if stored is not None else _dummy_hash(),
                                   password if isinstance(password, str) else "")
-    if not (usable and matches):
+    if user is None or stored is None or not matches:
         return None
     user.last_login_at = now or utcnow()
     return user

@@ -116,9 +116,14 @@ SCRIPTS = {s.kind: s for s in (
 
 
 class ServerLike(Protocol):
-    host: str
-    port: int
-    user: str
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def user(self) -> str: ...
 
 
 def release_dir(deploy_path: str, version: str) -> str:

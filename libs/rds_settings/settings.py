@@ -9,10 +9,10 @@ variable's name (``RDS_QUEUE_TIMEOUT: Input should be a valid number``).
 """
 import os
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class _Group(BaseSettings):
@@ -175,7 +175,12 @@ class _FromMapping(Settings):
     """Settings from an explicit mapping only (tests, ``load(environ)``)."""
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
 
 
@@ -189,8 +194,9 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         if environ is None:
             return Settings()
         prefix = "RDS_"
-        values = {key[len(prefix):].lower(): value for key, value in environ.items()
-                  if key.startswith(prefix) and key[len(prefix):].lower() in Settings.model_fields}
+        values: dict[str, Any] = {
+            key[len(prefix):].lower(): value for key, value in environ.items()
+            if key.startswith(prefix) and key[len(prefix):].lower() in Settings.model_fields}
         return _FromMapping(**values)
     except ValidationError as exc:
         problems = "; ".join("RDS_%s: %s" % (str(error["loc"][0]).upper(), error["msg"])

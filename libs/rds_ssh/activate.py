@@ -30,9 +30,10 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from rds_contracts.base import ServerSpec
 from rds_core import names
 from rds_core.manifest import MANIFEST_JSON
-from rds_ssh.connection import Server, SshSettings
+from rds_ssh.connection import SshSettings
 from rds_ssh.errors import SshError
 from rds_ssh.workers import (
     CURRENT_PROBE,
@@ -51,7 +52,7 @@ from rds_ssh.workers import (
 class ServerActivation:
     """One server: did it switch, from which target, and what ``current`` reads now."""
 
-    server: Server
+    server: ServerSpec
     ok: bool
     previous: str | None = None
     current: str | None = None
@@ -101,7 +102,7 @@ def _switch(remote: Remote, deploy_path: str, target: str) -> str | None:
     return _dp_and_current(remote, deploy_path, output)[1]
 
 
-def _restore_one(sessions: Sessions, server: Server, previous: str | None,
+def _restore_one(sessions: Sessions, server: ServerSpec, previous: str | None,
                  deploy_path: str) -> ServerActivation:
     result = ServerActivation(server, ok=False)
     try:
@@ -127,7 +128,7 @@ def _restore_one(sessions: Sessions, server: Server, previous: str | None,
     return result
 
 
-def restore(servers_with_previous: Iterable[tuple[Server, str | None]], deploy_path: str,
+def restore(servers_with_previous: Iterable[tuple[ServerSpec, str | None]], deploy_path: str,
             settings: SshSettings, concurrency: int | None = None, log: Log = log_to_logger,
             sessions: Sessions | None = None) -> list[ServerActivation]:
     """Switch each ``(server, previous_target)`` back; returns one ServerActivation each.
@@ -138,7 +139,7 @@ def restore(servers_with_previous: Iterable[tuple[Server, str | None]], deploy_p
     deploy_path = names.check_deploy_path(deploy_path)
     pairs = list(servers_with_previous)
     with sessions_for(sessions, settings) as pool:
-        def one(pair: tuple[Server, str | None]) -> ServerActivation:
+        def one(pair: tuple[ServerSpec, str | None]) -> ServerActivation:
             server, previous = pair
             result = _restore_one(pool, server, previous, deploy_path)
             if result.ok:
@@ -150,7 +151,7 @@ def restore(servers_with_previous: Iterable[tuple[Server, str | None]], deploy_p
         return fan_out(one, pairs, concurrency)
 
 
-def read_current(server: Server, deploy_path: str, settings: SshSettings,
+def read_current(server: ServerSpec, deploy_path: str, settings: SshSettings,
                  sessions: Sessions | None = None) -> str | None:
     """The target of ``<deploy_path>/current`` on ``server``, or None if there is none.
 
@@ -167,13 +168,13 @@ def _read(remote: Remote, deploy_path: str) -> str | None:
     return _dp_and_current(remote, deploy_path, output)[1]
 
 
-def read_currents(servers: Sequence[Server], deploy_path: str, settings: SshSettings,
+def read_currents(servers: Sequence[ServerSpec], deploy_path: str, settings: SshSettings,
                   concurrency: int | None = None,
                   sessions: Sessions | None = None) -> list[ServerActivation]:
     """``current`` of every server, in parallel (``ok`` False with the error if unreadable)."""
     deploy_path = names.check_deploy_path(deploy_path)
     with sessions_for(sessions, settings) as pool:
-        def one(server: Server) -> ServerActivation:
+        def one(server: ServerSpec) -> ServerActivation:
             try:
                 current = _read(pool.get(server), deploy_path)
                 return ServerActivation(server, ok=True, previous=current, current=current)
@@ -183,7 +184,7 @@ def read_currents(servers: Sequence[Server], deploy_path: str, settings: SshSett
         return fan_out(one, servers, concurrency)
 
 
-def activate_release(servers: Sequence[Server], deploy_path: str, version: str,
+def activate_release(servers: Sequence[ServerSpec], deploy_path: str, version: str,
                      settings: SshSettings, concurrency: int | None = None,
                      log: Log = log_to_logger, sessions: Sessions | None = None,
                      rollback_to: RollbackTo | None = None) -> Activation:
@@ -251,7 +252,7 @@ def activate_release(servers: Sequence[Server], deploy_path: str, version: str,
         return Activation(ok=False, rolled_back=True, reason=reason, results=results)
 
 
-def _check(sessions: Sessions, server: Server, deploy_path: str,
+def _check(sessions: Sessions, server: ServerSpec, deploy_path: str,
            version: str) -> ServerActivation:
     """Phase 1 on one server: release present, ``current`` replaceable."""
     result = ServerActivation(server, ok=False)

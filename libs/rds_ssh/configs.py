@@ -94,7 +94,8 @@ def push_to_server(session: SshSession, deploy_path: str, revision: int,
     for name, content in sorted(files.items()):
         write_atomically(session, posixpath.join(directory, shared.check_config_name(name)),
                          content.encode("utf-8"))
-    previous = state.get("files") if isinstance(state.get("files"), list) else []
+    listed = state.get("files")
+    previous = listed if isinstance(listed, list) else []
     for name in previous:
         if not isinstance(name, str) or name in files:
             continue

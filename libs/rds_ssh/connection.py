@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 import paramiko
 
@@ -59,9 +59,14 @@ _known_hosts_cache: dict[str, tuple[tuple[int, int], paramiko.HostKeys]] = {}
 class Server(Protocol):
     """What the SSH layer needs of a server (``rds_contracts.base.ServerSpec``)."""
 
-    host: str
-    port: int
-    user: str
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def user(self) -> str: ...
 
     @property
     def label(self) -> str: ...
@@ -450,6 +455,13 @@ def openssh_argv(ssh: str, server: Server, settings: SshSettings, control: str |
     return argv + [server.host]
 
 
+def pipes(process: "subprocess.Popen[bytes]") -> tuple[IO[bytes], IO[bytes], IO[bytes]]:
+    """stdin, stdout and stderr of a process started with all three as ``PIPE``."""
+    if process.stdin is None or process.stdout is None or process.stderr is None:
+        raise ValueError("process was not started with stdin, stdout and stderr pipes")
+    return process.stdin, process.stdout, process.stderr
+
+
 def _openssh_error(server: Server, settings: SshSettings, stderr: str) -> str:
     """Translate what the ssh client printed into the messages of :func:`_connect_error`."""
     where = "%s port %d" % (server.host, server.port)
@@ -496,6 +508,7 @@ class RemoteShell:
             openssh_argv(ssh, server, settings, control=control, persist=persist)
             + ["exec /bin/sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True)
+        self._stdin, self._stdout, self._stderr = pipes(self._process)
         self.run_checked("true", doing="opening the connection")
 
     def __enter__(self) -> "RemoteShell":
@@ -513,13 +526,13 @@ class RemoteShell:
         process = self._process
         if process.poll() is None:
             with contextlib.suppress(OSError):
-                process.stdin.close()
+                self._stdin.close()
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for stream in (process.stdout, process.stderr):
+        for stream in (self._stdout, self._stderr):
             with contextlib.suppress(OSError):
                 stream.close()
 
@@ -545,12 +558,12 @@ class RemoteShell:
             lines = []
             try:
                 try:
-                    self._process.stdin.write(script.encode())
-                    self._process.stdin.flush()
+                    self._stdin.write(script.encode())
+                    self._stdin.flush()
                 except OSError:
                     raise SshError(self.label, self._closed_reason()) from None
                 while True:
-                    line = self._process.stdout.readline()
+                    line = self._stdout.readline()
                     if not line:
                         if not timer.is_alive() and self._process.poll() is not None:
                             raise SshError(self.label, "remote command %r timed out after %ss"
@@ -583,7 +596,7 @@ class RemoteShell:
             process.kill()
         process.wait()
         try:
-            stderr = process.stderr.read().decode("utf-8", "replace")
+            stderr = self._stderr.read().decode("utf-8", "replace")
         except (OSError, ValueError):
             stderr = ""
         return _openssh_error(self.server, self.settings, stderr)

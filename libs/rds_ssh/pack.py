@@ -35,14 +35,14 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from rds_core.manifest import MANIFEST_JSON, MANIFEST_SHA256, Delta, Manifest, plan_delta
 
 try:  # optional: without it zstd is never chosen
     import zstandard
 except ImportError:  # pragma: no cover - pinned in requirements.txt
-    zstandard = None
+    zstandard = None  # type: ignore[assignment]  # checked with `is not None` before use
 
 MANIFEST_MODE = 0o644
 CHUNK = 1024 * 1024
@@ -187,7 +187,7 @@ class _SpoolWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data) -> int:
         self.buffer += data
         if len(self.buffer) >= CHUNK:
             self.flush()
@@ -209,7 +209,8 @@ def _tarinfo(name: str, kind: bytes, mode: int, mtime: int = 0, size: int = 0,
     return info
 
 
-def write_tar(out: BinaryIO, tree_root: str, manifest: Manifest, delta: Delta) -> None:
+def write_tar(out: BinaryIO | io.RawIOBase | io.BufferedIOBase, tree_root: str,
+              manifest: Manifest, delta: Delta) -> None:
     """Stream the tar of ``delta.send`` from ``tree_root`` plus the manifest files to ``out``."""
     now = int(time.time())
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -314,9 +315,12 @@ class Packer:
 
         def produce() -> None:
             raw = _SpoolWriter(spool)
+            out: BinaryIO | io.RawIOBase | io.BufferedIOBase
             try:
                 if measured.codec is Codec.ZSTD:
-                    out = zstandard.ZstdCompressor(level=1).stream_writer(raw, closefd=False)
+                    # the writer only calls write/flush, which _SpoolWriter has
+                    out = zstandard.ZstdCompressor(level=1).stream_writer(
+                        cast(BinaryIO, raw), closefd=False)
                 elif measured.codec is Codec.GZIP:
                     out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
                 else:
@@ -365,9 +369,9 @@ class Packer:
         for dirpath, dirnames, _ in os.walk(root):
             for name in dirnames:
                 rel = os.path.relpath(os.path.join(dirpath, name), root)
-                entry = self.manifest.entries.get(rel)
-                if entry is not None and entry.type == "d":
-                    os.chmod(os.path.join(dirpath, name), entry.mode)
+                made = self.manifest.entries.get(rel)
+                if made is not None and made.type == "d":
+                    os.chmod(os.path.join(dirpath, name), made.mode)
         for name, text in ((MANIFEST_JSON, self.manifest.to_json()),
                            (MANIFEST_SHA256, self.manifest.sha256sum_text())):
             with open(os.path.join(root, name), "w") as handle:

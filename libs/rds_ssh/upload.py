@@ -66,6 +66,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from rds_contracts.base import ServerSpec
 from rds_core import names
 from rds_core.manifest import (
     MANIFEST_FILES,
@@ -76,7 +77,7 @@ from rds_core.manifest import (
     sha256sum_lines,
 )
 from rds_core.versions import version_key
-from rds_ssh.connection import Server, SshSession, SshSettings, openssh_argv
+from rds_ssh.connection import SshSession, SshSettings, openssh_argv
 from rds_ssh.errors import SshError
 from rds_ssh.pack import Packer, SendTree, Stream
 from rds_ssh.workers import (
@@ -138,7 +139,7 @@ END {
 class ServerUpload:
     """What happened on one server."""
 
-    server: Server
+    server: ServerSpec
     ok: bool
     manifest_sha256: str | None = None  # Manifest.sha256 of the verified release
     files_sent: int = 0  # regular files sent (the manifest files not counted)
@@ -205,7 +206,7 @@ class ManifestCache:
             logger.warning("manifest cache %s: %s", self.path, exc)
 
 
-def upload_release(servers: Sequence[Server], deploy_path: str, version: str, tree_root: str,
+def upload_release(servers: Sequence[ServerSpec], deploy_path: str, version: str, tree_root: str,
                    manifest: Manifest, settings: SshSettings, work_dir: str,
                    concurrency: int = 8, max_failures: int = 0, log: Log = log_to_logger,
                    is_cancelled: Callable[[], bool] = lambda: False,
@@ -229,7 +230,7 @@ def upload_release(servers: Sequence[Server], deploy_path: str, version: str, tr
     cache.put(manifest)
 
     with Sessions(settings) as sessions:
-        def one(server: Server) -> ServerUpload:
+        def one(server: ServerSpec) -> ServerUpload:
             if is_cancelled():
                 return ServerUpload(server, ok=False, error=CANCELLED)
             if budget.exhausted():
@@ -267,7 +268,7 @@ class _Budget:
 class _ServerUploader:
     """The steps of one server's upload."""
 
-    def __init__(self, server: Server, sessions: Sessions, deploy_path: str, version: str,
+    def __init__(self, server: ServerSpec, sessions: Sessions, deploy_path: str, version: str,
                  manifest: Manifest, packer: Packer, cache: ManifestCache, log: Log,
                  is_cancelled: Callable[[], bool]):
         self.server, self.label, self.sessions = server, server.label, sessions
@@ -278,6 +279,20 @@ class _ServerUploader:
         self.result = ServerUpload(server, ok=False)
         self.session: Remote | None = None
         self.staging: str | None = None
+
+    @property
+    def remote(self) -> Remote:
+        """The server's session (:meth:`run` opens it before any step)."""
+        if self.session is None:
+            raise RuntimeError("%s: no session yet" % self.label)
+        return self.session
+
+    @property
+    def staged(self) -> str:
+        """The staging directory (:meth:`transfer` names it before sending)."""
+        if self.staging is None:
+            raise RuntimeError("%s: no staging directory yet" % self.label)
+        return self.staging
 
     def check(self) -> None:
         if self.is_cancelled():
@@ -334,7 +349,7 @@ class _ServerUploader:
     def probe(self) -> _Probe:
         q = shlex.quote
         dp = self.deploy_path
-        output = self.session.run_checked(
+        output = self.remote.run_checked(
             "mkdir -p -- %s/releases %s/shared && cd -- %s && pwd && %s; "
             "for t in rsync zstd; do command -v \"$t\" >/dev/null 2>&1 && echo \"tool $t\"; done; "
             "for d in releases/*/; do d=${d%%/}; [ -L \"$d\" ] && continue; "
@@ -391,7 +406,7 @@ class _ServerUploader:
 
     def read_manifest(self, release: str) -> Manifest | None:
         path = posixpath.join(release, MANIFEST_JSON)
-        status, text = self.session.run("if [ -f %s ]; then cat -- %s; else exit 3; fi"
+        status, text = self.remote.run("if [ -f %s ]; then cat -- %s; else exit 3; fi"
                                         % (shlex.quote(path), shlex.quote(path)))
         if status == 3:
             return None
@@ -417,12 +432,12 @@ class _ServerUploader:
                      and shutil.which("rsync") is not None)
         try:
             delta = self.packer.delta(seed.manifest if seed else None)
-            tree = self.packer.tree_for(seed.manifest) if use_rsync else None
+            tree = self.packer.tree_for(seed.manifest) if use_rsync and seed else None
         except (OSError, BadTree) as exc:
             raise SshError(self.label, "packing the upload failed: %s" % exc) from None
         self.stage(seed, delta.remove)
         self.check()
-        if tree is not None:
+        if tree is not None and seed is not None:  # (a tree is made only with a seed)
             self.send_rsync(seed, tree)
         else:
             self.send_tar(seed)
@@ -440,14 +455,16 @@ class _ServerUploader:
             return  # the tar command creates the directory
         # hard-link the seed, then delete what changes (before extracting: new inodes)
         doomed = list(remove) + list(MANIFEST_FILES) + [VERIFIED]
-        self.session.run_checked(
+        self.remote.run_checked(
             "mkdir -- %s && cp -al -- %s/. %s/ && cd -- %s && xargs -d '\\n' -r rm -rf --" % (
-                q(self.staging), q(posixpath.join(self.releases, seed.version)),
-                q(self.staging), q(self.staging)),
+                q(self.staged), q(posixpath.join(self.releases, seed.version)),
+                q(self.staged), q(self.staged)),
             stdin="".join("./%s\n" % p for p in doomed),
             doing="hard-linking release %s into the staging directory" % seed.version)
 
     def send_rsync(self, seed: _Seed, tree: SendTree) -> None:
+        if self.openssh is None:
+            raise RuntimeError("%s: rsync needs the OpenSSH client" % self.label)
         measured = self.packer.measure(seed.manifest, "zstd" in self.tools)
         self.log("%s: seeded from %s, sending %d changed file%s as rsync deltas%s" % (
             self.label, seed.version, tree.files, "" if tree.files == 1 else "s",
@@ -460,7 +477,7 @@ class _ServerUploader:
                 "--timeout=%d" % max(30, int(self.settings.command_timeout)), "-e", ssh]
         if measured.codec != "none":
             argv.append("-z")
-        argv += ["%s/" % tree.path, "%s@%s:%s/" % (self.server.user, host, self.staging)]
+        argv += ["%s/" % tree.path, "%s@%s:%s/" % (self.server.user, host, self.staged)]
         status, output, stopped = _run_local(argv, None, self.settings.command_timeout,
                                              self.is_cancelled)
         self.stopped(stopped, "rsync")
@@ -484,9 +501,9 @@ class _ServerUploader:
             self.label, "seeded from %s" % seed.version if seed else "full upload", what,
             stream.measured.describe()))
         command = "tar -x %s -f - -C %s --no-same-owner --preserve-permissions" % (
-            stream.measured.codec.tar_flag, q(self.staging))
+            stream.measured.codec.tar_flag, q(self.staged))
         if seed is None:  # nothing staged yet
-            command = "mkdir -- %s && %s" % (q(self.staging), command)
+            command = "mkdir -- %s && %s" % (q(self.staged), command)
         counted = _Counted(stream, self.is_cancelled)
         if self.openssh is not None:
             argv = openssh_argv(self.openssh, self.server, self.settings,
@@ -521,35 +538,37 @@ class _ServerUploader:
         json_sha = self.manifest.sha256
         sums_sha = _sha256_text(self.manifest.sha256sum_text())
         check = "%s  ./%s\n%s  ./%s\n" % (json_sha, MANIFEST_JSON, sums_sha, MANIFEST_SHA256)
-        hashed_seed = seed is not None and seed.verified
+        verified_seed = seed if seed is not None and seed.verified else None
+        hashed_seed = verified_seed is not None
         if hashed_seed:
             check += sha256sum_lines(sent)
-        steps = ["cd -- %s" % q(self.staging), "cat > %s" % CHECK,
+        steps = ["cd -- %s" % q(self.staged), "cat > %s" % CHECK,
                  "sha256sum --quiet --strict -c %s" % CHECK]
         if not hashed_seed and self.manifest.files:
             steps.append("sha256sum --quiet --strict -c %s" % MANIFEST_SHA256)
         awk_vars = {"check": CHECK, "out": VERIFIED + ".new", "verified": VERIFIED,
                     "id": json_sha, "files": str(len(self.manifest.files) + 2),
                     "links": str(self.manifest.links),
-                    "seed": "../%s/%s" % (seed.version, VERIFIED) if hashed_seed else ""}
+                    "seed": ("../%s/%s" % (verified_seed.version, VERIFIED)
+                             if verified_seed is not None else "")}
         assignments = " ".join("-v %s" % q("%s=%s" % kv) for kv in awk_vars.items())
         steps.append("find . -mindepth 1 \\( -type f -o -type l \\) "
                      "-printf '%%y %%i %%s %%T@ %%P\\n' | awk %s %s" % (assignments,
                                                                        q(VERIFY_AWK)))
         steps.append("rm -f -- %s && mv -f -- %s.new %s" % (CHECK, VERIFIED, VERIFIED))
-        name = posixpath.basename(self.staging)
+        name = posixpath.basename(self.staged)
         publish = ("cd .. && if [ -e %s ] || [ -L %s ]; then echo rds:exists; "
                    "else mv -T -- %s %s && echo rds:published; fi" % (
                        q(self.version), q(self.version), q(name), q(self.version)))
-        status, output = self.session.run(" && ".join(steps) + " && " + publish, stdin=check)
+        status, output = self.remote.run(" && ".join(steps) + " && " + publish, stdin=check)
         if status != 0 or "rds:" not in output:
             raise SshError(self.label, "verification failed: the uploaded files do not match "
                            "the manifest: %s" % (_first_lines(output) or "exit %s" % status))
         self.log("%s: verified %s against the manifest" % (self.label, (
             "%d sent file%s; %d hard-linked from the verified %s" % (
                 len(sent), "" if len(sent) == 1 else "s",
-                len(self.manifest.files) - len(sent), seed.version))
-            if hashed_seed else "%d files" % len(self.manifest.files)))
+                len(self.manifest.files) - len(sent), verified_seed.version))
+            if verified_seed is not None else "%d files" % len(self.manifest.files)))
         if "rds:published" in output:
             self.staging = None
 
@@ -557,7 +576,7 @@ class _ServerUploader:
         """Rename the verified staging directory to the release (if verify could not)."""
         if self.staging is None:
             return
-        s, q = self.session, shlex.quote
+        s, q = self.remote, shlex.quote
         live = s.run_checked("cd -- %s && { readlink current || true; }" % q(self.dp))
         if posixpath.normpath(posixpath.join(self.dp, live.strip())) == self.target:
             raise SshError(self.label, "release %s is the live release (current points to it): "
@@ -625,7 +644,7 @@ def _run_local(argv: list[str], chunks: Iterable[bytes] | None, timeout: float,
 
         threading.Thread(target=watchdog, name="watch-%d" % process.pid, daemon=True).start()
         try:
-            if chunks is not None:
+            if chunks is not None and process.stdin is not None:  # stdin is a pipe
                 try:
                     for chunk in chunks:
                         process.stdin.write(chunk)
@@ -643,7 +662,8 @@ def _run_local(argv: list[str], chunks: Iterable[bytes] | None, timeout: float,
                 process.kill()
                 process.wait()
         output.seek(0)
-        return status, output.read().decode("utf-8", "replace"), (stopped or [None])[0]
+        return (status, output.read().decode("utf-8", "replace"),
+                stopped[0] if stopped else None)
 
 
 def _sha256_text(text: str) -> str:

@@ -151,7 +151,7 @@ class AppServer:
 def status(var_dir: str) -> list[dict[str, object]]:
     """Every app server under ``var_dir``: user, port, pid and whether it runs."""
     base = os.path.join(var_dir, "appservers")
-    servers = []
+    servers: list[dict[str, object]] = []
     for user in sorted(os.listdir(base)) if os.path.isdir(base) else ():
         workdir = os.path.join(base, user)
         port = pid = None

@@ -1,11 +1,15 @@
 """Local config files of a project (e.g. ``.env``) with their full history."""
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rds_db.models.base import Base, Timestamps, utcnow
+
+if TYPE_CHECKING:
+    from rds_db.models.users import User
 
 
 class ConfigFile(Timestamps, Base):
@@ -52,4 +56,4 @@ class ConfigFileVersion(Base):
     upload_results: Mapped[list | None] = mapped_column(JSONB)
 
     file: Mapped[ConfigFile] = relationship()
-    user: Mapped["User | None"] = relationship()  # noqa: F821 (rds_db.models.users)
+    user: Mapped["User | None"] = relationship()

@@ -1,10 +1,15 @@
 """What stops deploys: release bans per project and line, the global switch."""
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rds_db.models.base import Base, Timestamps
+
+if TYPE_CHECKING:
+    from rds_db.models.projects import Project
+    from rds_db.models.users import User
 
 
 class ReleaseBan(Timestamps, Base):
@@ -22,9 +27,9 @@ class ReleaseBan(Timestamps, Base):
     lifted_at: Mapped[datetime | None]
     lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
-    project: Mapped["Project"] = relationship()  # noqa: F821
-    author: Mapped["User | None"] = relationship(foreign_keys=[user_id])  # noqa: F821
-    lifted_by: Mapped["User | None"] = relationship(foreign_keys=[lifted_by_id])  # noqa: F821
+    project: Mapped["Project"] = relationship()
+    author: Mapped["User | None"] = relationship(foreign_keys=[user_id])
+    lifted_by: Mapped["User | None"] = relationship(foreign_keys=[lifted_by_id])
 
 
 class DeploymentSwitch(Base):
@@ -39,4 +44,4 @@ class DeploymentSwitch(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     changed_at: Mapped[datetime | None]
 
-    user: Mapped["User | None"] = relationship()  # noqa: F821
+    user: Mapped["User | None"] = relationship()

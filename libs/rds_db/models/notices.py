@@ -8,6 +8,7 @@ request, retrying with backoff (``next_attempt_at``), and records the last
 error on the channel so the project page can show a failing channel.
 """
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -15,6 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rds_core.notices import ChannelKind
 from rds_db.models.base import Base, Timestamps, str_enum, utcnow
+
+if TYPE_CHECKING:
+    from rds_db.models.projects import Project
 
 
 class NotificationChannel(Timestamps, Base):
@@ -34,7 +38,7 @@ class NotificationChannel(Timestamps, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
 
-    project: Mapped["Project"] = relationship()  # noqa: F821
+    project: Mapped["Project"] = relationship()
 
     @property
     def failing(self) -> bool:

@@ -78,6 +78,12 @@ class Task(Base):
         order_by="TaskLog.run_id, TaskLog.seq", cascade="all, delete-orphan",
         passive_deletes=True)
 
+    def require_release(self) -> "ReleaseRequest":
+        """The release of a task kind that always has one (build, activation, removal)."""
+        if self.release is None:
+            raise LookupError("task %s (%s) has no release" % (self.id, self.kind))
+        return self.release
+
 
 class TaskLog(Base):
     """One chunk of a task's output (streamed while its scripts run)."""

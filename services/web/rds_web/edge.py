@@ -71,7 +71,7 @@ def json_depth(value, limit):
     depth, level = 0, [value]
     while level and depth <= limit:
         depth += 1
-        children = []
+        children: list[object] = []
         for item in level:
             if isinstance(item, dict):
                 children.extend(item.values())
@@ -159,7 +159,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:  # behind a TLS-terminating proxy: trust its X-Forwarded-For/-Proto/-Host
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        # Flask's documented way to wrap its WSGI app; its stubs declare a method
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     app.before_request_funcs.setdefault(None, []).insert(0, screen)
     app.after_request(add_headers)
 

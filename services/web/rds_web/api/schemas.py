@@ -138,7 +138,10 @@ class TaskOut(Out):
     def of(cls, task: Task, with_log: bool = False) -> "TaskOut":
         log = None
         if with_log:  # the tail: a whole 20 MiB log per request would be a denial of service
-            omitted, chunks = logs.tail_chunks(object_session(task), task.id, logs.API_BYTES)
+            session = object_session(task)
+            if session is None:
+                raise ValueError("task %s is not attached to a session" % task.id)
+            omitted, chunks = logs.tail_chunks(session, task.id, logs.API_BYTES)
             log = "".join(text for _, text in chunks)
             if omitted:
                 log = logs.omitted_note(omitted, "/builds/%s/log.txt" % task.id) + log

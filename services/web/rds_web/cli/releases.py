@@ -1,5 +1,6 @@
 """``rds release ...``: list, create, show, activate, rebuild, cancel, delete, wait, logs."""
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -80,7 +81,8 @@ def release_show(cli: Cli, release_id: int, log: bool, as_json: bool) -> None:
     emit(data, as_json, release_lines)
 
 
-def _action(name: str, wait_for: set[str] | None, method: str = "post") -> click.Command:
+def _action(name: str, wait_for: set[str] | None,
+            method: str = "post") -> Callable[..., Any]:
     @json_option
     @pass_cli
     @api

@@ -29,7 +29,10 @@ from rds_web.client import ApiClient, ApiError
 
 
 def _client() -> ApiClient:
-    return click.get_current_context().find_object(Cli).client()
+    cli = click.get_current_context().find_object(Cli)
+    if cli is None:
+        raise RuntimeError("no Cli object in the click context (the rds group creates it)")
+    return cli.client()
 
 
 def _call(fn: Callable[[ApiClient], object]) -> None:

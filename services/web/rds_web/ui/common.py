@@ -170,7 +170,7 @@ def error_summary(text, limit=200):
     lines = [line.strip() for line in head.splitlines() if line.strip()]
     summary = lines[0] if lines else ""
     tail = [line.strip() for line in output.splitlines() if line.strip()]
-    last = []
+    last: list[str] = []
     while tail and len(last) < 3 and sum(len(line) for line in last) < 40:
         last.insert(0, tail.pop())  # the last line, or the last few if they are short
     if last:
