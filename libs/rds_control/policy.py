@@ -183,6 +183,14 @@ def _forbidden(reason: str) -> Denial:
     return Denial(reason, DenialKind.FORBIDDEN)
 
 
+def _gone(release: ReleaseFacts) -> Denial | None:
+    """A deleted release, or one removed from the servers, has nothing left to act on."""
+    if release.deleted or release.destroyed:
+        return _inapplicable("release %s is %s" % (
+            release.version, "deleted" if release.deleted else "removed from the servers"))
+    return None
+
+
 def _role(situation: Situation) -> Denial | None:
     if not situation.can_deploy:
         return Denial("your role (%s) may not deploy" % (situation.role or "none"),
@@ -333,9 +341,9 @@ def pin(release: ReleaseFacts, situation: Situation) -> Denial | None:
         return denial
     if release.pinned:
         return _inapplicable("release %s is already pinned" % release.version)
-    if release.deleted or release.destroyed:
-        return _inapplicable("release %s is %s" % (
-            release.version, "deleted" if release.deleted else "removed from the servers"))
+    gone = _gone(release)
+    if gone:
+        return gone
     if release.status not in PINNABLE:
         return _inapplicable("only a release installed on the servers can be pinned; %s is %s"
                              % (release.version, release.status))
@@ -363,9 +371,9 @@ def install_missing(release: ReleaseFacts, situation: Situation) -> Denial | Non
     denial = _role(situation)
     if denial:
         return denial
-    if release.deleted or release.destroyed:
-        return _inapplicable("release %s is %s" % (
-            release.version, "deleted" if release.deleted else "removed from the servers"))
+    gone = _gone(release)
+    if gone:
+        return gone
     if release.status not in ACTIVATABLE:
         return _inapplicable("only an installed or old release can be installed on its missing "
                              "servers; %s is %s" % (release.version, release.status))
@@ -480,9 +488,9 @@ def run_pre_migrations(release: ReleaseFacts, situation: Situation) -> Denial | 
     denial = _role(situation)
     if denial:
         return denial
-    if release.deleted or release.destroyed:
-        return _inapplicable("release %s is %s" % (
-            release.version, "deleted" if release.deleted else "removed from the servers"))
+    gone = _gone(release)
+    if gone:
+        return gone
     if release.status not in ACTIVATABLE:
         return _inapplicable("pre migrations run for an installed or old release; %s is %s"
                              % (release.version, release.status))

@@ -1,6 +1,9 @@
 """Throwaway PostgreSQL databases and RabbitMQ vhosts for one test run."""
+import os
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg2
@@ -39,6 +42,20 @@ def create_database(admin_url=DEFAULT_ADMIN_DB_URL, name=None):
 def drop_database(url, admin_url=DEFAULT_ADMIN_DB_URL):
     name = urlsplit(url).path.lstrip("/")
     _run_admin_sql(admin_url, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+@contextmanager
+def migrated_database() -> Iterator[str]:
+    """A fresh database migrated to head (``RDS_TEST_ADMIN_DB_URL`` creates it); dropped after."""
+    from rds_db.migrate import upgrade
+
+    admin_url = os.environ.get("RDS_TEST_ADMIN_DB_URL", DEFAULT_ADMIN_DB_URL)
+    url = create_database(admin_url)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_database(url, admin_url)
 
 
 def create_vhost(base_uri=DEFAULT_AMQP_URI, name=None):

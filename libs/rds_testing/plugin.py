@@ -29,15 +29,8 @@ APP_USERS = ("rdsapp1", "rdsapp2")
 
 @pytest.fixture(scope="session")
 def database_url():
-    from rds_db.migrate import upgrade
-
-    admin_url = os.environ.get("RDS_TEST_ADMIN_DB_URL", infra.DEFAULT_ADMIN_DB_URL)
-    url = infra.create_database(admin_url)
-    try:
-        upgrade(url)
+    with infra.migrated_database() as url:
         yield url
-    finally:
-        infra.drop_database(url, admin_url)
 
 
 @pytest.fixture(scope="session")

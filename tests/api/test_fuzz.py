@@ -24,7 +24,6 @@ from schemathesis.checks import (
 )
 
 from rds_control import projects, releases, users
-from rds_db.migrate import upgrade
 from rds_db.session import make_engine, make_session_factory, transaction
 from rds_testing import infra
 from rds_web import create_app
@@ -38,13 +37,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def fuzz_database():
     """A database of its own: the fuzzer activates, cancels and deletes whatever it finds."""
-    admin_url = os.environ.get("RDS_TEST_ADMIN_DB_URL", infra.DEFAULT_ADMIN_DB_URL)
-    url = infra.create_database(admin_url)
-    try:
-        upgrade(url)
+    with infra.migrated_database() as url:
         yield url
-    finally:
-        infra.drop_database(url, admin_url)
 
 
 @pytest.fixture(scope="module")

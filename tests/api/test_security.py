@@ -37,6 +37,15 @@ def test_a_long_poll_timeout_must_be_a_finite_number_in_range(client, deployer, 
     assert_refused(response, "timeout")
 
 
+@pytest.mark.parametrize("path, field", [
+    ("/api/v1/migrations/1/wait?timeout=%s", "timeout"),
+    ("/api/v1/projects/any/configs/app.env/versions/1?wait=%s", "wait")])
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-1", "61"])
+def test_every_long_poll_refuses_a_wait_that_is_not_finite_and_in_range(client, deployer, path,
+                                                                       field, seconds):
+    assert_refused(client.get(path % seconds, headers=deployer), field)
+
+
 def test_a_long_poll_status_must_be_a_release_status(client, deployer, release_id):
     response = client.get("/api/v1/releases/%d/wait?status=nonsense&timeout=0" % release_id,
                           headers=deployer)

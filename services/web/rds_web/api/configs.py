@@ -4,19 +4,17 @@ Contents are secrets: every response carries ``content`` only for roles
 that may read it (admin, deployer; ``rds_control.configs.may_read_contents``)
 and ``content: null, content_hidden: true`` for the others.
 """
-import time
 from datetime import datetime
 
 from flask import g, request
 
 from rds_control import configs, projects
-from rds_control.errors import InvalidInput
 from rds_db.models import ConfigFile, ConfigFileVersion
 from rds_web.api import bp, json_body
+from rds_web.api.longpoll import long_poll, seconds_arg
 from rds_web.api.schemas import Out, dump
 from rds_web.auth import require
-from rds_web.changes import get_hub
-from rds_web.db import close_session, get_session, run
+from rds_web.db import get_session, run
 
 
 class ServerPushOut(Out):
@@ -126,26 +124,15 @@ def show_config_version(name, filename, version):
     With ``?wait=<seconds>`` (max 60) it long-polls until the version's upload
     is no longer pending.
     """
-    try:
-        wait = min(max(float(request.args.get("wait", 0)), 0), 60)
-    except ValueError:
-        raise InvalidInput("wait must be a number of seconds", field="wait") from None
-    hub = get_hub() if wait else None
-    if hub is not None:
-        hub.start()
-    deadline = time.monotonic() + wait
-    while True:
-        seen = hub.latest() if hub is not None else None
+    wait = seconds_arg("wait", 0)
+
+    def read():
         session = get_session()
         project = projects.get_project(session, name)
         found = configs.get_file(session, project, filename, include_deleted=True)
-        data = dump(ConfigVersionOut.of(configs.get_version(session, found, version),
+        return dump(ConfigVersionOut.of(configs.get_version(session, found, version),
                                         configs.may_read_contents(g.user)))
-        close_session()
-        remaining = deadline - time.monotonic()
-        if hub is None or data["upload_state"] != "pending" or remaining <= 0:
-            return data
-        hub.wait(seen, remaining)
+    return long_poll(read, lambda data: data["upload_state"] != "pending", wait)
 
 
 @bp.put("/projects/<name>/configs/<path:filename>")

@@ -1,7 +1,6 @@
 """Project migrations: list (filters), show (with log), apply, roll back, cancel,
 wait; "Run pre migrations" of a release. Response models feed the OpenAPI
 document (``MIGRATION_PATHS``)."""
-import time
 from datetime import datetime
 
 from flask import g, request
@@ -11,10 +10,10 @@ from rds_control import migrations
 from rds_control.errors import InvalidInput
 from rds_core.migrations import MigrationState, MigrationType
 from rds_web.api import bp, json_body
+from rds_web.api.longpoll import long_poll, seconds_arg
 from rds_web.api.schemas import ActionAnswer, Out, TaskOut, dump, release_body
 from rds_web.auth import require
-from rds_web.changes import get_hub
-from rds_web.db import close_session, get_session, run
+from rds_web.db import get_session, run
 
 #: States in which a migration waits for nothing: a wait returns on them.
 SETTLED = {MigrationState.APPLIED, MigrationState.PENDING, MigrationState.FAILED,
@@ -96,26 +95,14 @@ def wait_migration(migration_id):
     """Long-poll: return the migration once its state is one of ``?state=`` (repeatable;
     default: any state but applying/rolling back), once it failed, or after
     ``?timeout=`` seconds (default 25, max 60)."""
-    try:
-        timeout = min(max(float(request.args.get("timeout", 25)), 0), 60)
-    except ValueError:
-        raise InvalidInput("timeout must be a number of seconds", field="timeout") from None
+    timeout = seconds_arg("timeout", 25)
     known = {s.value for s in MigrationState}
     wanted = set(request.args.getlist("state")) or {s.value for s in SETTLED}
     if not wanted <= known:
         raise InvalidInput("state must be one of %s" % ", ".join(sorted(known)), field="state")
     wanted |= {MigrationState.FAILED.value, MigrationState.ROLLBACK_FAILED.value}
-    hub = get_hub()
-    hub.start()
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = hub.latest()
-        data = _one(get_session(), migration_id)
-        close_session()
-        remaining = deadline - time.monotonic()
-        if data["state"] in wanted or remaining <= 0:
-            return data
-        hub.wait(seen, remaining)
+    return long_poll(lambda: _one(get_session(), migration_id),
+                     lambda data: data["state"] in wanted, timeout)
 
 
 def _act(fn, migration_id):

@@ -15,7 +15,7 @@ from rds_core.lifecycle import ReleaseStatus
 from rds_web.api import bp, controls
 from rds_web.api import configs as config_api
 from rds_web.api import migrations as migration_api
-from rds_web.api.releases import MAX_WAIT
+from rds_web.api.longpoll import MAX_WAIT
 from rds_web.api.schemas import (
     AgentList,
     ErrorOut,

@@ -1,7 +1,5 @@
 """Releases: create, list, show (with builds, logs and allowed actions), activate,
 rebuild, cancel, pin, unpin, delete."""
-import math
-import time
 
 from flask import g, request
 from sqlalchemy import select
@@ -14,14 +12,13 @@ from rds_core.names import InvalidName
 from rds_core.versions import version_key
 from rds_db.models import ReleaseRequest
 from rds_web.api import bp, json_body
+from rds_web.api.longpoll import long_poll, seconds_arg
 from rds_web.api.schemas import release_body, releases_body
 from rds_web.auth import require
-from rds_web.changes import get_hub
-from rds_web.db import close_session, get_session, run
+from rds_web.db import get_session, run
 
 TERMINAL = {"failed", "cancelled"}
 #: Longest long-poll, in seconds.
-MAX_WAIT = 60
 
 
 @bp.post("/projects/<name>/releases")
@@ -68,18 +65,6 @@ def show_release(release_id):
                         with_log=with_log)
 
 
-def _seconds(text, field, low, high):
-    """A finite number of seconds in ``[low, high]`` (``nan``/``inf`` refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not low <= value <= high:
-        raise InvalidInput("%s must be a number of seconds from %g to %g" % (field, low, high),
-                           field=field)
-    return value
-
-
 @bp.get("/releases/<int:release_id>/wait")
 @require("view")
 def wait_release(release_id):
@@ -91,20 +76,12 @@ def wait_release(release_id):
     unknown = wanted - {s.value for s in ReleaseStatus}
     if unknown:
         raise InvalidInput("unknown status %s" % sorted(unknown)[0][:40], field="status")
-    timeout = _seconds(request.args.get("timeout", "25"), "timeout", 0, MAX_WAIT)
-    hub = get_hub()
-    hub.start()
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = hub.latest()
+    timeout = seconds_arg("timeout", 25)
+
+    def read():
         session = get_session()
-        release = releases.get_release(session, release_id)
-        data = release_body(session, release, g.user)
-        close_session()
-        remaining = deadline - time.monotonic()
-        if data["status"] in wanted | TERMINAL or remaining <= 0:
-            return data
-        hub.wait(seen, remaining)
+        return release_body(session, releases.get_release(session, release_id), g.user)
+    return long_poll(read, lambda data: data["status"] in wanted | TERMINAL, timeout)
 
 
 def _action(fn, release_id, status=202):
