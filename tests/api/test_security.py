@@ -90,6 +90,20 @@ def test_nul_in_a_patch_changes_nothing(client, deployer, project_body):
     assert shown["repository"] == body["repository"]
 
 
+@pytest.mark.parametrize("body", [[1], ["ab"], "ab", 3, True])
+def test_a_body_that_is_not_a_json_object_is_a_400(client, deployer, project_body, body):
+    project = project_body()
+    client.post("/api/v1/projects", headers=deployer, json=project)
+    for method, path in (("patch", "/api/v1/projects/" + project["name"]),
+                         ("post", "/api/v1/projects"),
+                         ("post", "/api/v1/projects/%s/releases" % project["name"])):
+        response = getattr(client, method)(path, headers=deployer, json=body)
+        assert response.status_code == 400, (method, path, response.get_data(as_text=True))
+        assert response.json["error"] == "expected a JSON object"
+    shown = client.get("/api/v1/projects/" + project["name"], headers=deployer).json
+    assert shown["repository"] == project["repository"]
+
+
 @pytest.mark.parametrize("comment", ["fix\x00", "x" * 2001])
 def test_release_comment_is_bounded(client, deployer, project_body, comment):
     body = project_body()

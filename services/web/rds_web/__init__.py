@@ -1,10 +1,13 @@
 """web: the Flask UI and JSON API of rds (runs under gunicorn -k gthread)."""
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask
 
 from rds_web import config
 
 
-def create_app(test_config=None):
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create the web application (settings from the environment, or ``test_config``)."""
     app = Flask(__name__)
     app.config.from_mapping(config.from_settings())

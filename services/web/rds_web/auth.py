@@ -6,15 +6,22 @@ The UI's session login lives in ``rds_web.ui.auth`` and sets the same
 ``g.user``.
 """
 import functools
+from collections.abc import Callable
+from typing import ParamSpec
 
-from flask import g, jsonify, request
+from flask import Response, g, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from rds_control.users import can, user_for_token
+from rds_db.models import User
 from rds_db.session import transaction
 from rds_web.db import session_factory
 
+P = ParamSpec("P")
+View = Callable[P, ResponseReturnValue]
 
-def token_from_request():
+
+def token_from_request() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -22,7 +29,7 @@ def token_from_request():
     return None
 
 
-def load_token_user():
+def load_token_user() -> User | None:
     token = token_from_request()
     if token is None:
         return None
@@ -30,8 +37,8 @@ def load_token_user():
         return user_for_token(session, token)
 
 
-def api_error(status, message, field=None):
-    body = {"error": message}
+def api_error(status: int, message: str, field: str | None = None) -> Response:
+    body: dict[str, object] = {"error": message}
     if field:
         body["field"] = field
     response = jsonify(body)
@@ -39,11 +46,11 @@ def api_error(status, message, field=None):
     return response
 
 
-def require(permission):
+def require(permission: str) -> Callable[[View[P]], View[P]]:
     """Decorate an API view: authenticate the token and check ``permission``."""
-    def decorator(view):
+    def decorator(view: View[P]) -> View[P]:
         @functools.wraps(view)
-        def wrapped(*args, **kwargs):
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
             user = load_token_user()
             if user is None:
                 response = api_error(401, "missing or invalid API token")

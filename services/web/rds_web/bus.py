@@ -2,17 +2,17 @@
 
 Tests pass a fake in ``test_config["BUS_PUBLISHER"]``.
 """
-from flask import current_app
+from flask import Flask, current_app
 
 from rds_bus.publish import BusPublisher
 
 EXTENSION = "rds_bus"
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = app.config.get("BUS_PUBLISHER") or BusPublisher.from_config(
         app.config)
 
 
-def get_publisher():
+def get_publisher() -> BusPublisher:
     return current_app.extensions[EXTENSION]

@@ -1,49 +1,58 @@
 """A small client of rds's JSON API (used by the CLI, the demo and the tests)."""
 import time
+from collections.abc import Collection, Mapping
+from typing import Any
 
 import requests
 
 TERMINAL_FAILURES = {"failed", "cancelled"}
+#: What the API answers: a JSON object (the caller reads the fields it knows).
+Answer = dict[str, Any]
+#: What the API is sent: a JSON object (anything ``json.dumps`` takes as values).
+Body = Mapping[str, object]
 
 
 class ApiError(Exception):
-    def __init__(self, status, message):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__("HTTP %s: %s" % (status, message))
         self.status = status
         self.message = message
 
 
 class ApiClient:
-    def __init__(self, base_url, token, timeout=90):
+    def __init__(self, base_url: str, token: str, timeout: float = 90) -> None:
         self.base = base_url.rstrip("/") + "/api/v1"
         self.session = requests.Session()
         self.session.headers["Authorization"] = "Bearer " + token
         self.timeout = timeout
 
-    def request(self, method, path, body=None):
+    def request(self, method: str, path: str, body: Body | None = None) -> Answer:
         response = self.session.request(method, self.base + path, json=body,
                                         timeout=self.timeout)
         try:
             data = response.json()
         except ValueError:
             data = {"error": response.text[:500]}
+        if not isinstance(data, dict):  # not an answer of rds (a proxy's, say)
+            data = {"error": str(data)[:500]}
         if response.status_code >= 400:
-            raise ApiError(response.status_code, data.get("error", data))
+            raise ApiError(response.status_code, str(data.get("error", data)))
         return data
 
-    def get(self, path):
+    def get(self, path: str) -> Answer:
         return self.request("GET", path)
 
-    def post(self, path, body=None):
+    def post(self, path: str, body: Body | None = None) -> Answer:
         return self.request("POST", path, body if body is not None else {})
 
-    def patch(self, path, body):
+    def patch(self, path: str, body: Body) -> Answer:
         return self.request("PATCH", path, body)
 
-    def delete(self, path):
+    def delete(self, path: str) -> Answer:
         return self.request("DELETE", path)
 
-    def wait_release(self, release_id, statuses, timeout=900.0):
+    def wait_release(self, release_id: int, statuses: Collection[str],
+                     timeout: float = 900.0) -> Answer:
         """Wait (server-side long-poll) until a release reaches one of ``statuses``.
 
         Raises ApiError when it ends failed or cancelled instead (unless asked

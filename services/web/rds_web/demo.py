@@ -7,11 +7,16 @@ waits until it is installed, activates it and prints where to look.
 """
 import os
 import subprocess
+from collections.abc import Callable, Sequence
 
-from rds_web.client import ApiError
+from rds_web.client import ApiClient, ApiError
+from rds_web.json_types import JSONObject
 
 PROJECT = "sample-app"
-APP_SERVERS = (("127.0.0.1", 2201, "rdsapp1"), ("127.0.0.1", 2202, "rdsapp2"))
+#: An app server: host, port, user.
+AppServer = tuple[str, int, str]
+APP_SERVERS: tuple[AppServer, ...] = (("127.0.0.1", 2201, "rdsapp1"),
+                                      ("127.0.0.1", 2202, "rdsapp2"))
 BUILD_SCRIPT = """#!/bin/bash -e
 echo "Building $projectName $version (release line $release) in $projectDir"
 mkdir -p public
@@ -26,7 +31,7 @@ INDEX = """<!doctype html>
 """
 
 
-def make_repository(path):
+def make_repository(path: str) -> str:
     """A git repository with the sample site (created once)."""
     if os.path.isdir(os.path.join(path, ".git")):
         return path
@@ -40,7 +45,7 @@ def make_repository(path):
     return path
 
 
-def project_spec(repository, servers):
+def project_spec(repository: str, servers: Sequence[AppServer]) -> JSONObject:
     return {
         "name": PROJECT, "repository": repository, "default_ref": "main",
         "deploy_path": "apps/%s" % PROJECT,
@@ -49,7 +54,8 @@ def project_spec(repository, servers):
     }
 
 
-def run_demo(client, var_dir, echo, servers=APP_SERVERS):
+def run_demo(client: ApiClient, var_dir: str, echo: Callable[[str], object],
+             servers: Sequence[AppServer] = APP_SERVERS) -> int:
     repository = make_repository(os.path.abspath(os.path.join(var_dir, "demo", PROJECT)))
     try:
         client.get("/projects/%s" % PROJECT)

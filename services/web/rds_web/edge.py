@@ -20,8 +20,9 @@ import json
 import logging
 import re
 
-from flask import Flask, current_app, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from rds_web.auth import api_error
@@ -57,16 +58,16 @@ SECURITY_HEADERS = {
 class RejectedInput(Exception):
     """Input refused at the edge: 400 (or ``status``) naming ``field``."""
 
-    def __init__(self, message, field=None, status=400):
+    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
         super().__init__(message)
         self.message, self.field, self.status = message, field, status
 
 
-def is_api():
+def is_api() -> bool:
     return request.path.startswith("/api/")
 
 
-def json_depth(value, limit):
+def json_depth(value: object, limit: int) -> int:
     """The nesting depth of a parsed JSON value (stops counting past ``limit``)."""
     depth, level = 0, [value]
     while level and depth <= limit:
@@ -81,7 +82,7 @@ def json_depth(value, limit):
     return depth
 
 
-def nul_field(value, path=""):
+def nul_field(value: object, path: str = "") -> str | None:
     """The dotted path of the first string (or key) holding a NUL, else None."""
     if isinstance(value, str):
         return path or "body" if "\0" in value else None
@@ -101,7 +102,7 @@ def nul_field(value, path=""):
     return None
 
 
-def screen():
+def screen() -> None:
     """Refuse what no view should see (runs before every request)."""
     if PATH_CONTROL_RE.search(request.path):
         raise RejectedInput("the path must not contain control characters", field="path")
@@ -123,7 +124,7 @@ def screen():
                                         % name[:40], field=name[:40])
 
 
-def _screen_json():
+def _screen_json() -> None:
     raw = request.get_data(cache=True)
     if not raw:
         return
@@ -143,7 +144,7 @@ def _screen_json():
         raise RejectedInput("%s must not contain NUL characters" % field, field=field)
 
 
-def add_headers(response):
+def add_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if current_app.config.get("PUBLIC_URL", "").startswith("https://"):
@@ -166,24 +167,24 @@ def init_app(app: Flask) -> None:
     app.after_request(add_headers)
 
     @app.errorhandler(RejectedInput)
-    def refused(exc):
+    def refused(exc: RejectedInput) -> ResponseReturnValue:
         if is_api():
             return api_error(exc.status, exc.message, exc.field)
         from rds_web.ui.common import error_page
         return error_page(exc.status, "Not possible", exc.message)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc):
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
         if is_api():
             response = api_error(exc.code or 500, exc.description or exc.name)
-            if exc.code == 405 and exc.valid_methods:
+            if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
                 response.headers["Allow"] = ", ".join(exc.valid_methods)
             return response
         from rds_web.ui.common import error_page
         return error_page(exc.code or 500, exc.name, exc.description or exc.name)
 
     @app.errorhandler(500)
-    def internal_error(exc):
+    def internal_error(exc: InternalServerError) -> ResponseReturnValue:
         log.error("unhandled error on %s %s", request.method, request.path,
                   exc_info=getattr(exc, "original_exception", None))
         if is_api():

@@ -3,6 +3,7 @@
 ``set`` reads the content from ``--file`` (``-`` for stdin), never from the
 command line, where it would land in the shell history and ``ps``.
 """
+from typing import IO
 from urllib.parse import quote
 
 import click
@@ -74,7 +75,7 @@ def config_history(cli: Cli, project: str, filename: str, as_json: bool) -> None
 @json_option
 @pass_cli
 @api
-def config_set(cli: Cli, project: str, filename: str, source, comment: str,
+def config_set(cli: Cli, project: str, filename: str, source: IO[str], comment: str,
                as_json: bool) -> None:
     """Save a new version of a config file and push it to every server."""
     data = cli.client().request("PUT", _path(project, filename),

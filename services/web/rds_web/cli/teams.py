@@ -44,7 +44,7 @@ def _call(fn: Callable[[ApiClient], object]) -> None:
 
 
 @click.group()
-def ban():
+def ban() -> None:
     """Release bans of a project and release line (API)."""
 
 
@@ -53,7 +53,8 @@ def ban():
 @click.option("--comment", required=True, help="Why (shown on the board).")
 @click.option("--line", "release_line", type=int, help="Release line (default: current).")
 @click.option("--until", "expires_at", help="Expiry, ISO 8601 (no zone: UTC).")
-def ban_set(project, comment, release_line, expires_at):
+def ban_set(project: str, comment: str, release_line: int | None,
+            expires_at: str | None) -> None:
     """Ban new releases of PROJECT on a release line."""
     body = {"comment": comment, "release_line": release_line, "expires_at": expires_at}
     _call(lambda c: c.post("/projects/%s/bans" % project,
@@ -62,45 +63,45 @@ def ban_set(project, comment, release_line, expires_at):
 
 @ban.command("lift")
 @click.argument("ban_id", type=int)
-def ban_lift(ban_id):
+def ban_lift(ban_id: int) -> None:
     """Lift a release ban."""
     _call(lambda c: c.post("/bans/%d/lift" % ban_id))
 
 
 @ban.command("list")
 @click.argument("project", required=False)
-def ban_list(project):
+def ban_list(project: str | None) -> None:
     """Release bans in force (of one project, or all)."""
     _call(lambda c: c.get("/projects/%s/bans" % project if project else "/bans"))
 
 
 @click.group()
-def deployment():
+def deployment() -> None:
     """The global deployment switch (API; changing it needs an admin token)."""
 
 
 @deployment.command("off")
 @click.option("--reason", required=True)
-def deployment_off(reason):
+def deployment_off(reason: str) -> None:
     """Stop every deploy (a rollback to the previous version stays possible)."""
     _call(lambda c: c.request("PUT", "/deployment", {"enabled": False, "reason": reason}))
 
 
 @deployment.command("on")
 @click.option("--reason", default="")
-def deployment_on(reason):
+def deployment_on(reason: str) -> None:
     """Allow deploys again."""
     _call(lambda c: c.request("PUT", "/deployment", {"enabled": True, "reason": reason}))
 
 
 @deployment.command("show")
-def deployment_show():
+def deployment_show() -> None:
     """Whether deployment is on, and why not."""
     _call(lambda c: c.get("/deployment"))
 
 
 @click.group()
-def line():
+def line() -> None:
     """Release lines of a project (API)."""
 
 
@@ -108,7 +109,7 @@ def line():
 @click.argument("project")
 @click.option("--number", type=int, help="Default: the current line + 1.")
 @click.option("--name", default="")
-def line_create(project, number, name):
+def line_create(project: str, number: int | None, name: str) -> None:
     """Start a new release line: the next versions are <line>.00.001.<M>."""
     body = {"name": name} | ({"number": number} if number is not None else {})
     _call(lambda c: c.post("/projects/%s/lines" % project, body))
@@ -116,13 +117,13 @@ def line_create(project, number, name):
 
 @line.command("show")
 @click.argument("project")
-def line_show(project):
+def line_show(project: str) -> None:
     """The project's release lines and the current one."""
     _call(lambda c: c.get("/projects/%s/lines" % project))
 
 
 @click.group()
-def notify():
+def notify() -> None:
     """Notification channels of a project (API)."""
 
 
@@ -134,7 +135,8 @@ def notify():
 @click.option("--secret", help="Signing key of --webhook (16-200 characters).")
 @click.option("--event", "events", multiple=True, help="Subscribe to this event (repeatable; "
               "default: every event).")
-def notify_add(project, email, slack, webhook, secret, events):
+def notify_add(project: str, email: str | None, slack: str | None, webhook: str | None,
+               secret: str | None, events: tuple[str, ...]) -> None:
     """Subscribe a channel to events of PROJECT."""
     given = [(kind, target) for kind, target in
              (("email", email), ("slack", slack), ("webhook", webhook)) if target]
@@ -148,26 +150,26 @@ def notify_add(project, email, slack, webhook, secret, events):
 
 @notify.command("list")
 @click.argument("project")
-def notify_list(project):
+def notify_list(project: str) -> None:
     """The project's channels, with the last delivery error of each."""
     _call(lambda c: c.get("/projects/%s/notifications" % project))
 
 
 @notify.command("remove")
 @click.argument("channel_id", type=int)
-def notify_remove(channel_id):
+def notify_remove(channel_id: int) -> None:
     """Remove a notification channel."""
     _call(lambda c: c.request("DELETE", "/notifications/%d" % channel_id))
 
 
 @click.group()
-def family():
+def family() -> None:
     """Parent/child projects (API): released and activated together."""
 
 
 @family.command("show")
 @click.argument("project")
-def family_show(project):
+def family_show(project: str) -> None:
     """The project's parent and children."""
     _call(lambda c: c.get("/projects/%s/family" % project))
 
@@ -175,7 +177,7 @@ def family_show(project):
 @family.command("link")
 @click.argument("parent")
 @click.argument("child")
-def family_link(parent, child):
+def family_link(parent: str, child: str) -> None:
     """Make CHILD a child project of PARENT."""
     _call(lambda c: c.post("/projects/%s/children" % parent, {"child": child}))
 
@@ -183,7 +185,7 @@ def family_link(parent, child):
 @family.command("unlink")
 @click.argument("parent")
 @click.argument("child")
-def family_unlink(parent, child):
+def family_unlink(parent: str, child: str) -> None:
     """Unlink CHILD from PARENT."""
     _call(lambda c: c.request("DELETE", "/projects/%s/children/%s" % (parent, child)))
 

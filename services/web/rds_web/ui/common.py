@@ -192,7 +192,7 @@ def inject():
             "fmt_ago": fmt_ago, "error_summary": error_summary, "strip_ansi": strip_ansi}
 
 
-def error_page(status, title, message):
+def error_page(status: int, title: str, message: str) -> tuple[str, int]:
     return render_template("error.html", status=status, title=title, message=message), status
 
 
