@@ -7,8 +7,11 @@ and ``content: null, content_hidden: true`` for the others.
 from datetime import datetime
 
 from flask import g, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from rds_control import configs, projects
+from rds_control.configs import ServerHolds
 from rds_db.models import ConfigFile, ConfigFileVersion
 from rds_web.api import bp, json_body
 from rds_web.api.longpoll import long_poll, seconds_arg
@@ -75,7 +78,7 @@ class ConfigFileOut(Out):
     @classmethod
     def of(cls, row: ConfigFile, readable: bool,
            versions: list[ConfigVersionOut] | None = None,
-           holdings: list | None = None) -> "ConfigFileOut":
+           holdings: list[ServerHolds] | None = None) -> "ConfigFileOut":
         return cls(name=row.filename, version=row.version, updated_at=row.updated_at,
                    content=row.content if readable else None, content_hidden=not readable,
                    versions=versions, servers_checked_at=row.server_checked_at,
@@ -93,7 +96,7 @@ class ConfigFileList(Out):
 
 @bp.get("/projects/<name>/configs")
 @require("view")
-def list_configs(name):
+def list_configs(name: str) -> ResponseReturnValue:
     """List a project's config files (contents only for admin and deployer)."""
     session = get_session()
     project = projects.get_project(session, name)
@@ -105,7 +108,7 @@ def list_configs(name):
 
 @bp.get("/projects/<name>/configs/<path:filename>")
 @require("view")
-def show_config(name, filename):
+def show_config(name: str, filename: str) -> ResponseReturnValue:
     """One config file with its history. :raise 404: unknown project or file."""
     session = get_session()
     project = projects.get_project(session, name)
@@ -118,7 +121,7 @@ def show_config(name, filename):
 
 @bp.get("/projects/<name>/configs/<path:filename>/versions/<int:version>")
 @require("view")
-def show_config_version(name, filename, version):
+def show_config_version(name: str, filename: str, version: int) -> ResponseReturnValue:
     """One version of a config file (deleted files too).
 
     With ``?wait=<seconds>`` (max 60) it long-polls until the version's upload
@@ -126,7 +129,7 @@ def show_config_version(name, filename, version):
     """
     wait = seconds_arg("wait", 0)
 
-    def read():
+    def read() -> dict[str, object]:
         session = get_session()
         project = projects.get_project(session, name)
         found = configs.get_file(session, project, filename, include_deleted=True)
@@ -137,14 +140,14 @@ def show_config_version(name, filename, version):
 
 @bp.put("/projects/<name>/configs/<path:filename>")
 @require("manage_projects")
-def save_config(name, filename):
+def save_config(name: str, filename: str) -> ResponseReturnValue:
     """Save a new version (``{"content", "comment"}``) and push it to every server.
 
     :raise 400: bad name or content (the field is named); 409: unchanged.
     """
     data = json_body()
 
-    def save(session):
+    def save(session: Session) -> dict[str, object]:
         row = configs.save_file(session, name, filename, data, g.user)
         return dump(ConfigVersionOut.of(row, True))
     return run(save), 201
@@ -152,11 +155,11 @@ def save_config(name, filename):
 
 @bp.delete("/projects/<name>/configs/<path:filename>")
 @require("manage_projects")
-def delete_config(name, filename):
+def delete_config(name: str, filename: str) -> ResponseReturnValue:
     """Delete a config file (history kept) and push the revision without it."""
     data = json_body() if request.data else {}
 
-    def delete(session):
+    def delete(session: Session) -> dict[str, object]:
         return dump(ConfigVersionOut.of(configs.delete_file(session, name, filename, data,
                                                             g.user), True))
     return run(delete)
@@ -164,9 +167,9 @@ def delete_config(name, filename):
 
 @bp.post("/projects/<name>/configs/push")
 @require("manage_projects")
-def push_configs(name):
+def push_configs(name: str) -> ResponseReturnValue:
     """Push the current config revision to every server again. :raise 409: none or busy."""
-    def push(session):
+    def push(session: Session) -> dict[str, object]:
         rows = configs.push_again(session, name, g.user)
         return dump(ConfigFileList(project=name, revision=rows[0].project_revision,
                                    files=[]))
@@ -179,7 +182,7 @@ class CheckOut(Out):
 
 @bp.post("/projects/<name>/configs/check")
 @require("manage_projects")
-def check_configs(name):
+def check_configs(name: str) -> ResponseReturnValue:
     """Ask every server which config it holds (SHA-256s); see each file's ``servers``."""
     return run(lambda s: dump(CheckOut(task_id=configs.check_servers(s, name,
                                                                      g.user).id))), 202

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import g
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from rds_control import channels, controls, families, lines
 from rds_control.channels import ChannelInput
@@ -23,6 +26,7 @@ from rds_web.api import bp, json_body
 from rds_web.api.schemas import Out, dump
 from rds_web.auth import require
 from rds_web.db import get_session, run
+from rds_web.json_types import JSONObject
 
 
 class BanOut(Out):
@@ -94,7 +98,7 @@ class ChannelList(Out):
     channels: list[ChannelOut]
 
 
-def _lines_body(session, name):
+def _lines_body(session: Session, name: str) -> dict[str, object]:
     project = get_project(session, name)
     known = lines.project_lines(session, project)
     return dump(LinesOut(project=project.name, current=known[-1], lines=known))
@@ -102,14 +106,14 @@ def _lines_body(session, name):
 
 @bp.get("/bans")
 @require("view")
-def list_bans():
+def list_bans() -> ResponseReturnValue:
     """Every release ban in force now, of every project."""
     return dump(BanList(bans=[BanOut.of(b) for b in controls.active_bans(get_session())]))
 
 
 @bp.get("/projects/<name>/bans")
 @require("view")
-def project_bans(name):
+def project_bans(name: str) -> ResponseReturnValue:
     """The project's release bans in force now."""
     session = get_session()
     get_project(session, name)
@@ -118,7 +122,7 @@ def project_bans(name):
 
 @bp.post("/projects/<name>/bans")
 @require("deploy")
-def set_ban(name):
+def set_ban(name: str) -> ResponseReturnValue:
     """Ban new releases of a project on a release line. :raise 400: bad field."""
     data = json_body()
     return run(lambda s: dump(BanOut.of(controls.set_ban(s, name, data, g.user)))), 201
@@ -126,21 +130,21 @@ def set_ban(name):
 
 @bp.post("/bans/<int:ban_id>/lift")
 @require("deploy")
-def lift_ban(ban_id):
+def lift_ban(ban_id: int) -> ResponseReturnValue:
     """Lift a release ban before its expiry. :raise 409: already ended."""
     return run(lambda s: dump(BanOut.of(controls.lift_ban(s, ban_id, g.user))))
 
 
 @bp.get("/deployment")
 @require("view")
-def show_switch():
+def show_switch() -> ResponseReturnValue:
     """The deployment switch: on, or off with the reason."""
     return dump(SwitchOut.of(controls.deployment_switch(get_session())))
 
 
 @bp.put("/deployment")
 @require("view")  # the control plane lets only admins flip it (403 with the reason)
-def flip_switch():
+def flip_switch() -> ResponseReturnValue:
     """Switch every deploy off (with a reason) or back on. :raise 403: not an admin."""
     data = json_body()
     return run(lambda s: dump(SwitchOut.of(controls.set_switch(s, data, g.user))))
@@ -148,17 +152,17 @@ def flip_switch():
 
 @bp.get("/projects/<name>/lines")
 @require("view")
-def project_lines(name):
+def project_lines(name: str) -> ResponseReturnValue:
     """The project's release lines and the current one."""
     return _lines_body(get_session(), name)
 
 
 @bp.post("/projects/<name>/lines")
 @require("manage_projects")
-def create_line(name):
+def create_line(name: str) -> ResponseReturnValue:
     """Start a new release line (default: current + 1). :raise 400: not above current."""
     data = json_body()
-    def create(session):
+    def create(session: Session) -> dict[str, object]:
         lines.create_line(session, name, data, g.user)
         return _lines_body(session, name)
     return run(create), 201
@@ -166,7 +170,7 @@ def create_line(name):
 
 @bp.get("/projects/<name>/notifications")
 @require("view")
-def list_channels(name):
+def list_channels(name: str) -> ResponseReturnValue:
     """The project's notification channels, with the last delivery error of each."""
     session = get_session()
     project = get_project(session, name)
@@ -176,7 +180,7 @@ def list_channels(name):
 
 @bp.post("/projects/<name>/notifications")
 @require("manage_projects")
-def add_channel(name):
+def add_channel(name: str) -> ResponseReturnValue:
     """Subscribe an email address or webhook to events. :raise 400: bad field."""
     data = json_body()
     return run(lambda s: dump(ChannelOut.of(channels.add_channel(s, name, data, g.user)))), 201
@@ -184,7 +188,7 @@ def add_channel(name):
 
 @bp.delete("/notifications/<int:channel_id>")
 @require("manage_projects")
-def remove_channel(channel_id):
+def remove_channel(channel_id: int) -> ResponseReturnValue:
     """Remove a notification channel (and what it had not sent yet)."""
     return {"removed": run(lambda s: channels.remove_channel(s, channel_id, g.user))}
 
@@ -195,7 +199,7 @@ class FamilyOut(Out):
     children: list[str]
 
     @classmethod
-    def of(cls, session, name: str) -> "FamilyOut":
+    def of(cls, session: Session, name: str) -> "FamilyOut":
         summary = families.family_summary(session, get_project(session, name))
         return cls(project=summary["project"], parent=summary["parent"],
                    children=summary["children"])
@@ -203,17 +207,17 @@ class FamilyOut(Out):
 
 @bp.get("/projects/<name>/family")
 @require("view")
-def show_family(name):
+def show_family(name: str) -> ResponseReturnValue:
     """The project's parent and children."""
     return dump(FamilyOut.of(get_session(), name))
 
 
 @bp.post("/projects/<name>/children")
 @require("manage_projects")
-def link_child(name):
+def link_child(name: str) -> ResponseReturnValue:
     """Make ``{"child": NAME}`` a child project. :raise 400: cycle, second parent."""
     data = json_body()
-    def link(session):
+    def link(session: Session) -> dict[str, object]:
         families.link(session, name, data, g.user)
         return dump(FamilyOut.of(session, name))
     return run(link), 201
@@ -221,9 +225,9 @@ def link_child(name):
 
 @bp.delete("/projects/<name>/children/<child>")
 @require("manage_projects")
-def unlink_child(name, child):
+def unlink_child(name: str, child: str) -> ResponseReturnValue:
     """Unlink a child project."""
-    def unlink(session):
+    def unlink(session: Session) -> dict[str, object]:
         families.unlink(session, name, child, g.user)
         return dump(FamilyOut.of(session, name))
     return run(unlink)
@@ -234,8 +238,9 @@ REQUESTS = (controls.BanInput, controls.SwitchInput, LineInput, ChannelInput,
 RESPONSES = (BanOut, BanList, SwitchOut, LinesOut, ChannelOut, ChannelList, FamilyOut)
 
 
-def openapi_paths(op: Callable[..., dict], body: Callable[..., dict], error: dict,
-                  name: dict) -> dict[str, dict]:
+def openapi_paths(op: Callable[..., JSONObject],
+                  body: Callable[[str, type[BaseModel]], JSONObject], error: JSONObject,
+                  name: JSONObject) -> dict[str, dict[str, JSONObject]]:
     """This module's routes for the OpenAPI document (helpers passed in by it)."""
     ban_id = {"name": "ban_id", "in": "path", "required": True, "schema": {"type": "integer"}}
     bans, ban = body("bans in force", BanList), body("the ban", BanOut)

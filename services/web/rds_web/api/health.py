@@ -8,6 +8,7 @@ import hmac
 import logging
 
 from flask import current_app
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from rds_web.api import bp
@@ -17,14 +18,14 @@ from rds_web.db import get_session
 log = logging.getLogger(__name__)
 
 
-def _may_see_details():
+def _may_see_details() -> bool:
     expected = current_app.config.get("HEALTH_TOKEN")
     given = token_from_request()
     return bool(expected and given and hmac.compare_digest(given.encode(), expected.encode()))
 
 
 @bp.get("/health")
-def health():
+def health() -> ResponseReturnValue:
     """Report ok when the database answers; 503 otherwise."""
     try:
         get_session().execute(text("SELECT 1"))

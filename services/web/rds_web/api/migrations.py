@@ -1,19 +1,24 @@
 """Project migrations: list (filters), show (with log), apply, roll back, cancel,
 wait; "Run pre migrations" of a release. Response models feed the OpenAPI
 document (``MIGRATION_PATHS``)."""
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import g, request
-from pydantic import Field
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from rds_control import migrations
 from rds_control.errors import InvalidInput
 from rds_core.migrations import MigrationState, MigrationType
+from rds_db.models import Migration, User
 from rds_web.api import bp, json_body
 from rds_web.api.longpoll import long_poll, seconds_arg
 from rds_web.api.schemas import ActionAnswer, Out, TaskOut, dump, release_body
 from rds_web.auth import require
 from rds_web.db import get_session, run
+from rds_web.json_types import JSONObject
 
 #: States in which a migration waits for nothing: a wait returns on them.
 SETTLED = {MigrationState.APPLIED, MigrationState.PENDING, MigrationState.FAILED,
@@ -63,7 +68,7 @@ class OverrideInput(Out):
     override_reason: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
-def _one(session, migration_id, with_log=False):
+def _one(session: Session, migration_id: int, with_log: bool = False) -> dict[str, object]:
     migration = migrations.get_migration(session, migration_id)
     rows = migrations.list_migrations(session, g.user, project=None, limit=1,
                                       only_id=migration.id)
@@ -72,7 +77,7 @@ def _one(session, migration_id, with_log=False):
 
 @bp.get("/migrations")
 @require("view")
-def list_migrations():
+def list_migrations() -> ResponseReturnValue:
     """Migrations, newest first; ``?project=``, ``?type=pre|post``, ``?state=``."""
     session = get_session()
     rows = migrations.list_migrations(
@@ -83,7 +88,7 @@ def list_migrations():
 
 @bp.get("/migrations/<int:migration_id>")
 @require("view")
-def show_migration(migration_id):
+def show_migration(migration_id: int) -> ResponseReturnValue:
     """One migration with its allowed actions and (``?log=1``) its last task's log."""
     return _one(get_session(), migration_id,
                 with_log=request.args.get("log") in ("1", "true", "yes"))
@@ -91,7 +96,7 @@ def show_migration(migration_id):
 
 @bp.get("/migrations/<int:migration_id>/wait")
 @require("view")
-def wait_migration(migration_id):
+def wait_migration(migration_id: int) -> ResponseReturnValue:
     """Long-poll: return the migration once its state is one of ``?state=`` (repeatable;
     default: any state but applying/rolling back), once it failed, or after
     ``?timeout=`` seconds (default 25, max 60)."""
@@ -105,44 +110,45 @@ def wait_migration(migration_id):
                      lambda data: data["state"] in wanted, timeout)
 
 
-def _act(fn, migration_id):
-    def act(session):
+def _act(fn: Callable[[Session, int, User], Migration],
+         migration_id: int) -> ResponseReturnValue:
+    def act(session: Session) -> dict[str, object]:
         return _one(session, fn(session, migration_id, g.user).id)
     return run(act), 202
 
 
 @bp.post("/migrations/<int:migration_id>/apply")
 @require("deploy")
-def apply_migration(migration_id):
+def apply_migration(migration_id: int) -> ResponseReturnValue:
     """Run a pending or failed migration up (a post one after the delay). :raise 409:"""
     return _act(migrations.apply_migration, migration_id)
 
 
 @bp.post("/migrations/<int:migration_id>/rollback")
 @require("deploy")
-def rollback_migration(migration_id):
+def rollback_migration(migration_id: int) -> ResponseReturnValue:
     """Run an applied migration down."""
     return _act(migrations.rollback_migration, migration_id)
 
 
 @bp.post("/migrations/<int:migration_id>/cancel")
 @require("deploy")
-def cancel_migration(migration_id):
+def cancel_migration(migration_id: int) -> ResponseReturnValue:
     """Cancel the running task of a migration (its remote process group is killed)."""
     return _act(migrations.cancel_migration, migration_id)
 
 
 @bp.post("/releases/<int:release_id>/pre-migrations")
 @require("deploy")
-def run_pre_migrations(release_id):
+def run_pre_migrations(release_id: int) -> ResponseReturnValue:
     """Run the release's pending pre migrations in order; then it may be activated."""
-    def act(session):
+    def act(session: Session) -> dict[str, object]:
         return release_body(session, migrations.run_pre_migrations(session, release_id,
                                                                     g.user), g.user)
     return run(act), 202
 
 
-def override_reason():
+def override_reason() -> str | None:
     """The optional ``override_reason`` of an activation/revert body."""
     data = json_body()
     from rds_control.inputs import parse
@@ -150,16 +156,17 @@ def override_reason():
     return parse(OverrideInput, data).override_reason
 
 
-def _path(name, kind="string"):
+def _path(name: str, kind: str = "string") -> JSONObject:
     return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
 
-def _query(name, description):
+def _query(name: str, description: str) -> JSONObject:
     return {"name": name, "in": "query", "schema": {"type": "string"},
             "description": description}
 
 
-def paths(op, body, error, release):
+def paths(op: Callable[..., JSONObject], body: Callable[[str, type[BaseModel]], JSONObject],
+          error: JSONObject, release: JSONObject) -> dict[str, dict[str, JSONObject]]:
     """The OpenAPI paths of this module (the helpers and shapes of openapi.py)."""
     mid = _path("migration_id", "integer")
     one = body("the migration, with its actions for the caller", MigrationOut)

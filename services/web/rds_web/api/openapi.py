@@ -6,6 +6,9 @@ answers with (``rds_web.api.schemas``), so the document cannot drift from
 what is enforced and sent; a test checks that every route under
 ``/api/v1`` is described here.
 """
+from collections.abc import Sequence
+
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -28,6 +31,7 @@ from rds_web.api.schemas import (
     TaskStarted,
 )
 from rds_web.edge import MAX_ID
+from rds_web.json_types import JSON, JSONObject
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
@@ -40,7 +44,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (ErrorOut, ReleaseOut, ReleaseList, Pro
                                           migration_api.MigrationList, *config_api.RESPONSES)
 
 
-def _body(description: str, model: type[BaseModel]) -> dict[str, object]:
+def _body(description: str, model: type[BaseModel]) -> JSONObject:
     return {"description": description, "content": {"application/json": {
         "schema": {"$ref": REF.format(model=model.__name__)}}}}
 
@@ -50,7 +54,8 @@ RELEASE = _body("the release, with every action's answer for the caller", Releas
 PROJECT = _body("the project", ProjectOut)
 
 
-def _op(summary, responses, body=None, params=(), auth=True):
+def _op(summary: str, responses: JSONObject, body: str | None = None,
+        params: Sequence[JSONObject] = (), auth: bool = True) -> JSONObject:
     """One operation, with the statuses every route of its kind can answer.
 
     Besides ``responses`` (what the view itself answers): 400 for a refused
@@ -58,7 +63,7 @@ def _op(summary, responses, body=None, params=(), auth=True):
     401 without a valid token, 404 when a path part names nothing, 413 and
     400 for a body too large, too deep or not JSON.
     """
-    statuses = {"400": ERROR}
+    statuses: JSONObject = {"400": ERROR}
     if auth:
         statuses["401"] = ERROR
     if any(p["in"] == "path" for p in params):
@@ -66,7 +71,7 @@ def _op(summary, responses, body=None, params=(), auth=True):
     if body:
         statuses["413"] = ERROR
     statuses.update(responses)
-    operation = {"summary": summary, "responses": dict(sorted(statuses.items()))}
+    operation: JSONObject = {"summary": summary, "responses": dict(sorted(statuses.items()))}
     if body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/%s" % body}}}}
@@ -77,11 +82,11 @@ def _op(summary, responses, body=None, params=(), auth=True):
     return operation
 
 
-def _path_param(name, schema):
+def _path_param(name: str, schema: JSONObject) -> JSONObject:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _query(name, schema, description="", **extra):
+def _query(name: str, schema: JSONObject, description: str = "", **extra: JSON) -> JSONObject:
     return {"name": name, "in": "query", "schema": schema, "description": description, **extra}
 
 
@@ -97,9 +102,9 @@ TIMEOUT = _query("timeout", {"type": "number", "minimum": 0, "maximum": MAX_WAIT
                              "default": 25}, "seconds")
 LOG = _query("log", {"type": "string", "enum": ["1", "true", "yes", "0"]},
              "1: include the build logs")
-WRITE = {"403": ERROR, "409": ERROR}
+WRITE: JSONObject = {"403": ERROR, "409": ERROR}
 
-PATHS = {
+PATHS: dict[str, dict[str, JSONObject]] = {
     "/health": {"get": _op("Database reachability (details only with the health token)",
                            {"200": _body("ok", Health), "503": _body("database down", Health)},
                            auth=False)},
@@ -221,6 +226,6 @@ def document() -> dict[str, object]:
 
 
 @bp.get("/openapi.json")
-def openapi():
+def openapi() -> ResponseReturnValue:
     """The OpenAPI document of this API."""
     return document()

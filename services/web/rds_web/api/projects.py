@@ -1,5 +1,7 @@
 """Projects: list, show, create, update, revert."""
 from flask import g
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from rds_control import projects, releases, removal
 from rds_control.retention import RetentionSettings
@@ -18,7 +20,7 @@ from rds_web.db import get_session, run
 
 @bp.get("/projects")
 @require("view")
-def list_projects():
+def list_projects() -> ResponseReturnValue:
     """List every project with its servers and live version."""
     session = get_session()
     return dump(ProjectList(projects=[ProjectOut.of(p, releases.live_release(session, p.id))
@@ -27,7 +29,7 @@ def list_projects():
 
 @bp.get("/projects/<name>")
 @require("view")
-def show_project(name):
+def show_project(name: str) -> ResponseReturnValue:
     """Show one project. :raise 404: unknown project."""
     session = get_session()
     project = projects.get_project(session, name)
@@ -36,20 +38,20 @@ def show_project(name):
 
 @bp.post("/projects")
 @require("manage_projects")
-def create_project():
+def create_project() -> ResponseReturnValue:
     """Create a project. :raise 400: invalid field; 409: name taken."""
     data = json_body()
-    def create(session):
+    def create(session: Session) -> dict[str, object]:
         return dump(ProjectOut.of(projects.create_project(session, data, g.user)))
     return run(create), 201
 
 
 @bp.patch("/projects/<name>")
 @require("manage_projects")
-def update_project(name):
+def update_project(name: str) -> ResponseReturnValue:
     """Change some fields of a project (the name is fixed)."""
     data = json_body()
-    def update(session):
+    def update(session: Session) -> dict[str, object]:
         project = projects.get_project(session, name, lock=True)
         project = projects.update_project(session, project, data, g.user)
         return dump(ProjectOut.of(project, releases.live_release(session, project.id)))
@@ -58,7 +60,7 @@ def update_project(name):
 
 @bp.post("/projects/<name>/revert")
 @require("deploy")
-def revert_project(name):
+def revert_project(name: str) -> ResponseReturnValue:
     """Activate the version that was live before the current one.
 
     :raise 409: nothing to revert to. Body (optional): ``{"override_reason": "..."}``.
@@ -67,7 +69,7 @@ def revert_project(name):
 
     reason = override_reason()
 
-    def revert(session):
+    def revert(session: Session) -> dict[str, object]:
         return release_body(session, releases.revert_project(
             session, name, g.user, override_reason=reason), g.user)
     return run(revert), 202
@@ -75,7 +77,7 @@ def revert_project(name):
 
 @bp.get("/projects/<name>/retention")
 @require("view")
-def retention_plan(name):
+def retention_plan(name: str) -> ResponseReturnValue:
     """Dry run of retention for a project. :raise 404: unknown project."""
     session = get_session()
     plan = removal.project_plan(session, projects.get_project(session, name),
@@ -85,7 +87,7 @@ def retention_plan(name):
 
 @bp.post("/projects/<name>/check-servers")
 @require("deploy")
-def check_servers(name):
+def check_servers(name: str) -> ResponseReturnValue:
     """Read current and releases/ of every server of a project now (drift).
 
     :raise 404: unknown project; 409: it has no servers.

@@ -1,8 +1,12 @@
 """Releases: create, list, show (with builds, logs and allowed actions), activate,
 rebuild, cancel, pin, unpin, delete."""
 
+from collections.abc import Callable
+
 from flask import g, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rds_control import board, installs, releases
 from rds_control.errors import InvalidInput
@@ -10,7 +14,7 @@ from rds_control.projects import get_project
 from rds_core.lifecycle import ReleaseStatus
 from rds_core.names import InvalidName
 from rds_core.versions import version_key
-from rds_db.models import ReleaseRequest
+from rds_db.models import ReleaseRequest, User
 from rds_web.api import bp, json_body
 from rds_web.api.longpoll import long_poll, seconds_arg
 from rds_web.api.schemas import release_body, releases_body
@@ -23,10 +27,10 @@ TERMINAL = {"failed", "cancelled"}
 
 @bp.post("/projects/<name>/releases")
 @require("deploy")
-def create_release(name):
+def create_release(name: str) -> ResponseReturnValue:
     """Allocate the next version of a project and build it. :raise 403: ban or switch off."""
     data = json_body()
-    def create(session):
+    def create(session: Session) -> dict[str, object]:
         return release_body(session, releases.create_release(session, name, data, g.user),
                             g.user)
     return run(create), 201
@@ -34,7 +38,7 @@ def create_release(name):
 
 @bp.get("/projects/<name>/releases")
 @require("view")
-def list_releases(name):
+def list_releases(name: str) -> ResponseReturnValue:
     """The project's releases, highest version first (``?limit=`` 1-500, default 50;
     ``?before=<version>`` continues after the last version of the previous page)."""
     session = get_session()
@@ -57,7 +61,7 @@ def list_releases(name):
 
 @bp.get("/releases/<int:release_id>")
 @require("view")
-def show_release(release_id):
+def show_release(release_id: int) -> ResponseReturnValue:
     """A release with its status, builds and (``?log=1``) their logs."""
     with_log = request.args.get("log") in ("1", "true", "yes")
     session = get_session()
@@ -67,7 +71,7 @@ def show_release(release_id):
 
 @bp.get("/releases/<int:release_id>/wait")
 @require("view")
-def wait_release(release_id):
+def wait_release(release_id: int) -> ResponseReturnValue:
     """Long-poll: return the release once its status is one of ``?status=`` (repeatable),
     once it ended failed/cancelled, or after ``?timeout=`` seconds (default 25, max 60)."""
     wanted = set(request.args.getlist("status"))
@@ -78,21 +82,22 @@ def wait_release(release_id):
         raise InvalidInput("unknown status %s" % sorted(unknown)[0][:40], field="status")
     timeout = seconds_arg("timeout", 25)
 
-    def read():
+    def read() -> dict[str, object]:
         session = get_session()
         return release_body(session, releases.get_release(session, release_id), g.user)
     return long_poll(read, lambda data: data["status"] in wanted | TERMINAL, timeout)
 
 
-def _action(fn, release_id, status=202):
-    def act(session):
+def _action(fn: Callable[[Session, int, User], ReleaseRequest], release_id: int,
+            status: int = 202) -> ResponseReturnValue:
+    def act(session: Session) -> dict[str, object]:
         return release_body(session, fn(session, release_id, g.user), g.user)
     return run(act), status
 
 
 @bp.post("/releases/<int:release_id>/activate")
 @require("deploy")
-def activate_release(release_id):
+def activate_release(release_id: int) -> ResponseReturnValue:
     """Activate an installed or old release (rollback too). :raise 409: not activatable.
 
     Body (optional): ``{"override_reason": "..."}``, an admin going below the
@@ -106,21 +111,21 @@ def activate_release(release_id):
 
 @bp.post("/releases/<int:release_id>/rebuild")
 @require("deploy")
-def rebuild_release(release_id):
+def rebuild_release(release_id: int) -> ResponseReturnValue:
     """Build the latest release again under the same version."""
     return _action(releases.rebuild_release, release_id)
 
 
 @bp.post("/releases/<int:release_id>/cancel")
 @require("deploy")
-def cancel_release(release_id):
+def cancel_release(release_id: int) -> ResponseReturnValue:
     """Cancel a release that is building."""
     return _action(releases.cancel_release, release_id)
 
 
 @bp.post("/releases/<int:release_id>/pin")
 @require("deploy")
-def pin_release(release_id):
+def pin_release(release_id: int) -> ResponseReturnValue:
     """Keep a release on the servers whatever the retention policy says."""
     return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, True), release_id,
                    status=200)
@@ -128,7 +133,7 @@ def pin_release(release_id):
 
 @bp.post("/releases/<int:release_id>/unpin")
 @require("deploy")
-def unpin_release(release_id):
+def unpin_release(release_id: int) -> ResponseReturnValue:
     """Let the retention policy decide about a release again."""
     return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
                    status=200)
@@ -136,7 +141,7 @@ def unpin_release(release_id):
 
 @bp.post("/releases/<int:release_id>/install-missing")
 @require("deploy")
-def install_missing(release_id):
+def install_missing(release_id: int) -> ResponseReturnValue:
     """Install a partly installed release on the servers where it is missing.
 
     :raise 409: installed everywhere, not installed, or a build is running.
@@ -146,6 +151,6 @@ def install_missing(release_id):
 
 @bp.delete("/releases/<int:release_id>")
 @require("deploy")
-def delete_release(release_id):
+def delete_release(release_id: int) -> ResponseReturnValue:
     """Soft-delete a release that is not live (its files go with the next GC)."""
     return _action(releases.delete_release, release_id, status=200)
