@@ -4,6 +4,7 @@ Every value and default lives in :class:`rds_settings.Settings` (README
 "Configuration"); this module only maps the fields the web reads onto Flask
 config keys. Tests override any key with ``create_app(test_config)``.
 """
+from collections.abc import Mapping
 from typing import Any
 
 from rds_settings import Settings, get_settings
@@ -31,7 +32,7 @@ def from_settings(settings: Settings | None = None) -> dict[str, Any]:
     return {key: getattr(settings, field) for key, field in KEYS.items()}
 
 
-def check(config: Any) -> None:
+def check(config: Mapping[str, Any]) -> None:
     if not config.get("SECRET_KEY"):
         raise RuntimeError("RDS_SECRET_KEY is not set: set it to a long random string "
                            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)")

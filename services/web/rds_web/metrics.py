@@ -26,11 +26,10 @@ queue, the ingest backlog, dead letters).
 import hmac
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -63,7 +62,7 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return max(0.0, (end - start).total_seconds())
 
 
-def database_metrics(session: Session, now: datetime) -> Iterator[Any]:
+def database_metrics(session: Session, now: datetime) -> Iterator[Metric]:
     releases = GaugeMetricFamily("rds_releases", "Releases (not deleted) by status",
                                  labels=["status"])
     for status, count in session.execute(
@@ -124,7 +123,7 @@ def database_metrics(session: Session, now: datetime) -> Iterator[Any]:
                                 value=_seconds(newest, now) or 0.0)
 
 
-def broker_metrics(amqp_uri: str, queues: list[str]) -> Iterator[Any]:
+def broker_metrics(amqp_uri: str, queues: list[str]) -> Iterator[Metric]:
     """Message counts by passive declare (never creates a queue); down → rds_broker_up 0."""
     from kombu import Connection
 
@@ -167,7 +166,7 @@ class SystemCollector(Collector):
         self.session = session
         self.amqp_uri = amqp_uri
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         yield from database_metrics(self.session, utcnow())
         pools = sorted({pool for (pool,) in self.session.execute(
             select(Task.pool).distinct())} | {"default"})
@@ -192,5 +191,5 @@ def metrics() -> Response:
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
-def init_app(app: Any) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)

@@ -8,11 +8,12 @@ new-release form), ``releases`` (release actions and page), ``builds``
 """
 from datetime import timedelta
 
+from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     from rds_web import api
     from rds_web.ui import (
         admin,

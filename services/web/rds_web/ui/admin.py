@@ -1,5 +1,7 @@
 """Administration: users, their roles, and API tokens (admins only)."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from rds_control import accounts, users
 from rds_control.errors import ControlError
@@ -11,7 +13,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 ROLES = [r.value for r in Role]
 
 
-def _page(status=200, **context):
+def _page(status: int = 200, **context: object) -> tuple[str, int]:
     context.setdefault("values", {})
     context.setdefault("errors", {})
     return render_template("admin_users.html", users=accounts.list_users(get_session()),
@@ -20,14 +22,14 @@ def _page(status=200, **context):
 
 @bp.get("/users")
 @requires("admin")
-def index():
+def index() -> ResponseReturnValue:
     """List users with their role, state and API tokens."""
     return _page()
 
 
 @bp.post("/users")
 @requires("admin")
-def create_user():
+def create_user() -> ResponseReturnValue:
     """Create a user who logs in with a password."""
     values = {"username": form_text("username"), "email": form_text("email"),
               "role": form_text("role", "viewer")}
@@ -43,7 +45,7 @@ def create_user():
 
 @bp.post("/users/<int:user_id>/role")
 @requires("admin")
-def set_role(user_id):
+def set_role(user_id: int) -> ResponseReturnValue:
     """Give a user another role."""
     role = form_text("role")
     perform(lambda s: accounts.set_role(s, user_id, role, g.user).username,
@@ -53,7 +55,7 @@ def set_role(user_id):
 
 @bp.post("/users/<int:user_id>/disable")
 @requires("admin")
-def disable(user_id):
+def disable(user_id: int) -> ResponseReturnValue:
     """Disable a user: no login, no API access."""
     perform(lambda s: accounts.set_disabled(s, user_id, True, g.user).username,
             success=lambda name: "Disabled %s." % name)
@@ -62,7 +64,7 @@ def disable(user_id):
 
 @bp.post("/users/<int:user_id>/enable")
 @requires("admin")
-def enable(user_id):
+def enable(user_id: int) -> ResponseReturnValue:
     """Enable a disabled user again."""
     perform(lambda s: accounts.set_disabled(s, user_id, False, g.user).username,
             success=lambda name: "Enabled %s." % name)
@@ -71,7 +73,7 @@ def enable(user_id):
 
 @bp.post("/users/<int:user_id>/password")
 @requires("admin")
-def password(user_id):
+def password(user_id: int) -> ResponseReturnValue:
     """Set a new password for a user."""
     new = request.form.get("password") or ""
     perform(lambda s: accounts.reset_password(s, user_id, new, g.user).username,
@@ -81,7 +83,7 @@ def password(user_id):
 
 @bp.post("/users/<int:user_id>/tokens")
 @requires("admin")
-def issue_token(user_id):
+def issue_token(user_id: int) -> ResponseReturnValue:
     """Issue an API token for a user and show it once (never stored in clear)."""
     name = form_text("name", "token")
     try:
@@ -93,7 +95,7 @@ def issue_token(user_id):
     return body, status, {"Cache-Control": "no-store"}
 
 
-def _issue(session, user_id, name):
+def _issue(session: Session, user_id: int, name: str) -> tuple[str, str]:
     user = accounts.get_user_by_id(session, user_id)
     token, _ = users.issue_token(session, user, name, actor=g.user)
     return user.username, token
@@ -101,7 +103,7 @@ def _issue(session, user_id, name):
 
 @bp.post("/tokens/<int:token_id>/revoke")
 @requires("admin")
-def revoke_token(token_id):
+def revoke_token(token_id: int) -> ResponseReturnValue:
     """Revoke an API token."""
     perform(lambda s: users.revoke_token(s, token_id, g.user), success="Token revoked.")
     return redirect(url_for("admin.index"))

@@ -24,7 +24,7 @@ _PALETTE16 = ["#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc",
               "#3b8eea", "#d670d6", "#29b8db", "#ffffff"]
 
 
-def _color256(n):
+def _color256(n: int) -> str:
     if n < 16:
         return _PALETTE16[n]
     if n < 232:
@@ -36,13 +36,13 @@ def _color256(n):
 
 
 class AnsiRenderer:
-    def __init__(self):
-        self.fg = None       # "c1" (class, 16 colours) or "#rrggbb"
-        self.bg = None
-        self.flags = set()
+    def __init__(self) -> None:
+        self.fg: str | None = None       # "c1" (class, 16 colours) or "#rrggbb"
+        self.bg: str | None = None
+        self.flags: set[str] = set()
         self._pending = ""
 
-    def feed(self, text):
+    def feed(self, text: str) -> str:
         """Render the next piece of output; returns HTML (a str)."""
         text = self._pending + text
         self._pending = ""
@@ -61,7 +61,7 @@ class AnsiRenderer:
         out.append(self._span(text[position:]))
         return "".join(out)
 
-    def _span(self, text):
+    def _span(self, text: str) -> str:
         text = _CONTROL.sub("", text.replace("\r", ""))
         if not text:
             return ""
@@ -87,7 +87,7 @@ class AnsiRenderer:
             attributes += ' style="%s"' % ";".join(styles)
         return "<span%s>%s</span>" % (attributes, body)
 
-    def _apply(self, params):
+    def _apply(self, params: str | None) -> None:
         codes = [int(p) if p.isdigit() else 0 for p in re.split("[;:]", params or "0")]
         i = 0
         while i < len(codes):
@@ -127,11 +127,11 @@ class AnsiRenderer:
             i += 1
 
 
-def strip_ansi(text):
+def strip_ansi(text: str | None) -> str:
     """The text without escape sequences and control characters (for titles, summaries)."""
     return _CONTROL.sub("", _SEQUENCE.sub("", text or "").replace("\r", ""))
 
 
-def ansi_to_html(text):
+def ansi_to_html(text: str) -> str:
     """Render a whole log at once."""
     return AnsiRenderer().feed(text)

@@ -1,5 +1,6 @@
 """The audit log: every human action and state change, filterable."""
 from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
 
 from rds_control import audit_log, board
 from rds_web.db import get_session
@@ -11,7 +12,7 @@ FILTERS = ("actor", "action", "project", "q")
 
 @bp.get("/audit")
 @requires("view")
-def index():
+def index() -> ResponseReturnValue:
     """Show the audit log, newest first, filtered by actor, action, project and text."""
     session = get_session()
     filters = {name: request.args.get(name, "").strip() for name in FILTERS}

@@ -16,6 +16,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from rds_control.accounts import record_logout
 from rds_control.logins import attempt_login
@@ -30,7 +31,7 @@ MAX_PASSWORD = 1024
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     """Show the login form; check the password and start a session."""
     next_url = request.values.get("next", "")
     if not isinstance(next_url, str) or safe_next(next_url, "board.index") != next_url:
@@ -59,7 +60,7 @@ def login():
 
 
 @bp.post("/logout")
-def logout():
+def logout() -> ResponseReturnValue:
     """End the session, here and in every other browser of the user."""
     if g.user is not None:
         run(record_logout, g.user.id)

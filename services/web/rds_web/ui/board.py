@@ -1,5 +1,7 @@
 """The release board (home page) and the new-release form."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from rds_control import board, controls, releases
 from rds_control.changes import last_change_id
@@ -11,7 +13,7 @@ from rds_web.ui.common import RELEASE_STATUSES, form_text, requires
 bp = Blueprint("board", __name__)
 
 
-def board_filters():
+def board_filters() -> tuple[str | None, str | None]:
     project = request.args.get("project", "").strip() or None
     status = request.args.get("status", "").strip() or None
     if status not in RELEASE_STATUSES + ["deleted", None]:
@@ -19,13 +21,15 @@ def board_filters():
     return project, status
 
 
-def cursor(name):
+def cursor(name: str) -> int | None:
     """A keyset cursor (a release id) from the query string; anything else is ignored."""
     value = request.args.get(name, "")
     return int(value) if value.isdigit() and len(value) <= 18 else None
 
 
-def _form_context(session, values=None, errors=None, error=None):
+def _form_context(session: Session, values: dict[str, str] | None = None,
+                  errors: dict[str, str] | None = None,
+                  error: str | None = None) -> dict[str, object]:
     return {"projects": board.project_names(session),
             "favourites": board.most_used_projects(session, g.user),
             "values": values or {"project": request.args.get("new", "")},
@@ -34,7 +38,7 @@ def _form_context(session, values=None, errors=None, error=None):
 
 @bp.get("/")
 @requires("view")
-def index():
+def index() -> ResponseReturnValue:
     """Show the release board: newest first, filtered, paginated, live."""
     session = get_session()
     project, status = board_filters()
@@ -49,7 +53,7 @@ def index():
 
 @bp.get("/releases/new")
 @requires("deploy")
-def new_release():
+def new_release() -> ResponseReturnValue:
     """Show the new-release form (project preselected with ``?project=``)."""
     values = {"project": request.args.get("project", "")}
     return render_template("release_new.html", **_form_context(get_session(), values))
@@ -57,7 +61,7 @@ def new_release():
 
 @bp.post("/releases")
 @requires("deploy")
-def create_release():
+def create_release() -> ResponseReturnValue:
     """Create a release of a project and start building it."""
     values = {"project": form_text("project"), "comment": form_text("comment"),
               "ref": form_text("ref")}
@@ -78,6 +82,6 @@ def create_release():
     return redirect(url_for("board.index"))
 
 
-def _create(session, project, data):
+def _create(session: Session, project: str, data: dict[str, str]) -> dict[str, int | str]:
     release = releases.create_release(session, project, data, g.user)
     return {"id": release.id, "version": release.version}

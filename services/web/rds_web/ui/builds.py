@@ -1,7 +1,12 @@
 """The build page: one task's live log (ANSI colours), phase timings and error."""
+from collections.abc import Sequence
+from datetime import datetime
+
 from flask import Blueprint, Response, render_template, stream_with_context, url_for
+from flask.typing import ResponseReturnValue
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
 
 from rds_control import board, logs
 from rds_control.changes import last_change_id
@@ -14,26 +19,30 @@ from rds_web.ui.common import requires
 
 bp = Blueprint("builds", __name__)
 
+#: A phase of a task: name, seconds (None: not measured), still running.
+Phase = tuple[str, float | None, bool]
 
-def get_task(session, task_id):
+
+def get_task(session: Session, task_id: str) -> Task:
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound("no build with id %s" % task_id)
     return task
 
 
-def log_chunks(session, task_id, after=0):
+def log_chunks(session: Session, task_id: str,
+               after: int = 0) -> Sequence[Row[int, str]]:
     """(id, text) of the task's log chunks after ``after``, in arrival order."""
     return session.execute(select(TaskLog.id, TaskLog.text).where(
         TaskLog.task_id == task_id, TaskLog.id > after).order_by(TaskLog.id)).all()
 
 
-def phases(task, now=None):
+def phases(task: Task, now: datetime | None = None) -> list[Phase]:
     """(name, seconds, running) of every phase: the queue, each step, the total."""
     now = now or utcnow()
-    rows = []
-    if task.started_at is not None or task.finished_at is not None:
-        queued_until = task.started_at or task.finished_at
+    rows: list[Phase] = []
+    queued_until = task.started_at or task.finished_at
+    if queued_until is not None:
         rows.append(("queued", (queued_until - task.created_at).total_seconds(), False))
     elif task.finished_at is None:
         rows.append(("queued", (now - task.created_at).total_seconds(), True))
@@ -41,7 +50,7 @@ def phases(task, now=None):
     return rows
 
 
-def header_context(session, task):
+def header_context(session: Session, task: Task) -> dict[str, object]:
     now = utcnow()
     rows = phases(task, now)
     longest = max([seconds or 0 for _, seconds, _ in rows] + [0.001])
@@ -55,7 +64,7 @@ def header_context(session, task):
 
 @bp.get("/builds/<task_id>")
 @requires("view")
-def show(task_id):
+def show(task_id: str) -> ResponseReturnValue:
     """Show a build (or activation) with its phases and its log, streamed live."""
     session = get_session()
     after = last_change_id(session)
@@ -73,7 +82,7 @@ def show(task_id):
 
 @bp.get("/builds/<task_id>/log.txt")
 @requires("view")
-def raw_log(task_id):
+def raw_log(task_id: str) -> ResponseReturnValue:
     """Download the log as plain text (escape sequences kept), streamed chunk by chunk."""
     session = get_session()
     task = get_task(session, task_id)

@@ -2,10 +2,13 @@
 actions through the control plane, template helpers and error pages."""
 import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import (
+    Flask,
     abort,
     flash,
     g,
@@ -15,13 +18,17 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
+from werkzeug.exceptions import Forbidden, NotFound
+from werkzeug.wrappers import Response
 
 from rds_control.errors import ControlError
 from rds_control.users import can
 from rds_core.lifecycle import ReleaseStatus
 from rds_db.models import User
+from rds_web.auth import P, View
 from rds_web.db import get_session, run
 from rds_web.ui.ansi import strip_ansi
 
@@ -43,15 +50,17 @@ STATUS_LOOK = {
 }
 RELEASE_STATUSES = [s.value for s in ReleaseStatus]
 
+T = TypeVar("T")
 
-def log_in(user):
+
+def log_in(user: User) -> None:
     session.clear()
     session.permanent = True
     session[SESSION_USER] = user.id
     session[SESSION_VERSION] = user.session_version
 
 
-def load_user():
+def load_user() -> None:
     """Set ``g.user`` from the session cookie (UI requests only).
 
     The cookie is signed, but a copy of it stays valid until the user's
@@ -72,11 +81,11 @@ def load_user():
     g.user = user
 
 
-def requires(permission):
+def requires(permission: str) -> Callable[[View[P]], View[P]]:
     """Decorate a view: anonymous users go to the login page, others need ``permission``."""
-    def decorator(view):
+    def decorator(view: View[P]) -> View[P]:
         @functools.wraps(view)
-        def wrapped(*args, **kwargs):
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
             if g.get("user") is None:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             if not can(g.user, permission):
@@ -90,7 +99,7 @@ def requires(permission):
 UNSAFE_IN_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
 
 
-def safe_next(target, default="board.index"):
+def safe_next(target: object, default: str = "board.index") -> str:
     """A path on this site to go back to: never another site, whatever the encoding."""
     if (isinstance(target, str) and target.startswith("/") and not target.startswith("//")
             and len(target) <= 2000 and not UNSAFE_IN_NEXT.search(target)):
@@ -100,11 +109,13 @@ def safe_next(target, default="board.index"):
     return url_for(default)
 
 
-def back(default="board.index"):
+def back(default: str = "board.index") -> Response:
     return redirect(safe_next(request.form.get("next") or request.args.get("next"), default))
 
 
-def perform(fn, *args, success=None, **kwargs):
+def perform(fn: Callable[..., T], *args: object,
+            success: str | Callable[[T], str] | None = None,
+            **kwargs: object) -> tuple[bool, T | None]:
     """Run a control-plane action; flash its result (or refusal). Returns (ok, result)."""
     try:
         result = run(fn, *args, **kwargs)
@@ -116,7 +127,7 @@ def perform(fn, *args, success=None, **kwargs):
     return True, result
 
 
-def form_text(name, default=""):
+def form_text(name: str, default: str = "") -> str:
     return (request.form.get(name) or default).strip()
 
 
@@ -124,7 +135,7 @@ def form_text(name, default=""):
 MAX_PAGE = 100_000
 
 
-def page_number():
+def page_number() -> int:
     try:
         return min(max(int(request.args.get("page", 1)), 1), MAX_PAGE)
     except ValueError:
@@ -133,7 +144,7 @@ def page_number():
 
 # -- template helpers --------------------------------------------------------
 
-def fmt_time(value):
+def fmt_time(value: datetime | None) -> Markup:
     if value is None:
         return Markup('<span class="muted">—</span>')
     value = value.astimezone(UTC)
@@ -141,7 +152,7 @@ def fmt_time(value):
         value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
-def fmt_seconds(seconds):
+def fmt_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     seconds = float(seconds)
@@ -155,14 +166,14 @@ def fmt_seconds(seconds):
     return "%dh %02dm" % (hours, rest // 60)
 
 
-def fmt_ago(value):
+def fmt_ago(value: datetime | None) -> str:
     if value is None:
         return "never"
     seconds = (datetime.now(UTC) - value).total_seconds()
     return fmt_seconds(max(seconds, 0)) + " ago"
 
 
-def error_summary(text, limit=200):
+def error_summary(text: str | None, limit: int = 200) -> str:
     """The gist of an error: its first line and, from any output it quotes, the last line(s)."""
     if not text:
         return ""
@@ -178,14 +189,14 @@ def error_summary(text, limit=200):
     return summary if len(summary) <= limit else summary[:limit - 1] + "…"
 
 
-def status_badge(status, text=None):
+def status_badge(status: str, text: str | None = None) -> Markup:
     css, icon = STATUS_LOOK.get(status, ("st-new", "•"))
     return Markup('<span class="status %s" data-status="%s"><span class="icon" '
                   'aria-hidden="true">%s</span> <span class="label">%s</span></span>') % (
         css, status, icon, text or status)
 
 
-def inject():
+def inject() -> dict[str, object]:
     user = g.get("user")
     return {"current_user": user, "can": lambda permission: can(user, permission),
             "status_badge": status_badge, "fmt_time": fmt_time, "fmt_seconds": fmt_seconds,
@@ -196,28 +207,29 @@ def error_page(status: int, title: str, message: str) -> tuple[str, int]:
     return render_template("error.html", status=status, title=title, message=message), status
 
 
-def init_app(app):
+def init_app(app: Flask) -> None:
     app.before_request(load_user)
     app.context_processor(inject)
 
     @app.errorhandler(CSRFError)
-    def csrf_failed(exc):
+    def csrf_failed(exc: CSRFError) -> ResponseReturnValue:
         return error_page(400, "Form expired",
                           "The form was not sent from an open rds page or has expired "
                           "(%s). Go back, reload the page and try again." % exc.description)
 
     @app.errorhandler(403)
-    def forbidden(exc):
+    def forbidden(exc: Forbidden) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return {"error": "forbidden"}, 403
         return error_page(403, "Not allowed", exc.description or "Not allowed.")
 
     @app.errorhandler(404)
-    def not_found(exc):
+    def not_found(exc: NotFound) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return {"error": "no such API endpoint"}, 404
         return error_page(404, "Not found", "There is no such page.")
 
     @app.errorhandler(ControlError)
-    def refused(exc):  # API views have their own handler; this serves the UI's GETs
+    def refused(exc: ControlError) -> ResponseReturnValue:
+        # API views have their own handler; this serves the UI's GETs
         return error_page(exc.status, "Not possible", exc.message)

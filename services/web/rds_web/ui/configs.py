@@ -5,9 +5,12 @@ roles allowed by ``rds_control.configs.may_read_contents`` see contents and
 diffs (contents are secrets).
 """
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from rds_control import configs, projects
 from rds_control.errors import ControlError
+from rds_db.models import ConfigFile, Project
 from rds_web.db import get_session, run
 from rds_web.ui.common import requires
 from rds_web.ui.diff import side_by_side, stats
@@ -15,11 +18,12 @@ from rds_web.ui.diff import side_by_side, stats
 bp = Blueprint("configs", __name__, url_prefix="/projects/<name>/configs")
 
 
-def _readable():
+def _readable() -> bool:
     return configs.may_read_contents(g.user)
 
 
-def _history_context(session, project, found):
+def _history_context(session: Session, project: Project,
+                     found: ConfigFile) -> dict[str, object]:
     versions = configs.history(session, found)
     return {"project": project, "file": found, "versions": versions,
             "readable": _readable(), "holdings": configs.server_holdings(session, found),
@@ -28,7 +32,7 @@ def _history_context(session, project, found):
 
 @bp.get("")
 @requires("view")
-def index(name):
+def index(name: str) -> ResponseReturnValue:
     """List a project's config files, with a form for a new one."""
     session = get_session()
     project = projects.get_project(session, name)
@@ -39,7 +43,7 @@ def index(name):
 
 @bp.post("")
 @requires("manage_projects")
-def create(name):
+def create(name: str) -> ResponseReturnValue:
     """Create a config file (its first version) and push it; nothing saved on error."""
     filename = (request.form.get("filename") or "").strip()
     data = {"content": request.form.get("content", ""),
@@ -61,7 +65,7 @@ def create(name):
 
 @bp.post("/_push")
 @requires("manage_projects")
-def push(name):
+def push(name: str) -> ResponseReturnValue:
     """Push the current revision to every server again."""
     try:
         rows = run(lambda s: configs.push_again(s, name, g.user))
@@ -74,7 +78,7 @@ def push(name):
 
 @bp.post("/_check")
 @requires("manage_projects")
-def check(name):
+def check(name: str) -> ResponseReturnValue:
     """Ask every server which config it holds (shown on each file's page)."""
     back_to = request.form.get("file")
     try:
@@ -90,7 +94,7 @@ def check(name):
 
 @bp.get("/<path:filename>")
 @requires("view")
-def show(name, filename):
+def show(name: str, filename: str) -> ResponseReturnValue:
     """A config file: its editor (admin, deployer) and its whole history."""
     session = get_session()
     project = projects.get_project(session, name)
@@ -102,7 +106,7 @@ def show(name, filename):
 
 @bp.post("/<path:filename>")
 @requires(configs.CONTENT_PERMISSION)
-def save(name, filename):
+def save(name: str, filename: str) -> ResponseReturnValue:
     """Save a new version of a config file and push it; nothing saved on error."""
     data = {"content": request.form.get("content", ""),
             "comment": request.form.get("comment", "")}
@@ -123,7 +127,7 @@ def save(name, filename):
 
 @bp.post("/<path:filename>/delete")
 @requires("manage_projects")
-def delete(name, filename):
+def delete(name: str, filename: str) -> ResponseReturnValue:
     """Delete a config file (its history stays) and push the change."""
     try:
         run(lambda s: configs.delete_file(s, name, filename,
@@ -138,7 +142,7 @@ def delete(name, filename):
 
 @bp.get("/<path:filename>/versions/<int:version>")
 @requires("view")
-def version(name, filename, version):
+def version(name: str, filename: str, version: int) -> ResponseReturnValue:
     """One version: who, when, why, where it was pushed, the log, and its diff."""
     session = get_session()
     project = projects.get_project(session, name)
@@ -155,7 +159,7 @@ def version(name, filename, version):
 
 @bp.get("/<path:filename>/diff")
 @requires(configs.CONTENT_PERMISSION)
-def diff(name, filename):
+def diff(name: str, filename: str) -> ResponseReturnValue:
     """Side-by-side diff between any two versions (``?a=1&b=3``)."""
     session = get_session()
     project = projects.get_project(session, name)

@@ -7,7 +7,8 @@ started from the project page, and so are notification channels added and
 removed. Everything goes through ``rds_control`` (``controls``, ``lines``,
 ``channels``), which validates, enforces the roles and audits.
 """
-from flask import Blueprint, flash, g, request
+from flask import Blueprint, Flask, flash, g, request
+from flask.typing import ResponseReturnValue
 
 from rds_control import channels, controls, families, lines
 from rds_db.models import DeploymentSwitch
@@ -26,7 +27,7 @@ def _optional_int(name: str) -> int | str | None:
 
 @bp.post("/bans")
 @requires("deploy")
-def set_ban():
+def set_ban() -> ResponseReturnValue:
     """Ban new releases of a project on a line (nothing is saved on error)."""
     name = form_text("project")
     if not name:
@@ -41,7 +42,7 @@ def set_ban():
 
 @bp.post("/bans/<int:ban_id>/lift")
 @requires("deploy")
-def lift_ban(ban_id):
+def lift_ban(ban_id: int) -> ResponseReturnValue:
     """Lift a release ban."""
     perform(lambda s: controls.describe(controls.lift_ban(s, ban_id, g.user)),
             success=lambda text: "Lifted the release ban of %s." % text)
@@ -50,7 +51,7 @@ def lift_ban(ban_id):
 
 @bp.post("/deployment")
 @requires("view")  # the control plane lets only admins flip it and says so
-def flip_switch():
+def flip_switch() -> ResponseReturnValue:
     """Switch every deploy off (with a reason) or back on."""
     enabled = request.form.get("enabled") == "on"
     data = {"enabled": enabled, "reason": form_text("reason")}
@@ -61,7 +62,7 @@ def flip_switch():
 
 @bp.post("/projects/<name>/lines")
 @requires("manage_projects")
-def create_line(name):
+def create_line(name: str) -> ResponseReturnValue:
     """Start a new release line of a project."""
     data = {"number": _optional_int("number"), "name": form_text("name")}
     perform(lambda s: lines.create_line(s, name, data, g.user),
@@ -71,7 +72,7 @@ def create_line(name):
 
 @bp.post("/projects/<name>/notifications")
 @requires("manage_projects")
-def add_channel(name):
+def add_channel(name: str) -> ResponseReturnValue:
     """Subscribe an email address or a webhook to some events of the project."""
     data = {"kind": form_text("kind"), "target": form_text("target"),
             "events": request.form.getlist("events")}
@@ -84,7 +85,7 @@ def add_channel(name):
 
 @bp.post("/notifications/<int:channel_id>/delete")
 @requires("manage_projects")
-def remove_channel(channel_id):
+def remove_channel(channel_id: int) -> ResponseReturnValue:
     """Remove a notification channel."""
     perform(lambda s: channels.remove_channel(s, channel_id, g.user),
             success=lambda text: "Removed notification channel %s." % text)
@@ -93,7 +94,7 @@ def remove_channel(channel_id):
 
 @bp.post("/projects/<name>/children")
 @requires("manage_projects")
-def link_child(name):
+def link_child(name: str) -> ResponseReturnValue:
     """Make another project a child of this one."""
     data = {"child": form_text("child")}
     perform(lambda s: families.link(s, name, data, g.user).name,
@@ -103,7 +104,7 @@ def link_child(name):
 
 @bp.post("/projects/<name>/children/<child>/unlink")
 @requires("manage_projects")
-def unlink_child(name, child):
+def unlink_child(name: str, child: str) -> ResponseReturnValue:
     """Unlink a child project."""
     perform(lambda s: families.unlink(s, name, child, g.user),
             success="%s is no longer a child of %s." % (child, name))
@@ -118,7 +119,7 @@ def _switch() -> DeploymentSwitch | None:
     return None if switch.enabled else switch
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.context_processor(lambda: {"deployment_off": _switch()})
 

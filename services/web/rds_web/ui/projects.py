@@ -1,14 +1,16 @@
 """Projects: list, show, create, edit settings, and one editor per script."""
 import re
+from collections.abc import Mapping
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from rds_control import channels, controls, families, lines, projects, releases
 from rds_control.errors import ControlError, InvalidInput
 from rds_core.notices import TITLES
 from rds_core.scripts import SCRIPTS
-from rds_db.models import ReleaseRequest
+from rds_db.models import Project, ReleaseRequest
 from rds_web.db import get_session, run
 from rds_web.ui import gc
 from rds_web.ui.common import requires
@@ -33,9 +35,9 @@ LIST_FIELDS = ("shared_files", "shared_dirs")
 _SERVER = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\[[^\]\s]+\]|[^:\s\[\]]+)(?::(?P<port>\S+))?$")
 
 
-def parse_servers(text):
+def parse_servers(text: str) -> list[dict[str, str]]:
     """``user@host[:port]`` per line into server dicts; InvalidInput names the line."""
-    servers = []
+    servers: list[dict[str, str]] = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -51,13 +53,13 @@ def parse_servers(text):
     return servers
 
 
-def _lines(text):
+def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def form_data(form, creating):
+def form_data(form: Mapping[str, str], creating: bool) -> dict[str, object]:
     """The control-plane input for the posted settings form."""
-    data = {name: (form.get(name) or "").strip() for name, _, _ in SETTINGS}
+    data: dict[str, object] = {name: (form.get(name) or "").strip() for name, _, _ in SETTINGS}
     data["servers"] = parse_servers(form.get("servers", ""))
     for name in LIST_FIELDS:
         data[name] = _lines(form.get(name, ""))
@@ -70,9 +72,9 @@ def form_data(form, creating):
     return data
 
 
-def form_values(project):
+def form_values(project: Project) -> dict[str, object]:
     """The settings form filled from a saved project."""
-    values = {name: getattr(project, name) for name, _, _ in SETTINGS}
+    values: dict[str, object] = {name: getattr(project, name) for name, _, _ in SETTINGS}
     values["servers"] = "\n".join("%s@%s:%d" % (s.user, "[%s]" % s.host if ":" in s.host
                                                   else s.host, s.port)
                                   for s in project.servers)
@@ -83,7 +85,7 @@ def form_values(project):
     return values
 
 
-def field_of(exc):
+def field_of(exc: ControlError) -> str | None:
     """The form field a control-plane error belongs to (``servers.0.host`` → ``servers``)."""
     if not exc.field:
         return None
@@ -91,7 +93,9 @@ def field_of(exc):
     return "script_build" if head == "scripts" else head
 
 
-def _render_form(values, errors, creating, project=None, error=None, status=200):
+def _render_form(values: Mapping[str, object], errors: dict[str, str], creating: bool,
+                 project: Project | None = None, error: str | None = None,
+                 status: int = 200) -> tuple[str, int]:
     return render_template("project_form.html", values=values, errors=errors,
                            creating=creating, project=project, settings=SETTINGS,
                            form_error=error), status
@@ -99,7 +103,7 @@ def _render_form(values, errors, creating, project=None, error=None, status=200)
 
 @bp.get("")
 @requires("view")
-def index():
+def index() -> ResponseReturnValue:
     """List every project with its servers, pool and live version."""
     session = get_session()
     rows = [(p, releases.live_release(session, p.id)) for p in projects.list_projects(session)]
@@ -108,7 +112,7 @@ def index():
 
 @bp.get("/<name>")
 @requires("view")
-def show(name):
+def show(name: str) -> ResponseReturnValue:
     """Show a project's settings, servers, scripts and latest releases."""
     session = get_session()
     project = projects.get_project(session, name)
@@ -127,7 +131,7 @@ def show(name):
 
 @bp.route("/_new", methods=["GET", "POST"])
 @requires("manage_projects")
-def create():
+def create() -> ResponseReturnValue:
     """Show the new-project form; create the project (nothing is saved on error)."""
     if request.method == "GET":
         defaults = {"default_ref": "main", "agent_pool": "default", "keep_releases": 5,
@@ -148,7 +152,7 @@ def create():
 
 @bp.route("/<name>/edit", methods=["GET", "POST"])
 @requires("manage_projects")
-def edit(name):
+def edit(name: str) -> ResponseReturnValue:
     """Show the settings form; save it (nothing is saved on error)."""
     session = get_session()
     project = projects.get_project(session, name)
@@ -171,7 +175,7 @@ def edit(name):
 
 @bp.route("/<name>/scripts/<kind>", methods=["GET", "POST"])
 @requires("manage_projects")
-def script(name, kind):
+def script(name: str, kind: str) -> ResponseReturnValue:
     """Edit one script of a project, next to the environment it receives."""
     if kind not in SCRIPTS:
         abort(404)

@@ -1,10 +1,16 @@
 """One release: its page, and the actions on it (activate, revert, rebuild, cancel, pin,
 unpin, delete)."""
+from collections.abc import Callable
+
 from flask import Blueprint, g, render_template
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from rds_control import audit_log, board, installs, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import NotFound
+from rds_db.models import ReleaseRequest, User
 from rds_web.db import get_session
 from rds_web.ui.common import back, perform, requires
 from rds_web.ui.release_extras import release_extras
@@ -14,7 +20,7 @@ bp = Blueprint("releases", __name__)
 
 @bp.get("/releases/<int:release_id>")
 @requires("view")
-def show(release_id):
+def show(release_id: int) -> ResponseReturnValue:
     """Show a release: its board row, servers, tasks and history."""
     session = get_session()
     after = last_change_id(session)
@@ -26,8 +32,9 @@ def show(release_id):
                            history=history, **release_extras(session, row.release))
 
 
-def _action(fn, release_id, verb):
-    def act(session):
+def _action(fn: Callable[[Session, int, User], ReleaseRequest], release_id: int,
+            verb: str) -> Response:
+    def act(session: Session) -> str:
         release = fn(session, release_id, g.user)
         return "%s %s %s." % (verb, release.project.name, release.version)
     perform(act, success=lambda message: message)
@@ -36,35 +43,35 @@ def _action(fn, release_id, verb):
 
 @bp.post("/releases/<int:release_id>/activate")
 @requires("deploy")
-def activate(release_id):
+def activate(release_id: int) -> ResponseReturnValue:
     """Switch a release live on every server (an older one: roll back to it)."""
     return _action(releases.activate_release, release_id, "Activating")
 
 
 @bp.post("/releases/<int:release_id>/rebuild")
 @requires("deploy")
-def rebuild(release_id):
+def rebuild(release_id: int) -> ResponseReturnValue:
     """Build the latest release again under the same version."""
     return _action(releases.rebuild_release, release_id, "Rebuilding")
 
 
 @bp.post("/releases/<int:release_id>/cancel")
 @requires("deploy")
-def cancel(release_id):
+def cancel(release_id: int) -> ResponseReturnValue:
     """Cancel a release that is building."""
     return _action(releases.cancel_release, release_id, "Cancelling")
 
 
 @bp.post("/releases/<int:release_id>/delete")
 @requires("deploy")
-def delete(release_id):
+def delete(release_id: int) -> ResponseReturnValue:
     """Soft-delete a release that is not live (its files go with the next cleanup)."""
     return _action(releases.delete_release, release_id, "Deleted")
 
 
 @bp.post("/releases/<int:release_id>/pin")
 @requires("deploy")
-def pin(release_id):
+def pin(release_id: int) -> ResponseReturnValue:
     """Keep a release on the servers whatever the retention policy says."""
     return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, True), release_id,
                    "Pinned")
@@ -72,7 +79,7 @@ def pin(release_id):
 
 @bp.post("/releases/<int:release_id>/unpin")
 @requires("deploy")
-def unpin(release_id):
+def unpin(release_id: int) -> ResponseReturnValue:
     """Let the retention policy decide about a release again."""
     return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
                    "Unpinned")
@@ -80,16 +87,16 @@ def unpin(release_id):
 
 @bp.post("/releases/<int:release_id>/install-missing")
 @requires("deploy")
-def install_missing(release_id):
+def install_missing(release_id: int) -> ResponseReturnValue:
     """Install a partly installed release on the servers where it is missing."""
     return _action(installs.install_missing, release_id, "Installing on the missing servers:")
 
 
 @bp.post("/projects/<name>/revert")
 @requires("deploy")
-def revert(name):
+def revert(name: str) -> ResponseReturnValue:
     """Activate the version that was live before the current one."""
-    def act(session):
+    def act(session: Session) -> str:
         release = releases.revert_project(session, name, g.user)
         return "Reverting %s to %s." % (name, release.version)
     perform(act, success=lambda message: message)
