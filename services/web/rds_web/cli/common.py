@@ -3,7 +3,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import click
 import requests
@@ -11,6 +11,10 @@ import requests
 from rds_settings import get_settings
 from rds_settings.settings import SettingsError
 from rds_web.client import ApiClient, ApiError
+
+F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def setting(field: str) -> Callable[[], Any]:
@@ -23,7 +27,7 @@ def setting(field: str) -> Callable[[], Any]:
     return read
 
 
-def main_options(fn: Callable) -> Callable:
+def main_options(fn: F) -> F:
     fn = click.option("--database-url", envvar="RDS_DATABASE_URL", show_envvar=True,
                       default=setting("database_url"),
                       help="rds's database (db, user and token commands).")(fn)
@@ -53,20 +57,20 @@ class Cli:
 pass_cli = click.make_pass_decorator(Cli)
 
 
-def json_option(fn: Callable) -> Callable:
+def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True,
                         help="Print the API's JSON (for scripts).")(fn)
 
 
-def wait_option(what: str) -> Callable:
+def wait_option(what: str) -> Callable[[F], F]:
     return click.option("--wait/--no-wait", default=False, show_default=True,
                         help="Wait until %s (fail if it fails)." % what)
 
 
-def api(fn: Callable[..., Any]) -> Callable[..., Any]:
+def api(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn API errors into a one-line message and exit status 1."""
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except ApiError as exc:
