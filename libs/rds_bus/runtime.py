@@ -3,7 +3,9 @@
 ``AgentRuntime`` publishes the service's events, tracks which tasks this
 copy is running, and sends ``agent_heartbeat`` every ``HEARTBEAT_INTERVAL``
 seconds (default 5) from its own managed thread, so the heartbeat never
-waits for a free worker while long tasks run.
+waits for a free worker while long tasks run. Heartbeats go to their own
+exchange and queue (the pruner applies them), so a backlog of events never
+delays them.
 
 It also makes the copy's fencing claims (``claim``): an RPC to the pruner,
 retried with backoff until the web side answers (a claim never fails because
@@ -125,14 +127,14 @@ class AgentRuntime(DependencyProvider):
                     getattr(proxy, pruner.CLAIM_TASK)(request.to_wire()))
         return _retry_forever("claiming task %s" % request.task_id, ask)
 
-    def heartbeat(self):
+    def heartbeat(self) -> AgentHeartbeat:
         return AgentHeartbeat(
             agent=self.name, service=self.service, pool=self.pool, host=self.host,
             pid=os.getpid(), version=rds_version(), running_tasks=sorted(self.running),
             interval=self.interval, at=utcnow())
 
-    def beat(self):
-        self.publish(self.heartbeat())
+    def beat(self) -> None:
+        self.publisher.send_heartbeat(self.heartbeat())
 
     @contextmanager
     def running_task(self, task_id: str) -> Iterator[None]:
