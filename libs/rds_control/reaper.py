@@ -16,18 +16,35 @@ Run periodically by the pruner:
 * a cancel that no agent confirmed within ``cancel_timeout`` ends as
   ``cancelled`` anyway.
 
-Heartbeat age is measured against the newest heartbeat ingest applied from
-any agent (the web side's own services beat too), not the wall clock: when
-ingest is stopped or behind, every agent would look silent, and no task must
-fail for that.
+Two clocks, so that nothing fails for a delay that is not the task's:
 
-A reaped run cannot act afterwards: its next claim is refused
-(``rds_control.claims``), and a cancel is broadcast for it so the killer of
-its host stops the script it may still be running. How the task and its release end is
-``rds_control.outcomes``.
+* **agent silence** is judged at the *heartbeat clock*: the newest heartbeat
+  applied from any agent (the web side's own services beat too), never later
+  than now. Heartbeats have their own path (``rds_control.heartbeats``), so a
+  backlog of events does not hold them back; if heartbeats stop arriving
+  altogether (the path is broken), every agent would look silent, and no task
+  must fail for that.
+* everything a **backlog of events** can explain (a deadline, a task nobody
+  took, a cancel nobody confirmed, a report that looks lost) is judged at the
+  *ingest clock* (``rds_control.ingest_lag``): the send time of the newest
+  probe ingest applied. While ingest is behind (a backlog, a slow or
+  stopped ingest) these rules wait exactly as long as it is behind: the
+  event that would have ended the task may be in the queue.
+
+A task is lost only when a heartbeat that no longer lists it was sent
+``grace`` seconds before the ingest clock (so ingest has applied whatever the
+agent published before it) and ``grace`` seconds after the task's last event.
+
+Whenever the reaper ends a task it broadcasts a cancel for it, whatever the
+reason and whatever the task's state (a task that looks queued may be running
+on an agent whose ``task_started`` waits in the queue), so the killer of its
+host stops whatever it may still be running; and the reaped run cannot act
+afterwards: its next claim is refused (``rds_control.claims``). How the task and
+its release end is ``rds_control.outcomes``.
 """
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -36,6 +53,7 @@ from sqlalchemy.orm import Session
 from rds_contracts.killer import CancelCommand
 from rds_control import outbox
 from rds_control.agents import is_online
+from rds_control.ingest_lag import ingest_clock
 from rds_control.outcomes import end_task
 from rds_core.lifecycle import TaskKind, TaskStatus
 from rds_db.models import Agent, Task
@@ -55,47 +73,70 @@ DEFAULT_DEADLINES = {kind: float(Settings.model_fields["task_deadline_%s" % kind
 DEFAULT_GRACE = float(Settings.model_fields["lost_task_grace"].default)
 
 
+#: Log that the reaper waits for ingest when it is this many seconds behind.
+LAG_WORTH_LOGGING = 30.0
+
+
 def heartbeat_clock(session: Session, now: datetime) -> datetime:
     """"Now" for heartbeat ages: the newest heartbeat applied (never later than now)."""
     newest = session.scalar(select(func.max(Agent.last_heartbeat_at)))
     return min(now, newest) if newest is not None else now
 
 
-def _lost_by_live_agent(task: Task, agent: Agent | None, grace: float) -> bool:
+@dataclass(frozen=True)
+class Clocks:
+    """The two "now"s of one reaper run (see the module docstring)."""
+
+    beats: datetime
+    ingest: datetime
+
+
+def _silent(task: Task, agent: Agent | None, clocks: Clocks, agent_timeout: float) -> bool:
+    """The task's agent stopped heartbeating (an agent never heard of gets
+    ``agent_timeout`` from the task's start: its first heartbeat may be on the way)."""
+    if agent is None:
+        since = task.started_at or task.created_at
+        return since < clocks.beats - timedelta(seconds=agent_timeout)
+    return not is_online(agent, clocks.beats, agent_timeout)
+
+
+def _lost_by_live_agent(task: Task, agent: Agent | None, clocks: Clocks, grace: float) -> bool:
     if agent is None or task.id in (agent.running_tasks or []):
         return False
     last_event = task.seen_at or task.started_at or task.created_at
-    return agent.last_heartbeat_at > last_event + timedelta(seconds=grace)
+    margin = timedelta(seconds=grace)
+    return agent.last_heartbeat_at > last_event + margin and (
+        agent.last_heartbeat_at + margin < clocks.ingest)
 
 
-def _why(session: Session, task: Task, now: datetime, beat_now: datetime,
-         agent_timeout: float, queue_timeout: float, cancel_timeout: float,
-         deadlines: Mapping[TaskKind, float], grace: float) -> tuple[str, bool] | None:
+def _why(session: Session, task: Task, clocks: Clocks, agent_timeout: float,
+         queue_timeout: float, cancel_timeout: float, deadlines: Mapping[TaskKind, float],
+         grace: float) -> tuple[str, bool] | None:
     """``(reason, cancelled)`` if the task must end now, else None."""
     agent = session.get(Agent, task.agent) if task.agent else None
     status = TaskStatus(task.status)
     if status == TaskStatus.RUNNING:
         deadline = deadlines.get(TaskKind(task.kind))
-        if not is_online(agent, beat_now, agent_timeout):
+        if _silent(task, agent, clocks, agent_timeout):
             last = agent.last_heartbeat_at.isoformat(timespec="seconds") if agent else "never"
             return ("agent %s stopped sending heartbeats (last: %s)" % (task.agent, last),
                     False)
-        if deadline and task.started_at and task.started_at < now - timedelta(
+        if deadline and task.started_at and task.started_at < clocks.ingest - timedelta(
                 seconds=deadline):
             return ("%s task exceeded its deadline of %d s (RDS_TASK_DEADLINE_%s)"
                     % (task.kind, deadline, task.kind.upper()), False)
-        if _lost_by_live_agent(task, agent, grace):
+        if _lost_by_live_agent(task, agent, clocks, grace):
             return ("agent %s is alive but no longer runs the task; its last report was "
                     "lost" % task.agent, False)
     elif status == TaskStatus.CANCELLING and (
-            not is_online(agent, beat_now, agent_timeout)
+            _silent(task, agent, clocks, agent_timeout)
             or (task.cancel_requested_at or task.created_at)
-            < now - timedelta(seconds=cancel_timeout)):
+            < clocks.ingest - timedelta(seconds=cancel_timeout)):
         return "no agent confirmed the cancel; marked cancelled", True
-    elif status == TaskStatus.QUEUED and task.created_at < now - timedelta(
+    elif status == TaskStatus.QUEUED and task.created_at < clocks.ingest - timedelta(
             seconds=queue_timeout):
-        online = session.scalars(select(Agent).where(Agent.pool == task.pool)).all()
-        online = [a for a in online if is_online(a, now, agent_timeout)]
+        pool = session.scalars(select(Agent).where(Agent.pool == task.pool)).all()
+        online = [a for a in pool if is_online(a, clocks.beats, agent_timeout)]
         return ("no agent took the task within %d minutes (%s)" % (
             queue_timeout // 60,
             "%d agent(s) of pool %s online" % (len(online), task.pool) if online
@@ -109,21 +150,25 @@ def reap(session: Session, agent_timeout: float = 30, queue_timeout: float = 360
     """End tasks that can no longer finish; returns how many were ended."""
     now = now or utcnow()
     deadlines = DEFAULT_DEADLINES if deadlines is None else deadlines
-    beat_now = heartbeat_clock(session, now)
+    clocks = Clocks(beats=heartbeat_clock(session, now),
+                    ingest=ingest_clock(session, now))
+    lag = (now - clocks.ingest).total_seconds()
+    if lag >= LAG_WORTH_LOGGING:
+        log.warning("ingest is %.0f s behind: deadlines, queue and cancel timeouts and lost "
+                    "reports are judged as of %s", lag, clocks.ingest.isoformat())
     ended = 0
     tasks = session.scalars(select(Task).where(Task.finished_at.is_(None))
                             .with_for_update(skip_locked=True)).all()
     for task in tasks:
-        why = _why(session, task, now, beat_now, agent_timeout, queue_timeout,
-                   cancel_timeout, deadlines, grace)
+        why = _why(session, task, clocks, agent_timeout, queue_timeout, cancel_timeout,
+                   deadlines, grace)
         if why is None:
             continue
         reason, cancelled = why
-        was_started = task.status != TaskStatus.QUEUED.value
         end_task(session, task, reason, ACTOR, cancelled=cancelled)
-        if was_started:
-            outbox.enqueue(session, CancelCommand(task_id=task.id, initiator=ACTOR), task.pool,
-                           broadcast=True)
+        # whatever the reason: nothing the reaper gave up on may keep running
+        outbox.enqueue(session, CancelCommand(task_id=task.id, initiator=ACTOR), task.pool,
+                       broadcast=True)
         ended += 1
         log.warning("reaped task %s (%s): %s", task.id, task.kind, task.error)
     return ended

@@ -4,6 +4,8 @@
   seconds (the web or ingest died between commit and publish, or the broker
   was away);
 * every 5 s, end tasks that can no longer finish (``rds_control.reaper``);
+* every 5 s, send a probe through ingest's queue: when ingest applies it, the
+  reaper knows how far behind ingest is (``rds_control.ingest_lag``);
 * every hour, trim sent commands, old change-feed rows and long-gone agents
   (``rds_control.housekeeping``);
 * every 5 minutes, start removals the retention plan allows, and every minute
@@ -11,6 +13,11 @@
   seconds (``rds_control.removal``).
 * every 2 s, deliver due notifications (``rds_control.delivery``; settings
   ``RDS_SMTP_*``, ``RDS_PUBLIC_URL``, ``RDS_NOTIFY_TIMEOUT``).
+
+It applies every agent's heartbeats, from their own queue
+(``rds.pruner.heartbeats``, never behind the events; ``rds_control.heartbeats``):
+the pruner is what judges them (reaper, claims), so the one process that
+could wrongly find an agent silent is the one keeping its heartbeats fresh.
 
 It also answers the agents' fencing claims (``claim_task``, see
 ``rds_control.claims``): the web side owns the database, so it decides which
@@ -28,15 +35,22 @@ Operator RPCs (``nameko shell``, README "Operations"): ``running_tasks()``,
 from nameko.rpc import rpc
 from nameko.timer import timer
 
+from rds_bus.heartbeats import heartbeat_consumer
 from rds_bus.providers import Bus
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
+from rds_contracts.agents import AgentHeartbeat
+from rds_contracts.base import utcnow
+from rds_contracts.ingest import IngestProbe
 from rds_contracts.pruner import ClaimRequest
 from rds_contracts.registry import parse_command
 from rds_control import delivery, operations, outbox, removal, unit
 from rds_control.claims import claim_task
+from rds_control.db_errors import is_transient
 from rds_control.errors import Conflict, NotFound
+from rds_control.heartbeats import apply_heartbeat
 from rds_control.housekeeping import trim
+from rds_control.ingest_lag import PROBE_INTERVAL
 from rds_control.projects import get_project
 from rds_control.reaper import reap
 from rds_control.retention import RetentionSettings
@@ -60,6 +74,18 @@ class PrunerService:
         """Publish commands that were committed but not sent."""
         outbox.publish_pending(self.db.session_factory, self.bus,
                                older_than=self.settings.outbox_grace)
+
+    @heartbeat_consumer(drop_if=is_transient)
+    def handle_heartbeat(self, heartbeat: AgentHeartbeat) -> None:
+        """Apply one agent heartbeat (a transient database error drops it: the next
+        one, seconds later, replaces it)."""
+        unit.run(self.db.session_factory, None, apply_heartbeat, heartbeat)
+
+    @timer(interval=PROBE_INTERVAL)
+    def probe_ingest(self) -> None:
+        """Send a probe through the events queue; its send time, once ingest has
+        applied it, is the ingest clock of the reaper."""
+        self.bus.send_event(IngestProbe(sender=self.runtime.name, at=utcnow()))
 
     @timer(interval=5)
     def reap_tasks(self):
