@@ -91,15 +91,6 @@ class Clocks:
     ingest: datetime
 
 
-def _silent(task: Task, agent: Agent | None, clocks: Clocks, agent_timeout: float) -> bool:
-    """The task's agent stopped heartbeating (an agent never heard of gets
-    ``agent_timeout`` from the task's start: its first heartbeat may be on the way)."""
-    if agent is None:
-        since = task.started_at or task.created_at
-        return since < clocks.beats - timedelta(seconds=agent_timeout)
-    return not is_online(agent, clocks.beats, agent_timeout)
-
-
 def _lost_by_live_agent(task: Task, agent: Agent | None, clocks: Clocks, grace: float) -> bool:
     if agent is None or task.id in (agent.running_tasks or []):
         return False
@@ -117,7 +108,7 @@ def _why(session: Session, task: Task, clocks: Clocks, agent_timeout: float,
     status = TaskStatus(task.status)
     if status == TaskStatus.RUNNING:
         deadline = deadlines.get(TaskKind(task.kind))
-        if _silent(task, agent, clocks, agent_timeout):
+        if not is_online(agent, clocks.beats, agent_timeout):
             last = agent.last_heartbeat_at.isoformat(timespec="seconds") if agent else "never"
             return ("agent %s stopped sending heartbeats (last: %s)" % (task.agent, last),
                     False)
@@ -129,7 +120,7 @@ def _why(session: Session, task: Task, clocks: Clocks, agent_timeout: float,
             return ("agent %s is alive but no longer runs the task; its last report was "
                     "lost" % task.agent, False)
     elif status == TaskStatus.CANCELLING and (
-            _silent(task, agent, clocks, agent_timeout)
+            not is_online(agent, clocks.beats, agent_timeout)
             or (task.cancel_requested_at or task.created_at)
             < clocks.ingest - timedelta(seconds=cancel_timeout)):
         return "no agent confirmed the cancel; marked cancelled", True
