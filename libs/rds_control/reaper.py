@@ -5,10 +5,10 @@ Run periodically by the pruner:
 * a running task whose agent stopped heartbeating fails with that reason (a
   build then gets another automatic attempt, up to the limit);
 * a running task whose agent is alive but no longer lists it among its
-  running tasks fails: its last event was lost (the agent lists a task until
-  its final event is confirmed by the broker, so a heartbeat without it,
-  sent ``grace`` seconds after the task's last event, means the end will
-  never arrive);
+  running tasks fails: its last event was lost (the agent lists a task from
+  its start until its final event is confirmed by the broker, so a heartbeat
+  without it, once ingest has applied everything sent before that heartbeat,
+  means the end will never arrive);
 * a running task past its kind's deadline (``deadlines``, seconds since it
   started) fails, whatever its agent says: a hung script or upload ends;
 * a task nobody took within ``queue_timeout`` fails, saying whether any
@@ -33,7 +33,8 @@ Two clocks, so that nothing fails for a delay that is not the task's:
 
 A task is lost only when a heartbeat that no longer lists it was sent
 ``grace`` seconds before the ingest clock (so ingest has applied whatever the
-agent published before it) and ``grace`` seconds after the task's last event.
+agent published before it) and ``grace`` seconds after the task started (so
+the agent had started it: both times are the agent's clock).
 
 Whenever the reaper ends a task it broadcasts a cancel for it, whatever the
 reason and whatever the task's state (a task that looks queued may be running
@@ -68,8 +69,8 @@ ACTOR = "system:pruner"
 #: are the settings' own).
 DEFAULT_DEADLINES = {kind: float(Settings.model_fields["task_deadline_%s" % kind].default)
                      for kind in TaskKind}
-#: Seconds a heartbeat must postdate a task's last event before the task's
-#: absence from it counts (events and heartbeats may be applied out of order).
+#: Seconds a heartbeat must postdate a task's start, and precede the ingest clock,
+#: before the task's absence from it counts (clocks of hosts differ a little).
 DEFAULT_GRACE = float(Settings.model_fields["lost_task_grace"].default)
 
 
@@ -94,9 +95,9 @@ class Clocks:
 def _lost_by_live_agent(task: Task, agent: Agent | None, clocks: Clocks, grace: float) -> bool:
     if agent is None or task.id in (agent.running_tasks or []):
         return False
-    last_event = task.seen_at or task.started_at or task.created_at
+    started = task.started_at or task.created_at  # the agent's clock, like its heartbeats
     margin = timedelta(seconds=grace)
-    return agent.last_heartbeat_at > last_event + margin and (
+    return agent.last_heartbeat_at > started + margin and (
         agent.last_heartbeat_at + margin < clocks.ingest)
 
 

@@ -103,9 +103,9 @@ def test_a_task_its_live_agent_no_longer_runs_fails(db_session, make_project, al
     agent = agent_for(task, name="forgetful/builder/1")
     agent.start()
     now = utcnow()
-    task.seen_at = now - timedelta(seconds=60)  # its last event; the next was lost
+    task.started_at = task.seen_at = now - timedelta(seconds=60)  # its end was lost
     probe(db_session, now)  # ingest is not behind
-    # a beat without the task, but close to its last event: that event may be in flight
+    # a beat without the task, but close to its start: the agent may not have started it
     heartbeat(db_session, agent.name, now - timedelta(seconds=55))
     assert reap(db_session, agent_timeout=120, grace=15, now=now) == 0
     # still without it, well after: lost once ingest applied what was sent before the beat
