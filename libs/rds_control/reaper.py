@@ -31,10 +31,10 @@ Two clocks, so that nothing fails for a delay that is not the task's:
   stopped ingest) these rules wait exactly as long as it is behind: the
   event that would have ended the task may be in the queue.
 
-A task is lost only when a heartbeat that no longer lists it was sent
-``grace`` seconds before the ingest clock (so ingest has applied whatever the
-agent published before it) and ``grace`` seconds after the task started (so
-the agent had started it: both times are the agent's clock).
+A task is lost only when its agent listed it and the first heartbeat that no
+longer did was sent ``grace`` seconds before the ingest clock: ingest has
+applied whatever the agent published before that heartbeat, its final event
+included (``rds_control.heartbeats`` remembers when each task was dropped).
 
 Whenever the reaper ends a task it broadcasts a cancel for it, whatever the
 reason and whatever the task's state (a task that looks queued may be running
@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session
 from rds_contracts.killer import CancelCommand
 from rds_control import outbox
 from rds_control.agents import is_online
+from rds_control.heartbeats import dropped_at
 from rds_control.ingest_lag import ingest_clock
 from rds_control.outcomes import end_task
 from rds_core.lifecycle import TaskKind, TaskStatus
@@ -69,8 +70,8 @@ ACTOR = "system:pruner"
 #: are the settings' own).
 DEFAULT_DEADLINES = {kind: float(Settings.model_fields["task_deadline_%s" % kind].default)
                      for kind in TaskKind}
-#: Seconds a heartbeat must postdate a task's start, and precede the ingest clock,
-#: before the task's absence from it counts (clocks of hosts differ a little).
+#: Seconds the first heartbeat without a task must precede the ingest clock before
+#: the task counts as lost (clocks of hosts differ a little).
 DEFAULT_GRACE = float(Settings.model_fields["lost_task_grace"].default)
 
 
@@ -95,10 +96,8 @@ class Clocks:
 def _lost_by_live_agent(task: Task, agent: Agent | None, clocks: Clocks, grace: float) -> bool:
     if agent is None or task.id in (agent.running_tasks or []):
         return False
-    started = task.started_at or task.created_at  # the agent's clock, like its heartbeats
-    margin = timedelta(seconds=grace)
-    return agent.last_heartbeat_at > started + margin and (
-        agent.last_heartbeat_at + margin < clocks.ingest)
+    dropped = dropped_at(agent, task.id)
+    return dropped is not None and dropped + timedelta(seconds=grace) < clocks.ingest
 
 
 def _why(session: Session, task: Task, clocks: Clocks, agent_timeout: float,

@@ -20,6 +20,7 @@ from rds_db.models.base import utcnow
 
 def heartbeat(db_session: Session, name: str, at: datetime,
               running: tuple[str, ...] = ()) -> None:
+    """``name`` sent a heartbeat at ``at`` listing ``running``."""
     apply_heartbeat(db_session, agents.AgentHeartbeat(
         agent=name, service="builder", pool="default", host="h", pid=1, version="t",
         interval=1, at=at, running_tasks=list(running)))
@@ -103,14 +104,16 @@ def test_a_task_its_live_agent_no_longer_runs_fails(db_session, make_project, al
     agent = agent_for(task, name="forgetful/builder/1")
     agent.start()
     now = utcnow()
-    task.started_at = task.seen_at = now - timedelta(seconds=60)  # its end was lost
+    heartbeat(db_session, agent.name, now - timedelta(seconds=60), running=(task.id,))
     probe(db_session, now)  # ingest is not behind
-    # a beat without the task, but close to its start: the agent may not have started it
-    heartbeat(db_session, agent.name, now - timedelta(seconds=55))
+    # the first beat without it: its final event, published before, may still be in flight
+    heartbeat(db_session, agent.name, now - timedelta(seconds=10))
     assert reap(db_session, agent_timeout=120, grace=15, now=now) == 0
-    # still without it, well after: lost once ingest applied what was sent before the beat
-    heartbeat(db_session, agent.name, now - timedelta(seconds=20))
-    assert reap(db_session, agent_timeout=120, grace=15, now=now) == 1
+    # ingest has applied everything sent until 15 s after that beat: the end never came
+    later = now + timedelta(seconds=10)
+    heartbeat(db_session, agent.name, later)
+    probe(db_session, later)
+    assert reap(db_session, agent_timeout=120, grace=15, now=later) == 1
     assert task.status == "failed" and "no longer runs the task" in task.error
     assert task.id in cancels(db_session)
 

@@ -19,6 +19,9 @@ class Agent(Base):
     pid: Mapped[int] = mapped_column(Integer)
     version: Mapped[str] = mapped_column(String(40))
     running_tasks: Mapped[list] = mapped_column(JSONB, default=list)
+    #: ``{task id: when}``: tasks a heartbeat of this copy stopped listing, and the send time
+    #: of the first heartbeat without each (``rds_control.heartbeats``)
+    dropped_tasks: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
     heartbeat_interval: Mapped[float]
     first_seen_at: Mapped[datetime]
     last_heartbeat_at: Mapped[datetime]

@@ -1,10 +1,12 @@
-"""ingest_probe: the newest probe ingest applied (how far behind ingest is)
+"""ingest_probe: the newest probe ingest applied (how far behind ingest is);
+agents.dropped_tasks: when a heartbeat stopped listing each task
 
 Revision ID: heartbeats01
 Revises: cfg01
 """
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = 'heartbeats01'
 down_revision = 'cfg01'
@@ -22,7 +24,10 @@ def upgrade() -> None:
         sa.CheckConstraint('id = 1', name=op.f('ck_ingest_probe_singleton')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_ingest_probe')),
     )
+    op.add_column('agents', sa.Column('dropped_tasks', postgresql.JSONB(astext_type=sa.Text()),
+                                      nullable=False, server_default='{}'))
 
 
 def downgrade() -> None:
+    op.drop_column('agents', 'dropped_tasks')
     op.drop_table('ingest_probe')
