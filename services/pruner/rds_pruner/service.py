@@ -32,6 +32,8 @@ Operator RPCs (``nameko shell``, README "Operations"): ``running_tasks()``,
 ``show_task(id)``, ``agents()``, ``resend_command(id)``, ``reap_now()``,
 ``retention_plan(name)``, ``check_servers(name)``.
 """
+from typing import Any
+
 from nameko.rpc import rpc
 from nameko.timer import timer
 
@@ -70,7 +72,7 @@ class PrunerService:
     settings = SettingsDependency()
 
     @timer(interval=2)
-    def relay_outbox(self):
+    def relay_outbox(self) -> None:
         """Publish commands that were committed but not sent."""
         outbox.publish_pending(self.db.session_factory, self.bus,
                                older_than=self.settings.outbox_grace)
@@ -88,31 +90,31 @@ class PrunerService:
         self.bus.send_event(IngestProbe(sender=self.runtime.name, at=utcnow()))
 
     @timer(interval=5)
-    def reap_tasks(self):
+    def reap_tasks(self) -> int:
         """End tasks whose agent went silent, nobody took, or cancel never confirmed."""
         return self.reap_now()
 
     @timer(interval=3600)
-    def trim_tables(self):
+    def trim_tables(self) -> Any:
         """Delete bookkeeping rows nobody needs any more."""
         return unit.run(self.db.session_factory, None, trim)
 
     @timer(interval=300)
-    def remove_old_releases(self):
+    def remove_old_releases(self) -> list[Any]:
         """Start the removals the retention plan of every project allows."""
         return removal.run_for_every_project(
             self.db.session_factory, self.bus, removal.schedule_removals,
             RetentionSettings.from_settings(self.settings))
 
     @timer(interval=60)
-    def check_servers_when_due(self):
+    def check_servers_when_due(self) -> list[Any]:
         """Check the servers of projects not checked for DRIFT_CHECK_INTERVAL seconds."""
         return removal.run_for_every_project(
             self.db.session_factory, self.bus, removal.schedule_inspection,
             self.settings.drift_check_interval)
 
     @rpc
-    def retention_plan(self, project_name):
+    def retention_plan(self, project_name: str) -> dict[str, Any]:
         """Dry run: what retention would remove from a project now, and why each other stays."""
         with self.db.transaction() as session:
             project = get_project(session, project_name)
@@ -120,18 +122,18 @@ class PrunerService:
                                         RetentionSettings.from_settings(self.settings)).to_wire()
 
     @rpc
-    def check_servers(self, project_name):
+    def check_servers(self, project_name: str) -> dict[str, str]:
         """Read current and releases/ of every server of a project now (drift)."""
         return {"task_id": unit.run(self.db.session_factory, self.bus,
                                     lambda s: removal.check_servers(s, project_name).id)}
 
     @timer(interval=2)
-    def deliver_notifications(self):
+    def deliver_notifications(self) -> tuple[int, int]:
         """Send due email and webhook notifications (retried with backoff)."""
         return delivery.deliver_due(self.db.session_factory, delivery.settings_from(self.settings))
 
     @rpc
-    def reap_now(self):
+    def reap_now(self) -> int:
         """Run the reaper once; returns how many tasks it ended."""
         return unit.run(self.db.session_factory, self.bus, reap,
                         agent_timeout=self.settings.agent_timeout,
@@ -141,7 +143,7 @@ class PrunerService:
                         grace=self.settings.lost_task_grace)
 
     @rpc
-    def claim_task(self, request):
+    def claim_task(self, request: dict[str, Any]) -> dict[str, Any]:
         """Grant or refuse an agent's claim on a task (fencing); returns a ClaimAnswer."""
         claim = ClaimRequest.model_validate(request)
         answer = unit.run(self.db.session_factory, self.bus, claim_task, claim,
@@ -149,25 +151,25 @@ class PrunerService:
         return answer.to_wire()
 
     @rpc
-    def running_tasks(self):
+    def running_tasks(self) -> list[dict[str, Any]]:
         """Every task that has not ended: id, kind, status, project, version, agent."""
         with self.db.transaction() as session:
             return operations.running_tasks(session)
 
     @rpc
-    def show_task(self, task_id):
+    def show_task(self, task_id: str) -> dict[str, Any]:
         """One task in full: command, steps, error, agent, timestamps."""
         with self.db.transaction() as session:
             return operations.task_detail(session, task_id)
 
     @rpc
-    def agents(self):
+    def agents(self) -> list[dict[str, Any]]:
         """Every agent copy heard from in the last day: pool, online, running tasks."""
         with self.db.transaction() as session:
             return operations.agents(session)
 
     @rpc
-    def resend_command(self, task_id):
+    def resend_command(self, task_id: str) -> dict[str, Any]:
         """Publish a queued task's command again (e.g. after purging a queue)."""
         with self.db.transaction() as session:
             task = session.get(Task, task_id)
