@@ -170,7 +170,7 @@ def test_a_backlog_of_20000_events_does_not_fail_a_live_agents_task(
     now = utcnow()
     with transaction(session_factory) as session:
         assert ingest_lag(session, now) >= 2 * TIMEOUT
-        # the task started before the backlog; its deadline (1 s) passed long ago by the
+        # the task started before the backlog; its deadline (TIMEOUT) passed long ago by the
         # wall clock, but its end may be in the queue: nothing a backlog explains fails it
         ended = reap(session, agent_timeout=TIMEOUT, grace=TIMEOUT,
                      deadlines={TaskKind.BUILD: TIMEOUT}, now=now)
