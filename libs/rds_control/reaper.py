@@ -112,13 +112,13 @@ def _why(session: Session, task: Task, clocks: Clocks, agent_timeout: float,
             last = agent.last_heartbeat_at.isoformat(timespec="seconds") if agent else "never"
             return ("agent %s stopped sending heartbeats (last: %s)" % (task.agent, last),
                     False)
+        if _lost_by_live_agent(task, agent, clocks, grace):  # (it ended: say so first)
+            return ("agent %s is alive but no longer runs the task; its last report was "
+                    "lost" % task.agent, False)
         if deadline and task.started_at and task.started_at < clocks.ingest - timedelta(
                 seconds=deadline):
             return ("%s task exceeded its deadline of %d s (RDS_TASK_DEADLINE_%s)"
                     % (task.kind, deadline, task.kind.upper()), False)
-        if _lost_by_live_agent(task, agent, clocks, grace):
-            return ("agent %s is alive but no longer runs the task; its last report was "
-                    "lost" % task.agent, False)
     elif status == TaskStatus.CANCELLING and (
             not is_online(agent, clocks.beats, agent_timeout)
             or (task.cancel_requested_at or task.created_at)
