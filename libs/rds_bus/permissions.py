@@ -4,8 +4,9 @@ Signatures (``rds_bus.signing``) stop anyone without the keys; these
 permissions also stop a stolen **agent** login from publishing commands at all:
 
 * ``agent`` may read the command exchanges and its own queues, and write only
-  ``rds.events`` (and the queues it declares and binds, and nameko's RPC
-  exchange for the operators' ``status()``). It cannot write ``rds.commands`` or
+  ``rds.events`` and ``rds.heartbeats`` (and the queues it declares and binds,
+  and nameko's RPC exchange for the operators' ``status()``); it cannot read
+  ingest's or the pruner's queues. It cannot write ``rds.commands`` or
   ``rds.broadcast``: a command published with an agent login is refused by the
   broker (``ACCESS_REFUSED``).
 * ``web`` (web, ingest, pruner) may do everything under ``rds.*``: it sends
@@ -27,8 +28,9 @@ _OWN_QUEUES = r"rds\.(%s)\..+" % "|".join(_AGENT_SERVICES)
 ROLES: dict[str, tuple[str, str, str]] = {
     "agent": (
         r"^(rds\..+|%s)$" % _NAMEKO,
-        r"^(rds\.events|rds\.dead|rds\.ingest\.events|%s|%s)$" % (_OWN_QUEUES, _NAMEKO),
-        r"^(rds\.(commands|broadcast|events|dead)|%s|%s)$" % (_OWN_QUEUES, _NAMEKO),
+        r"^(rds\.events|rds\.dead|rds\.ingest\.events|rds\.heartbeats|rds\.pruner\.heartbeats"
+        r"|%s|%s)$" % (_OWN_QUEUES, _NAMEKO),
+        r"^(rds\.(commands|broadcast|events|heartbeats|dead)|%s|%s)$" % (_OWN_QUEUES, _NAMEKO),
     ),
     "web": (r"^(rds\..+|%s)$" % _NAMEKO,) * 3,
 }

@@ -5,15 +5,23 @@ confirms and ``mandatory`` routing, so ``publish`` returns only once the
 broker has the message in a queue. The target queue is declared first, so a
 command sent before any agent of its pool has started waits for one.
 
-Commands are signed with the command key and events with the event key
-(``rds_bus.signing``) when the publisher has them.
+Commands are signed with the command key and events (heartbeats too) with the
+event key (``rds_bus.signing``) when the publisher has them. Heartbeats go to
+their own exchange (``rds.heartbeats``), never behind the events.
 """
+from collections.abc import Sequence
+from typing import Any
+
+from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher
 
 from rds_bus import signing, topology
+from rds_contracts.agents import AGENT_HEARTBEAT, AgentHeartbeat
 from rds_contracts.registry import command_name, event_name
 
 COMMAND, EVENT = signing.COMMAND, signing.EVENT
+#: Exchanges whose messages are events (signed with the event key).
+EVENT_EXCHANGES = frozenset({topology.EVENTS_EXCHANGE.name, topology.HEARTBEATS_EXCHANGE.name})
 
 
 class BusPublisher:
@@ -42,15 +50,20 @@ class BusPublisher:
         name = event_name(event)
         self.publish_raw(topology.EVENTS_EXCHANGE, name, name, event.to_wire())
 
+    def send_heartbeat(self, heartbeat: AgentHeartbeat) -> None:
+        """Announce an agent copy on the heartbeat path (``rds.pruner.heartbeats``)."""
+        self.publish_raw(topology.HEARTBEATS_EXCHANGE, AGENT_HEARTBEAT, AGENT_HEARTBEAT,
+                         heartbeat.to_wire(), declare=[topology.HEARTBEAT_QUEUE])
+
     @classmethod
     def from_config(cls, config, amqp_uri=None):
         """A publisher with the AMQP URI and bus keys of a service's config."""
         return cls(amqp_uri or config["AMQP_URI"], command_key=config.get(signing.COMMAND_KEY),
                    event_key=config.get(signing.EVENT_KEY))
 
-    def publish_raw(self, exchange, routing_key, name, body, declare=(), mandatory=True):
-        signer = self.signers[EVENT if exchange.name == topology.EVENTS_EXCHANGE.name
-                              else COMMAND]
+    def publish_raw(self, exchange: Exchange, routing_key: str, name: str, body: Any,
+                    declare: Sequence[Exchange | Queue] = (), mandatory: bool = True) -> None:
+        signer = self.signers[EVENT if exchange.name in EVENT_EXCHANGES else COMMAND]
         headers = {topology.TYPE_HEADER: name, **signer.headers(routing_key, name, body)}
         self._publisher.publish(body, exchange=exchange, routing_key=routing_key,
                                 headers=headers, declare=list(declare), mandatory=mandatory)

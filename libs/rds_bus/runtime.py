@@ -3,7 +3,9 @@
 ``AgentRuntime`` publishes the service's events, tracks which tasks this
 copy is running, and sends ``agent_heartbeat`` every ``HEARTBEAT_INTERVAL``
 seconds (default 5) from its own managed thread, so the heartbeat never
-waits for a free worker while long tasks run.
+waits for a free worker while long tasks run. Heartbeats go to their own
+exchange and queue (the pruner applies them), so a backlog of events never
+delays them.
 
 It also makes the copy's fencing claims (``claim``): an RPC to the pruner,
 retried with backoff until the web side answers (a claim never fails because
@@ -18,9 +20,10 @@ drops, while the first run goes on.
 """
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any, TypeVar
 
 import eventlet
 from nameko.constants import AMQP_URI_CONFIG_KEY
@@ -33,10 +36,11 @@ from rds_bus.identity import agent_host, agent_name, agent_pool, pid_is_gone
 from rds_bus.publish import BusPublisher
 from rds_contracts import pruner
 from rds_contracts.agents import AgentHeartbeat
-from rds_contracts.base import utcnow
+from rds_contracts.base import Message, utcnow
 from rds_contracts.pruner import ClaimAnswer, ClaimRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HEARTBEAT_INTERVAL_KEY = "HEARTBEAT_INTERVAL"
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
@@ -50,7 +54,7 @@ RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 class ClaimRefused(CommandDropped):
     """The web side refused a claim: this run must not act."""
 
-    def __init__(self, answer: ClaimAnswer):
+    def __init__(self, answer: ClaimAnswer) -> None:
         super().__init__(answer.reason or "claim refused")
         self.answer = answer
 
@@ -59,7 +63,7 @@ class ClaimRefused(CommandDropped):
         return self.answer.cancelled
 
 
-def rds_version():
+def rds_version() -> str:
     try:
         return version("rds")
     except PackageNotFoundError:  # pragma: no cover - running from a plain checkout
@@ -74,7 +78,7 @@ def _process_gone(agent: str, my_host: str) -> bool:
 
 
 class AgentRuntime(DependencyProvider):
-    def setup(self):
+    def setup(self) -> None:
         self.config = self.container.config
         self.service = self.container.service_name
         self.name = agent_name(self.config, self.service)
@@ -84,23 +88,23 @@ class AgentRuntime(DependencyProvider):
                                               DEFAULT_HEARTBEAT_INTERVAL))
         self.claim_timeout = float(self.config.get(CLAIM_TIMEOUT_KEY, DEFAULT_CLAIM_TIMEOUT))
         self.publisher = BusPublisher.from_config(self.config, self.config[AMQP_URI_CONFIG_KEY])
-        self.running = set()
+        self.running: set[str] = set()
         self._thread = None
 
-    def start(self):
+    def start(self) -> None:
         self._thread = self.container.spawn_managed_thread(self._heartbeat_loop,
                                                            identifier="heartbeat")
 
-    def stop(self):
+    def stop(self) -> None:
         if self._thread is not None:
             self._thread.kill()
 
     kill = stop
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> "AgentRuntime":
         return self
 
-    def publish(self, event):
+    def publish(self, event: Message) -> None:
         self.publisher.send_event(event)
 
     def claim(self, task_id: str, run_id: str, step: str, redelivered: bool = False) -> int:
@@ -118,21 +122,21 @@ class AgentRuntime(DependencyProvider):
         return answer.token
 
     def _ask(self, request: ClaimRequest) -> ClaimAnswer:
-        def ask():
+        def ask() -> ClaimAnswer:
             with ServiceRpcProxy(pruner.SERVICE_NAME, self.config,
                                  timeout=self.claim_timeout) as proxy:
                 return ClaimAnswer.model_validate(
                     getattr(proxy, pruner.CLAIM_TASK)(request.to_wire()))
         return _retry_forever("claiming task %s" % request.task_id, ask)
 
-    def heartbeat(self):
+    def heartbeat(self) -> AgentHeartbeat:
         return AgentHeartbeat(
             agent=self.name, service=self.service, pool=self.pool, host=self.host,
             pid=os.getpid(), version=rds_version(), running_tasks=sorted(self.running),
             interval=self.interval, at=utcnow())
 
-    def beat(self):
-        self.publish(self.heartbeat())
+    def beat(self) -> None:
+        self.publisher.send_heartbeat(self.heartbeat())
 
     @contextmanager
     def running_task(self, task_id: str) -> Iterator[None]:
@@ -150,19 +154,19 @@ class AgentRuntime(DependencyProvider):
             self.running.discard(task_id)
             self._safe_beat()
 
-    def _safe_beat(self):
+    def _safe_beat(self) -> None:
         try:
             self.beat()
         except Exception as exc:  # broker away: the next beat tells the truth
             log.warning("heartbeat of %s failed: %s", self.name, exc)
 
-    def _heartbeat_loop(self):
+    def _heartbeat_loop(self) -> None:
         while True:
             self._safe_beat()
             eventlet.sleep(self.interval)
 
 
-def _retry_forever(what, call):
+def _retry_forever(what: str, call: Callable[[], T]) -> T:
     attempt = 0
     while True:
         try:
@@ -189,6 +193,6 @@ class AgentService:
     runtime = AgentRuntime()
 
     @rpc
-    def status(self):
+    def status(self) -> dict[str, Any]:
         """Describe the copy that answers: name, pool, version, running tasks."""
         return self.runtime.heartbeat().to_wire()

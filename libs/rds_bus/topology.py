@@ -15,6 +15,11 @@
   a transient failure without sleeping.
 * ``rds.events`` (topic): agent events, routing key = event name, all
   consumed by ingest from ``rds.ingest.events``.
+* ``rds.heartbeats`` (topic): agent heartbeats only (routing key
+  ``agent_heartbeat``), consumed by the pruner from ``rds.pruner.heartbeats``:
+  a heartbeat never waits behind a backlog of events. Heartbeats perish: the
+  queue drops any older than ``HEARTBEAT_TTL_MS`` (nothing dead-lettered), so a
+  stopped pruner does not leave a pile of stale ones.
 * ``rds.dead`` (fanout) → queue ``rds.dead``: messages rejected as malformed
   or whose handler crashed; inspect them with the RabbitMQ management UI.
 
@@ -32,6 +37,7 @@ COMMANDS_EXCHANGE = Exchange("rds.commands", type="topic", durable=True)
 BROADCAST_EXCHANGE = Exchange("rds.broadcast", type="topic", durable=True)
 EVENTS_EXCHANGE = Exchange("rds.events", type="topic", durable=True)
 DEAD_EXCHANGE = Exchange("rds.dead", type="fanout", durable=True)
+HEARTBEATS_EXCHANGE = Exchange("rds.heartbeats", type="topic", durable=True)
 
 DEAD_QUEUE = Queue("rds.dead", exchange=DEAD_EXCHANGE, routing_key="#", durable=True)
 
@@ -42,6 +48,11 @@ RETRY_DELAYS = (1, 2, 5, 10, 30)
 
 INGEST_QUEUE = Queue("rds.ingest.events", exchange=EVENTS_EXCHANGE, routing_key="#",
                      durable=True, queue_arguments=_DEAD_LETTERED)
+
+#: A heartbeat older than this says nothing any more (agents beat every few seconds).
+HEARTBEAT_TTL_MS = 10 * 60 * 1000
+HEARTBEAT_QUEUE = Queue("rds.pruner.heartbeats", exchange=HEARTBEATS_EXCHANGE, routing_key="#",
+                        durable=True, queue_arguments={"x-message-ttl": HEARTBEAT_TTL_MS})
 
 POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -86,7 +97,7 @@ def delay_queue(origin, retries):
                                   "x-dead-letter-exchange": origin.exchange.name})
 
 
-def declarations():
+def declarations() -> list[Exchange | Queue]:
     """Everything a publisher declares before its first message."""
     return [COMMANDS_EXCHANGE, BROADCAST_EXCHANGE, EVENTS_EXCHANGE, DEAD_EXCHANGE,
-            DEAD_QUEUE, INGEST_QUEUE]
+            HEARTBEATS_EXCHANGE, DEAD_QUEUE, INGEST_QUEUE, HEARTBEAT_QUEUE]

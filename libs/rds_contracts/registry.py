@@ -6,7 +6,7 @@ messages instead of retrying them.
 """
 from pydantic import ValidationError
 
-from rds_contracts import activator, agents, builder, configs, gc, killer, migrator
+from rds_contracts import activator, agents, builder, configs, gc, ingest, killer, migrator
 
 COMMANDS = {
     builder.BUILD: builder.BuildCommand,
@@ -54,6 +54,7 @@ EVENTS = {
     configs.CONFIG_PUSHED: configs.ConfigPushed,
     configs.CONFIG_PUSH_FAILED: configs.ConfigPushFailed,
     configs.CONFIG_INSPECTED: configs.ConfigInspected,
+    ingest.INGEST_PROBE: ingest.IngestProbe,
 }
 
 #: Name of each event schema, for publishers that hold an instance.

@@ -22,18 +22,26 @@ anything is written, so such an event never fails to store: no log line is
 lost and no terminal event is stuck behind it. How a run begins and ends
 (shared with the reaper and claims) lives in ``rds_control.outcomes``.
 
+Two events concern no task: heartbeats (on their own path now, but agents of
+an older version send them here; ``rds_control.heartbeats``) and the
+pruner's probes, which tell how far behind ingest is
+(``rds_control.ingest_lag``).
+
 Commands caused by an event (automatic retries) are queued in the outbox of
 the same transaction; run ``apply_event`` through ``rds_control.unit``.
 """
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
-from rds_contracts import activator, agents, builder, gc, migrator
+from rds_contracts import activator, agents, builder, gc, ingest, migrator
 from rds_contracts.base import sanitize
 from rds_contracts.registry import COMMAND_SERVICE
-from rds_control import audit, configs, families, removal
+from rds_control import audit, configs, families, heartbeats, ingest_lag, removal
 from rds_control.changes import record_change, release_changed
 from rds_control.outcomes import (
     begin_run,
@@ -59,10 +67,10 @@ RELEASE_LOG_LIMIT = get_settings().release_log_limit
 TRUNCATED = ("\n[rds: log truncated: this release's log reached its limit of %d bytes "
              "(RDS_RELEASE_LOG_LIMIT); later output was dropped]\n")
 
-def apply_event(session, name, event):
+def apply_event(session: Session, name: str, event: Any) -> None:
     event = _storable(event)
-    if name == agents.AGENT_HEARTBEAT:
-        _apply_heartbeat(session, event)
+    if name in _NOT_TASK_EVENTS:  # heartbeats of older agents; the pruner's probes
+        _NOT_TASK_EVENTS[name](session, event)
         return
     task = session.scalars(select(Task).where(Task.id == event.task_id)
                            .with_for_update()).one_or_none()
@@ -145,18 +153,6 @@ def _storable(event):
     wire = event.to_wire()
     clean = sanitize(wire)
     return event if clean == wire else type(event).model_validate(clean)
-
-
-def _apply_heartbeat(session, event):
-    values = dict(service=event.service, pool=event.pool, host=event.host, pid=event.pid,
-                  version=event.version, running_tasks=list(event.running_tasks),
-                  heartbeat_interval=event.interval, last_heartbeat_at=event.at)
-    statement = insert(Agent).values(name=event.agent, first_seen_at=event.at, **values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Agent.name], set_=values,
-        where=Agent.last_heartbeat_at < statement.excluded.last_heartbeat_at)
-    session.execute(statement)
-    record_change(session, "agent")
 
 
 def _apply_started(session, task, event):
@@ -319,6 +315,12 @@ def _on_migration_event(name):
         on_event(session, name, task, event)
     return handle
 
+
+#: Events that concern no task (``rds_control.heartbeats``, ``rds_control.ingest_lag``).
+_NOT_TASK_EVENTS: dict[str, Callable[[Session, Any], None]] = {
+    agents.AGENT_HEARTBEAT: heartbeats.apply_heartbeat,
+    ingest.INGEST_PROBE: ingest_lag.apply_probe,
+}
 
 _FACTS = {
     agents.TASK_LOG: _store_log,

@@ -112,8 +112,8 @@ class PrunerGroup(_Group):
     task_deadline_config_check: float = Field(300.0, gt=0, description=(
         "seconds a running check of the servers' config files may take before it fails"))
     lost_task_grace: float = Field(15.0, gt=0, description=(
-        "seconds a heartbeat must postdate a task's last event before the task's absence "
-        "from it fails the task"))
+        "seconds the first heartbeat no longer listing a task must precede what ingest "
+        "has applied before the task fails as lost"))
 
     retention_min_age_hours: float = Field(24.0, ge=0, le=87600, description=(
         "retention never removes a successful release younger than this (hours; from its "

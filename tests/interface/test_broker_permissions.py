@@ -1,5 +1,6 @@
-"""Per-role RabbitMQ users (``rds_bus.permissions``): a real agent and ingest run
-with them, and an agent login cannot publish a command at all (real RabbitMQ)."""
+"""Per-role RabbitMQ users (``rds_bus.permissions``): a real agent, ingest and
+pruner run with them, and an agent login cannot publish a command at all, nor
+read ingest's or the pruner's queues (real RabbitMQ)."""
 import secrets
 import subprocess
 import uuid
@@ -9,11 +10,15 @@ import pytest
 from nameko.testing.services import entrypoint_waiter
 
 from rds_builder.service import BuilderService
-from rds_bus import permissions
+from rds_bus import permissions, topology
 from rds_bus.publish import BusPublisher
+from rds_contracts.ingest import INGEST_PROBE
 from rds_db.models import Agent
 from rds_db.session import transaction
 from rds_ingest.service import IngestService
+from rds_pruner.service import PrunerService
+from rds_settings.nameko import nameko_config
+from rds_settings.settings import load
 from tests.interface.test_bus_signing import (
     COMMAND_KEY,
     EVENT_KEY,
@@ -54,22 +59,40 @@ def config(uri, database_url, tmp_path):
             "BUS_COMMAND_KEY": COMMAND_KEY, "BUS_EVENT_KEY": EVENT_KEY}
 
 
-def test_a_real_agent_and_ingest_run_with_their_role_logins(container_factory, login_as,
-                                                            database_url, session_factory,
-                                                            tmp_path):
-    ingest = container_factory(IngestService, config(login_as("web"), database_url, tmp_path))
-    with entrypoint_waiter(ingest, "handle_event"):  # its own heartbeat, as an event
-        ingest.start()
+def test_a_real_agent_ingest_and_pruner_run_with_their_role_logins(container_factory, login_as,
+                                                                   database_url,
+                                                                   session_factory, tmp_path):
+    web = config(login_as("web"), database_url, tmp_path)
+    ingest = container_factory(IngestService, web)
+    ingest.start()
+    settings = load({"RDS_AMQP_URI": web["AMQP_URI"], "RDS_DATABASE_URL": database_url,
+                     "RDS_BUS_COMMAND_KEY": COMMAND_KEY, "RDS_BUS_EVENT_KEY": EVENT_KEY,
+                     "RDS_OUTBOX_GRACE": "3600", "RDS_HEARTBEAT_INTERVAL": "60"})
+    pruner = container_factory(PrunerService, nameko_config("pruner", settings))
+    with entrypoint_waiter(ingest, "handle_event",  # the pruner's probe, through the events
+                           callback=lambda worker_ctx, result, exc_info:
+                           worker_ctx.args[0] == INGEST_PROBE and exc_info is None):
+        pruner.start()
     agent_config = config(login_as("agent"), database_url, tmp_path)
     builder = container_factory(BuilderService, agent_config)
-    with entrypoint_waiter(ingest, "handle_event",
+    with entrypoint_waiter(pruner, "handle_heartbeat",
                            callback=lambda worker_ctx, result, exc_info:
-                           worker_ctx.args[1].service == "builder"):
-        builder.start()  # declares its queues, takes commands, heartbeats as an event
+                           worker_ctx.args[0].service == "builder" and exc_info is None):
+        builder.start()  # declares its queues, takes commands, heartbeats on their path
     with transaction(session_factory) as session:
         names = [a.name for a in session.query(Agent).filter(
             Agent.name.startswith(agent_config["AGENT_NAME"] + "/builder/"))]
     assert len(names) == 1
+
+
+def test_an_agent_login_cannot_read_the_heartbeat_or_event_queues(login_as):
+    """It may publish heartbeats and events, but not take (steal) them."""
+    from kombu import Connection
+
+    for queue in (topology.HEARTBEAT_QUEUE, topology.INGEST_QUEUE):
+        with Connection(login_as("agent")) as connection:
+            with pytest.raises(Exception, match="ACCESS_REFUSED|access to queue"):
+                connection.default_channel.basic_get(queue.name)
 
 
 def test_the_web_login_sends_commands_the_agent_login_takes(container_factory, login_as,

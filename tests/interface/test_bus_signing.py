@@ -1,5 +1,6 @@
-"""Only signed commands reach an agent and only signed events reach ingest; events
-that reach beyond their task are dead-lettered with the reason (real RabbitMQ)."""
+"""Only signed commands reach an agent and only signed events reach ingest (and
+signed heartbeats the pruner); events that reach beyond their task are
+dead-lettered with the reason (real RabbitMQ)."""
 import uuid
 
 import pytest
@@ -12,6 +13,9 @@ from rds_contracts import agents, builder
 from rds_db.models import Agent
 from rds_db.session import transaction
 from rds_ingest.service import IngestService
+from rds_pruner.service import PrunerService
+from rds_settings.nameko import nameko_config
+from rds_settings.settings import load
 from tests.interface.test_dead_letters import next_dead_letter
 
 COMMAND_KEY, EVENT_KEY = "c" * 64, "e" * 64
@@ -91,8 +95,7 @@ def heartbeat(name):
 @pytest.fixture
 def ingest(container_factory, config):
     container = container_factory(IngestService, config)
-    with entrypoint_waiter(container, "handle_event"):  # its own first heartbeat: so none
-        container.start()                               # is left for the next test's consumer
+    container.start()
     return container
 
 
@@ -124,3 +127,47 @@ def test_an_event_for_an_unknown_task_is_dead_lettered_with_the_reason(ingest, a
     dead = next_dead_letter(amqp_uri)
     assert dead.payload["task_id"] == task_id
     assert "unknown task %s" % task_id in caplog.text
+
+
+@pytest.fixture
+def pruner(container_factory, amqp_uri, database_url):
+    """The pruner applies heartbeats (from their own queue, ``rds.pruner.heartbeats``)."""
+    settings = load({"RDS_AMQP_URI": amqp_uri, "RDS_DATABASE_URL": database_url,
+                     "RDS_BUS_COMMAND_KEY": COMMAND_KEY, "RDS_BUS_EVENT_KEY": EVENT_KEY,
+                     "RDS_OUTBOX_GRACE": "3600", "RDS_HEARTBEAT_INTERVAL": "60"})
+    container = container_factory(PrunerService, nameko_config("pruner", settings))
+    container.start()
+    return container
+
+
+def test_a_signed_heartbeat_is_applied_by_the_pruner(pruner, amqp_uri, session_factory):
+    name = "host-%s/builder/1" % uuid.uuid4().hex[:6]
+    with entrypoint_waiter(pruner, "handle_heartbeat", callback=lambda worker_ctx, result,
+                           exc_info: worker_ctx.args[0].agent == name):
+        BusPublisher(amqp_uri, event_key=EVENT_KEY).send_heartbeat(heartbeat(name))
+    with transaction(session_factory) as session:
+        assert session.get(Agent, name).service == "builder"
+
+
+@pytest.mark.parametrize("key", [None, COMMAND_KEY])
+def test_a_forged_heartbeat_is_dead_lettered_and_changes_nothing(pruner, amqp_uri,
+                                                                 session_factory, caplog, key):
+    name = "forged-%s/builder/1" % uuid.uuid4().hex[:6]
+    BusPublisher(amqp_uri, event_key=key).send_heartbeat(heartbeat(name))
+    dead = next_dead_letter(amqp_uri)
+    assert dead.payload["agent"] == name
+    assert dead.headers["x-rds-queue"] == topology.HEARTBEAT_QUEUE.name
+    with transaction(session_factory) as session:
+        assert session.get(Agent, name) is None
+    assert "event 'agent_heartbeat'" in caplog.text
+
+
+def test_only_heartbeats_travel_on_the_heartbeat_path(pruner, amqp_uri, caplog):
+    """A (signed) task event sent to the heartbeat exchange is refused, not applied."""
+    task_id = uuid.uuid4().hex
+    event = agents.TaskLog(task_id=task_id, run_id=uuid.uuid4().hex, seq=1, text="hi")
+    BusPublisher(amqp_uri, event_key=EVENT_KEY).publish_raw(
+        topology.HEARTBEATS_EXCHANGE, agents.TASK_LOG, agents.TASK_LOG, event.to_wire())
+    dead = next_dead_letter(amqp_uri)
+    assert dead.payload["task_id"] == task_id
+    assert "expected 'agent_heartbeat'" in dead.headers["x-rds-reason"]

@@ -40,7 +40,7 @@ def test_agent_runtime_names_the_copy_and_announces_running_tasks(amqp_uri):
         "HEARTBEAT_INTERVAL": 2})
     provider.setup()
     published = []
-    provider.publish = published.append
+    provider.publisher.send_heartbeat = published.append
     runtime = provider.get_dependency(Mock())
     with runtime.running_task("a" * 32):
         assert published[-1].running_tasks == ["a" * 32]

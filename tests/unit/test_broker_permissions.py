@@ -20,3 +20,10 @@ def test_agents_may_not_write_the_command_exchanges():
         assert not re.fullmatch(write, exchange) and re.fullmatch(read, exchange)
     assert re.fullmatch(write, "rds.events") and not re.fullmatch(read, "rds.ingest.events")
     assert re.fullmatch(write, "rds.killer.cancel.default.host1_killer_7")
+
+
+def test_agents_may_send_heartbeats_but_not_read_their_queue():
+    configure, write, read = permissions.ROLES["agent"]
+    assert re.fullmatch(write, "rds.heartbeats") and re.fullmatch(read, "rds.heartbeats")
+    assert re.fullmatch(write, "rds.pruner.heartbeats")  # declare and bind it
+    assert not re.fullmatch(read, "rds.pruner.heartbeats")

@@ -1,5 +1,5 @@
 """All models of rds's database, importable from one place."""
-from rds_db.models.agents import Agent
+from rds_db.models.agents import Agent, IngestProbe
 from rds_db.models.audit import AuditEntry
 from rds_db.models.base import Base
 from rds_db.models.changes import Change
@@ -22,7 +22,7 @@ from rds_db.models.users import ApiToken, LoginThrottle, Role, User
 
 __all__ = [
     "Agent", "ApiToken", "AuditEntry", "Base", "Change", "ConfigFile", "ConfigFileVersion",
-    "DeploymentSwitch", "LoginThrottle", "Migration", "NotificationChannel",
+    "DeploymentSwitch", "IngestProbe", "LoginThrottle", "Migration", "NotificationChannel",
     "NotificationMessage", "OutboxMessage", "Project", "ProjectLineCounter", "ProjectLink",
     "ProjectScript", "ReleaseBan", "ReleaseLine", "ReleaseRequest",
     "ReleaseTarget", "Role", "Server", "Task", "TaskLog", "User",

@@ -16,7 +16,7 @@ queue, the ingest backlog, dead letters).
 | ``rds_command_queue_oldest_seconds`` | command, pool | age of the oldest of them |
 | ``rds_command_queue_messages`` | queue | messages waiting in the broker queue |
 | ``rds_agents_online`` | pool, service | agent copies with a fresh heartbeat |
-| ``rds_ingest_lag_seconds`` | | now − newest heartbeat ingest applied |
+| ``rds_ingest_lag_seconds`` | | now − send time of the newest probe ingest applied |
 | ``rds_ingest_backlog_messages`` | | events waiting for ingest |
 | ``rds_dead_letters`` | | messages in ``rds.dead`` |
 | ``rds_broker_up`` | | 1 if RabbitMQ answered this scrape |
@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from rds_bus import topology
 from rds_control.agents import list_agents
+from rds_control.ingest_lag import ingest_lag
 from rds_control.tasks import COMMAND_FOR_KIND
 from rds_core.lifecycle import TaskKind, TaskStatus
 from rds_db.models import ReleaseRequest, Task
@@ -108,19 +109,15 @@ def database_metrics(session: Session, now: datetime) -> Iterator[Metric]:
     online = GaugeMetricFamily("rds_agents_online", "Agent copies with a fresh heartbeat",
                                labels=["pool", "service"])
     per_pool: dict[tuple[str, str], int] = {}
-    newest = None
     for agent, is_online in list_agents(session):
         key = (agent.pool, agent.service)
         per_pool[key] = per_pool.get(key, 0) + (1 if is_online else 0)
-        if newest is None or agent.last_heartbeat_at > newest:
-            newest = agent.last_heartbeat_at
     for (pool, service), count in sorted(per_pool.items()):
         online.add_metric([pool, service], count)
     yield online
-    if newest is not None:
-        yield GaugeMetricFamily("rds_ingest_lag_seconds",
-                                "Now minus the newest heartbeat ingest applied",
-                                value=_seconds(newest, now) or 0.0)
+    yield GaugeMetricFamily("rds_ingest_lag_seconds",
+                            "Now minus the send time of the newest probe ingest applied",
+                            value=ingest_lag(session, now))
 
 
 def broker_metrics(amqp_uri: str, queues: list[str]) -> Iterator[Metric]:
