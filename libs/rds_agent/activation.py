@@ -37,9 +37,9 @@ from collections.abc import Sequence
 from rds_agent import cron
 from rds_agent.environment import activation_env
 from rds_agent.reporting import TaskReporter
-from rds_agent.scripts import ScriptFailed, run_script
+from rds_agent.run_records import TaskFiles
+from rds_agent.script_runner import ScriptFailed, run_script
 from rds_agent.settings import AgentSettings
-from rds_agent.tasks import TaskFiles
 from rds_contracts.activator import ActivateCommand, ActivationFailed, ActivationFinished
 from rds_contracts.base import ServerResult, ServerSpec
 from rds_ssh import activate

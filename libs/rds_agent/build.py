@@ -27,8 +27,8 @@ import shutil
 from rds_agent import install
 from rds_agent.environment import build_env
 from rds_agent.git import GitError, Mirrors
-from rds_agent.scripts import ScriptFailed, run_script
-from rds_agent.tasks import TaskCancelled
+from rds_agent.run_records import TaskCancelled
+from rds_agent.script_runner import ScriptFailed, run_script
 from rds_bus.entrypoints import CommandDropped
 from rds_contracts.base import ServerResult
 from rds_contracts.builder import (

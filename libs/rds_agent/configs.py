@@ -15,8 +15,8 @@ import logging
 import os
 import shutil
 
-from rds_agent.scripts import ScriptFailed, run_script
-from rds_agent.tasks import TaskCancelled
+from rds_agent.run_records import TaskCancelled
+from rds_agent.script_runner import ScriptFailed, run_script
 from rds_contracts.base import ServerResult
 from rds_contracts.configs import (
     ConfigInspected,

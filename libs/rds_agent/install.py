@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rds_agent.environment import build_env, server_env
-from rds_agent.scripts import ScriptFailed, run_script
+from rds_agent.script_runner import ScriptFailed, run_script
 from rds_contracts.base import ServerResult
 from rds_contracts.builder import BuildCommand, ServerReady
 from rds_core import shared

@@ -23,7 +23,7 @@ import logging
 import posixpath
 from collections.abc import Callable, Mapping
 
-from rds_agent.scripts import ScriptFailed, run_script
+from rds_agent.script_runner import ScriptFailed, run_script
 from rds_bus.entrypoints import CommandDropped
 from rds_contracts.migrator import (
     MigrateCommand,

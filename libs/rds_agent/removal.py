@@ -21,8 +21,8 @@ back as events; the control plane decides what it means.
 """
 import logging
 
-from rds_agent.scripts import ScriptFailed, run_script
-from rds_agent.tasks import TaskCancelled
+from rds_agent.run_records import TaskCancelled
+from rds_agent.script_runner import ScriptFailed, run_script
 from rds_contracts.gc import (
     InspectionFailed,
     RemovalFailed,

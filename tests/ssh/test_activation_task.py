@@ -11,8 +11,8 @@ import pytest
 
 from rds_agent.activation import run_activation
 from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
 from rds_agent.settings import AgentSettings
-from rds_agent.tasks import TaskFiles
 from rds_contracts.activator import ActivateCommand, ActivationFailed, ActivationFinished
 from rds_ssh.activate import activate_release
 

@@ -2,8 +2,8 @@
 from rds_agent.activation import run_activation
 from rds_agent.configs import run_config_inspect, run_config_push
 from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
 from rds_agent.settings import AgentSettingsDependency
-from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
 from rds_contracts import activator, configs

@@ -1,8 +1,8 @@
 """The builder service: a thin nameko adapter around ``rds_agent.build``."""
 from rds_agent.build import run_build
 from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
 from rds_agent.settings import AgentSettingsDependency
-from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
 from rds_contracts import builder

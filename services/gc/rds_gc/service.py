@@ -14,8 +14,8 @@ from nameko.timer import timer
 from rds_agent.cleanup import CleanupSettings, clean_work_dir
 from rds_agent.removal import run_inspection, run_removal
 from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
 from rds_agent.settings import AgentSettings
-from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
 from rds_contracts import gc

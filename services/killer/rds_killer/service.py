@@ -16,9 +16,9 @@ import logging
 
 from nameko.timer import timer
 
-from rds_agent.scripts import kill_group
+from rds_agent.run_records import TaskFiles
+from rds_agent.script_runner import kill_group
 from rds_agent.settings import AgentSettingsDependency
-from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
 from rds_contracts import killer

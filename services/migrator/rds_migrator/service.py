@@ -5,8 +5,8 @@ project's migration host over SSH, and never touches rds's database.
 """
 from rds_agent.migrations import run_migration
 from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
 from rds_agent.settings import AgentSettingsDependency
-from rds_agent.tasks import TaskFiles
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
 from rds_contracts import migrator

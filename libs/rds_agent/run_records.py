@@ -1,4 +1,4 @@
-"""Running tasks on this host, as files the killer can see.
+"""Run records: the tasks running on this host, as files the killer can see.
 
 The builder (or any service running scripts) and the killer are separate
 processes on the same host sharing ``RUN_DIR``:
@@ -9,7 +9,7 @@ processes on the same host sharing ``RUN_DIR``:
   (``pgid``, null between scripts), as JSON;
 * ``RUN_DIR/cancelled/<task_id>`` is the killer's tombstone.
 
-No orphans: scripts get ``PR_SET_PDEATHSIG`` (``rds_agent.scripts``), and
+No orphans: scripts get ``PR_SET_PDEATHSIG`` (``rds_agent.script_runner``), and
 whatever they started in their process group is found here. The killer's
 timer and the next run of the same task call :meth:`TaskFiles.reap_orphans`:
 a record whose owner process is gone has its process group killed and is

@@ -9,7 +9,7 @@ failure (RDS counted "exit 1 with no output" as success; rds does not).
 A script dies with its agent: it is started with ``PR_SET_PDEATHSIG``
 (SIGKILL when the agent process dies, even by ``kill -9``), and its process
 group is recorded in the task files, so what it started in the background is
-killed by the host's orphan reaper (``rds_agent.tasks``). When a script
+killed by the host's orphan reaper (``rds_agent.run_records``). When a script
 ends, whatever it left running in its process group is killed too.
 """
 import codecs
@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 
-from rds_agent.tasks import TaskCancelled
+from rds_agent.run_records import TaskCancelled
 
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND",
                  "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
