@@ -1,4 +1,4 @@
-"""Password logins through the UI: throttled per user name and per address, audited.
+"""Password logins through the UI (throttled per user name and per address) and logouts, audited.
 
 Each key (``user:<name>`` and ``addr:<address>``) may fail ``FREE_FAILURES``
 times within ``WINDOW``; every further failure blocks the key for twice as
@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from rds_control import audit
-from rds_control.users import check_password
+from rds_control.users import check_password, end_sessions
 from rds_db.models import LoginThrottle, User
 
 FREE_FAILURES = 5
@@ -87,3 +87,11 @@ def forget(session, now: datetime) -> int:
     return session.execute(delete(LoginThrottle).where(
         LoginThrottle.last_failure_at < now - WINDOW,
         (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until < now))).rowcount
+
+
+def record_logout(session, user_id):
+    """Audit a logout and end every session of the user, in every browser."""
+    user = session.get(User, user_id)
+    if user is not None:
+        end_sessions(user)
+        audit.record(session, "user.logout", "%s logged out" % user.username, user=user)

@@ -1,7 +1,7 @@
 """Administration: users, their roles, and API tokens (admins only)."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from rds_control import accounts, users
+from rds_control import user_admin, users
 from rds_control.errors import ControlError
 from rds_db.models import Role
 from rds_web.db import get_session, run
@@ -14,7 +14,7 @@ ROLES = [r.value for r in Role]
 def _page(status=200, **context):
     context.setdefault("values", {})
     context.setdefault("errors", {})
-    return render_template("admin_users.html", users=accounts.list_users(get_session()),
+    return render_template("admin_users.html", users=user_admin.list_users(get_session()),
                            roles=ROLES, **context), status
 
 
@@ -46,7 +46,7 @@ def create_user():
 def set_role(user_id):
     """Give a user another role."""
     role = form_text("role")
-    perform(lambda s: accounts.set_role(s, user_id, role, g.user).username,
+    perform(lambda s: user_admin.set_role(s, user_id, role, g.user).username,
             success=lambda name: "%s is now %s." % (name, role))
     return redirect(url_for("admin.index"))
 
@@ -55,7 +55,7 @@ def set_role(user_id):
 @requires("admin")
 def disable(user_id):
     """Disable a user: no login, no API access."""
-    perform(lambda s: accounts.set_disabled(s, user_id, True, g.user).username,
+    perform(lambda s: user_admin.set_disabled(s, user_id, True, g.user).username,
             success=lambda name: "Disabled %s." % name)
     return redirect(url_for("admin.index"))
 
@@ -64,7 +64,7 @@ def disable(user_id):
 @requires("admin")
 def enable(user_id):
     """Enable a disabled user again."""
-    perform(lambda s: accounts.set_disabled(s, user_id, False, g.user).username,
+    perform(lambda s: user_admin.set_disabled(s, user_id, False, g.user).username,
             success=lambda name: "Enabled %s." % name)
     return redirect(url_for("admin.index"))
 
@@ -74,7 +74,7 @@ def enable(user_id):
 def password(user_id):
     """Set a new password for a user."""
     new = request.form.get("password") or ""
-    perform(lambda s: accounts.reset_password(s, user_id, new, g.user).username,
+    perform(lambda s: user_admin.reset_password(s, user_id, new, g.user).username,
             success=lambda name: "Set a new password for %s." % name)
     return redirect(url_for("admin.index"))
 
@@ -94,7 +94,7 @@ def issue_token(user_id):
 
 
 def _issue(session, user_id, name):
-    user = accounts.get_user_by_id(session, user_id)
+    user = user_admin.get_user_by_id(session, user_id)
     token, _ = users.issue_token(session, user, name, actor=g.user)
     return user.username, token
 

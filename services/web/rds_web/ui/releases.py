@@ -2,7 +2,7 @@
 unpin, delete)."""
 from flask import Blueprint, g, render_template
 
-from rds_control import audit_log, board, installs, releases
+from rds_control import audit, board, installs, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import NotFound
 from rds_web.db import get_session
@@ -21,7 +21,7 @@ def show(release_id):
     row = board.board_row(session, release_id, g.user)
     if row is None:
         raise NotFound("no release with id %s" % release_id)
-    history = audit_log.audit_page(session, release_id=release_id, page_size=100)
+    history = audit.audit_page(session, release_id=release_id, page_size=100)
     return render_template("release.html", row=row, release=row.release, after=after,
                            history=history, **release_extras(session, row.release))
 

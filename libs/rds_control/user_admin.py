@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from rds_control import audit
 from rds_control.errors import Conflict, InvalidInput, NotFound
 from rds_control.users import PERMISSIONS, end_sessions, set_password
-from rds_db.models import ApiToken, Role, User
+from rds_db.models import Role, User
 from rds_db.models.base import utcnow
 
 
@@ -75,17 +75,3 @@ def reset_password(session, user_id, password, actor):
                  user=actor)
     return user
 
-
-def get_token(session, token_id):
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound("no token with id %s" % token_id)
-    return token
-
-
-def record_logout(session, user_id):
-    """Audit a logout and end every session of the user, in every browser."""
-    user = session.get(User, user_id)
-    if user is not None:
-        end_sessions(user)
-        audit.record(session, "user.logout", "%s logged out" % user.username, user=user)
