@@ -92,7 +92,7 @@ def _action(fn, release_id, status=202):
 
 @bp.post("/releases/<int:release_id>/activate")
 @require("deploy")
-def activate_release(release_id):
+def post_activate(release_id):
     """Activate an installed or old release (rollback too). :raise 409: not activatable.
 
     Body (optional): ``{"override_reason": "..."}``, an admin going below the
