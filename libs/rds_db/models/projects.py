@@ -37,7 +37,7 @@ class Project(Timestamps, Base):
     scripts: Mapped[list["ProjectScript"]] = relationship(
         back_populates="project", cascade="all, delete-orphan")
 
-    def script(self, kind):
+    def script(self, kind: str) -> str | None:
         """The body of one script, or None when the project has none."""
         for script in self.scripts:
             if script.kind == kind and script.body.strip():
@@ -72,7 +72,7 @@ class Server(Base):
     project: Mapped[Project] = relationship(back_populates="servers")
 
     @property
-    def label(self):
+    def label(self) -> str:
         return "%s@%s:%d" % (self.user, self.host, self.port)
 
 
