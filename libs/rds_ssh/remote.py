@@ -106,12 +106,14 @@ def run_script(session: SshSession, deploy_path: str, cwd: str, name: str, task_
         session.run("rm -f %s %s" % (shlex.quote(script_path), shlex.quote(pgid_path)))
 
 
-def _stream(session, command, output, is_cancelled, timeout, poll):
-    transport = session.sftp.get_channel().get_transport()
+def _stream(session: SshSession, command: str, output: Callable[[str], None],
+            is_cancelled: Callable[[], bool], timeout: float, poll: float) -> RemoteOutcome:
+    transport = session.transport()
     with session.errors("cannot start the script"):
         channel = transport.open_session(timeout=session.settings.connect_timeout)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pgid, head = None, ""
+    pgid: int | None = None
+    head = ""
     deadline = time.monotonic() + timeout
     cancelled = timed_out = False
     try:
