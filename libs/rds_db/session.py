@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import CursorResult, Engine, Executable, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 DATABASE_URL_KEY = "DATABASE_URL"
@@ -25,6 +25,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def affected_rows(session: Session, statement: Executable) -> int:
+    """Run an INSERT, UPDATE or DELETE; how many rows it touched."""
+    result = session.execute(statement)
+    if not isinstance(result, CursorResult):
+        raise TypeError("%s did not run as a cursor result" % type(statement).__name__)
+    return result.rowcount or 0
 
 
 @contextmanager
