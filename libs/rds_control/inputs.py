@@ -169,10 +169,10 @@ class ReleaseInput(Input):
     release_line: int | None = Field(default=None, ge=0, le=999_999_999)
 
 
-I = TypeVar("I", bound=BaseModel)
+InputT = TypeVar("InputT", bound=BaseModel)
 
 
-def parse(schema: type[I], data: object) -> I:
+def parse(schema: type[InputT], data: object) -> InputT:
     """Validate ``data`` against ``schema``; raise InvalidInput naming the field."""
     if not isinstance(data, dict):
         raise InvalidInput("expected a JSON object")
