@@ -307,12 +307,15 @@ def end_task(session: Session, task: Task, status: TaskStatus, reason: str | Non
         release_changed(session, release)
 
 
-def on_event(session: Session, name: str, task: Task, event) -> None:
-    """Apply a terminal event of the migrator (called by ingest)."""
+MigrationEnd = migrator.MigrationFinished | migrator.MigrationFailed | migrator.MigrationCancelled
+
+
+def on_event(session: Session, name: str, task: Task, event: MigrationEnd) -> None:
+    """Apply a terminal event of the migrator (called by ingest with its ``name``)."""
     actor = "agent:%s" % task.agent
-    if name == migrator.MIGRATION_FINISHED:
+    if isinstance(event, migrator.MigrationFinished):
         end_task(session, task, TaskStatus.SUCCEEDED, None, actor, at=event.at)
-    elif name == migrator.MIGRATION_FAILED:
+    elif isinstance(event, migrator.MigrationFailed):
         end_task(session, task, TaskStatus.FAILED, event.reason, actor, at=event.at)
     else:
         end_task(session, task, TaskStatus.CANCELLED, event.reason, actor, at=event.at)
