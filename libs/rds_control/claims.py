@@ -69,7 +69,7 @@ def claim_task(session: Session, request: ClaimRequest, agent_timeout: float = 3
     status = TaskStatus(task.status)
     if status in TASK_FINISHED:
         return _refuse(request, "task %s already ended (%s%s)" % (
-            task.id, status.value, ": %s" % task.error if task.error else ""),
+            task.id, status, ": %s" % task.error if task.error else ""),
             cancelled=status == TaskStatus.CANCELLED)
     if status == TaskStatus.CANCELLING:
         end_task(session, task, "cancelled on request", "agent:%s" % request.agent,

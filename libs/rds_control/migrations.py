@@ -61,11 +61,11 @@ def record_listing(session: Session, release: ReleaseRequest,
         return 0
     added = 0
     for kind in MigrationType:
-        for name in getattr(listing, kind.value):
+        for name in getattr(listing, kind):
             # an INSERT runs as a cursor result (it has a rowcount)
             result = cast(CursorResult[Any], session.execute(insert(Migration).values(
-                project_id=release.project_id, type=kind.value, name=name,
-                release_id=release.id, state=M.PENDING.value)
+                project_id=release.project_id, type=kind, name=name,
+                release_id=release.id, state=M.PENDING)
                 .on_conflict_do_nothing(index_elements=["project_id", "type", "name"])))
             added += result.rowcount or 0
     if added:
@@ -270,7 +270,7 @@ def end_task(session: Session, task: Task, status: TaskStatus, reason: str | Non
     migration = _for_task(session, task)
     if migration is None:
         return
-    up = (task.command or {}).get("direction") == Direction.UP.value
+    up = (task.command or {}).get("direction") == Direction.UP
     ok = status == TaskStatus.SUCCEEDED
     if ok:
         migration.state = M.APPLIED if up else M.PENDING
@@ -360,7 +360,8 @@ class MigrationRow:
     actions: dict[str, policy.Denial | None]
 
 
-FILTERS = {"type": {t.value for t in MigrationType}, "state": {s.value for s in MigrationState}}
+FILTERS: dict[str, frozenset[str]] = {"type": frozenset(MigrationType),
+                                      "state": frozenset(MigrationState)}
 
 
 def list_migrations(session: Session, user: User | None, project: str | None = None,

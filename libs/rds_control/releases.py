@@ -145,7 +145,8 @@ def activate_release(session: Session, release_id: int, user: User | None,
     situation = facts.situation(session, release, user)
     override = _floor_override(session, release, situation, override_reason, user)
     policy.require(policy.activate(facts.release_facts(release), override or situation))
-    children = families.check_children(session, release, user, "activate") if cascade else []
+    children = families.check_children(session, release, user,
+                                       policy.Action.ACTIVATE) if cascade else []
     live = live_release(session, project.id)
     command = ActivateCommand(
         task_id=new_task_id(), initiator=audit.actor_name(user), project=project.name,

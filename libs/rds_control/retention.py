@@ -201,7 +201,7 @@ def _decide(release: ReleaseView, slots_left: int, keep_releases: int, now: date
     if release.deleted_at is not None or status in DISCARDED:
         since = release.deleted_at or release.created_at
         age = now - since
-        what = "deleted" if release.deleted_at is not None else status.value
+        what = "deleted" if release.deleted_at is not None else str(status)
         if age < settings.discarded_age:
             return keep(Verdict.TOO_YOUNG, "%s %s ago; %s releases go after %s" % (
                 what, _hours(age), what, _hours(settings.discarded_age)))

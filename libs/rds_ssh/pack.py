@@ -64,11 +64,11 @@ class Codec(StrEnum):
 
     @property
     def tar_flag(self) -> str:
-        return {"none": "", "zstd": "--zstd", "gzip": "--gzip"}[self.value]
+        return {Codec.NONE: "", Codec.ZSTD: "--zstd", Codec.GZIP: "--gzip"}[self]
 
     @property
     def suffix(self) -> str:
-        return {"none": "", "zstd": ".zst", "gzip": ".gz"}[self.value]
+        return {Codec.NONE: "", Codec.ZSTD: ".zst", Codec.GZIP: ".gz"}[self]
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Measured:
     def describe(self) -> str:
         if self.codec is Codec.NONE:
             return "uncompressed"
-        return "%s (%.0f%% of the size)" % (self.codec.value, self.ratio * 100)
+        return "%s (%.0f%% of the size)" % (self.codec, self.ratio * 100)
 
 
 def human_size(size: float) -> str:
