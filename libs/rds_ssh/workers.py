@@ -1,4 +1,4 @@
-"""One shape for per-server work, shared by upload and activation.
+"""One shape for per-server work, shared by upload, activation and removal.
 
 Both jobs do the same thing on N servers: open (or reuse) one SSH session
 per server, do a few steps there, and turn any failure into a result that
