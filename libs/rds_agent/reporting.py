@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from rds_contracts.agents import TaskLog, TaskStarted, TaskStep
 from rds_contracts.base import MAX_LOG_CHUNK, TaskEvent, sanitize, sanitize_text
@@ -35,8 +35,14 @@ log = logging.getLogger(__name__)
 #: Waits between attempts to publish an event (the last one repeats).
 PUBLISH_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 
-#: ``claim(task_id, run_id, step, redelivered) -> fencing token``.
-Claim = Callable[..., int]
+
+class Claim(Protocol):
+    """``AgentRuntime.claim``: the fencing token, or raises when the claim is refused."""
+
+    def __call__(self, task_id: str, run_id: str, step: str,
+                 redelivered: bool = False) -> int: ...
+
+
 #: Sends one event to the bus; raises when the broker did not take it.
 Publish = Callable[[TaskEvent], object]
 E = TypeVar("E", bound=TaskEvent)
