@@ -29,9 +29,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, selectinload
 
@@ -49,6 +48,7 @@ from rds_core.migrations import Direction, MigrationState, MigrationType
 from rds_core.migrations import PreMigrationRun as PreRun
 from rds_db.models import Migration, Project, ReleaseRequest, Server, Task, User
 from rds_db.models.base import utcnow
+from rds_db.session import affected_rows
 
 log = logging.getLogger(__name__)
 M = MigrationState
@@ -62,12 +62,10 @@ def record_listing(session: Session, release: ReleaseRequest,
     added = 0
     for kind in MigrationType:
         for name in getattr(listing, kind):
-            # an INSERT runs as a cursor result (it has a rowcount)
-            result = cast(CursorResult[Any], session.execute(insert(Migration).values(
+            added += affected_rows(session, insert(Migration).values(
                 project_id=release.project_id, type=kind, name=name,
                 release_id=release.id, state=M.PENDING)
-                .on_conflict_do_nothing(index_elements=["project_id", "type", "name"])))
-            added += result.rowcount or 0
+                .on_conflict_do_nothing(index_elements=["project_id", "type", "name"]))
     if added:
         record_change(session, "migration", project_id=release.project_id,
                       release_id=release.id)
