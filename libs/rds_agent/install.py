@@ -162,7 +162,7 @@ class ServerFinisher:
                 if not c.post_deploy_script:
                     return None
                 cwd = session.abs(release_dir(c.deploy_path, c.version))
-                status, output = links.run_script(
+                status, output = links.run_short_script(
                     session, c.post_deploy_script, server_env(c, "post_deploy", cwd), cwd)
         except SshError as exc:
             line("%s: install failed: %s" % (server.label, exc.message))

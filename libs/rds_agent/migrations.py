@@ -98,7 +98,7 @@ def run_migration(command: MigrateCommand, reporter: TaskReporter, settings: Age
                         release_dir))
                     with connect(command.host, settings.ssh()) as session:
                         env = migration_env(command, session.abs(release_dir))
-                        outcome = remote.run_script(
+                        outcome = remote.run_long_script(
                             session, command.deploy_path, release_dir, "migration", task_id,
                             command.script, env, reporter.log,
                             lambda: task_files.is_cancelled(task_id),

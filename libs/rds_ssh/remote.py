@@ -60,8 +60,8 @@ def kill_previous(session: SshSession, pgid_path: str) -> None:
                 "2>/dev/null; true" % shlex.quote(pgid_path))
 
 
-def kill_group(session: SshSession, pgid: int, is_done: Callable[[], bool],
-               grace: float = KILL_GRACE) -> None:
+def kill_remote_group(session: SshSession, pgid: int, is_done: Callable[[], bool],
+                      grace: float = KILL_GRACE) -> None:
     """SIGTERM the remote process group, SIGKILL it after ``grace`` seconds."""
     session.run("kill -TERM -- -%d 2>/dev/null; true" % pgid)
     deadline = time.monotonic() + grace
@@ -71,10 +71,10 @@ def kill_group(session: SshSession, pgid: int, is_done: Callable[[], bool],
         session.run("kill -KILL -- -%d 2>/dev/null; true" % pgid)
 
 
-def run_script(session: SshSession, deploy_path: str, cwd: str, name: str, task_id: str,
-               body: str, env: Mapping[str, str], output: Callable[[str], None],
-               is_cancelled: Callable[[], bool], timeout: float,
-               poll: float = 0.2) -> RemoteOutcome:
+def run_long_script(session: SshSession, deploy_path: str, cwd: str, name: str,
+                    task_id: str, body: str, env: Mapping[str, str],
+                    output: Callable[[str], None], is_cancelled: Callable[[], bool],
+                    timeout: float, poll: float = 0.2) -> RemoteOutcome:
     """Run ``body`` in ``cwd`` on the server; see the module docstring."""
     script_path, pgid_path, status_path = script_paths(session.abs(deploy_path), name, task_id)
     folder = posixpath.dirname(script_path)
@@ -146,7 +146,7 @@ def _stream(session: SshSession, command: str, output: Callable[[str], None],
                 cancelled = is_cancelled()
                 timed_out = not cancelled and time.monotonic() > deadline
                 if (cancelled or timed_out) and pgid:
-                    kill_group(session, pgid, channel.exit_status_ready)
+                    kill_remote_group(session, pgid, channel.exit_status_ready)
         rest = (head if pgid is None else "") + decoder.decode(b"", final=True)
         if rest:
             output(rest)
