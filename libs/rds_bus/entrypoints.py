@@ -59,7 +59,8 @@ class CommandDropped(Exception):
 
 def _message_type(message: Message) -> str:
     headers = message.headers or {}
-    return headers.get(topology.TYPE_HEADER) or message.delivery_info.get("routing_key", "?")
+    return str(headers.get(topology.TYPE_HEADER) or
+               message.delivery_info.get("routing_key", "?"))
 
 
 class _ValidatingConsumer(Consumer):

@@ -44,7 +44,8 @@ def delay_after(failures: int) -> timedelta:
     """How long a key waits after its ``failures``-th failure in a row."""
     if failures < FREE_FAILURES:
         return timedelta(0)
-    return min(BASE_DELAY * 2 ** min(failures - FREE_FAILURES, 20), MAX_DELAY)
+    delay: timedelta = BASE_DELAY * 2 ** min(failures - FREE_FAILURES, 20)
+    return min(delay, MAX_DELAY)
 
 
 def attempt_login(session: Session, username: str, password: str, address: str,
