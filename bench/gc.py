@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from rds_agent.removal import run_removal
 from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
 from rds_agent.settings import AgentSettings
-from rds_agent.tasks import TaskFiles
 from rds_contracts.base import ServerSpec
 from rds_contracts.gc import RemoveReleaseCommand
 from rds_testing.appservers import AppServer, ensure_keypair, free_port

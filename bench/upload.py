@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from rds_contracts.base import ServerSpec
 from rds_core.manifest import scan_tree
-from rds_ssh.activate import activate_release
+from rds_ssh.activate import switch_servers
 from rds_ssh.connection import SshSettings, connect
 from rds_ssh.upload import upload_release
 from rds_ssh.workers import close_idle_connections
@@ -238,7 +238,7 @@ class Bench:
             while not os.path.exists(stop + ".ready"):
                 time.sleep(0.01)
             started = time.perf_counter()
-            outcome = activate_release(self.specs, deploy_path, version, settings,
+            outcome = switch_servers(self.specs, deploy_path, version, settings,
                                        log=lambda text: None)
             seconds = time.perf_counter() - started
         finally:
@@ -309,7 +309,7 @@ def run(count, files, size, work, key, bundle, bundle2, changed, manifest1, mani
         sample = os.path.join("dir00", "file00000.txt")
         cold_settings = SshSettings(key_path=key, known_hosts_path=bench.known_hosts,
                                     control_dir="")
-        assert activate_release(bench.specs, "bench/rds", V1, cold_settings,
+        assert switch_servers(bench.specs, "bench/rds", V1, cold_settings,
                                 log=lambda text: None).ok  # something live to switch from
         cold = bench.activation("bench/rds", V2, sample, cold_settings)
         print("  %-44s %7.2f s  %d reads, %d failed" % (

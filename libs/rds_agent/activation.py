@@ -11,7 +11,7 @@ One call of :func:`run_activation` is one run of an activation task::
 Two strategies switch the servers:
 
 * :class:`BuiltInSwitch`: rds's atomic switch (:func:`rds_ssh.activate.
-  activate_release`): every server or none;
+  switch_servers`): every server or none;
 * :class:`UseScript`: the project's ``use`` script does the switching, on the
   agent, with the documented script environment.
 
@@ -37,9 +37,9 @@ from collections.abc import Sequence
 from rds_agent import cron
 from rds_agent.environment import activation_env
 from rds_agent.reporting import TaskReporter
-from rds_agent.scripts import ScriptFailed, run_script
+from rds_agent.run_records import TaskFiles
+from rds_agent.script_runner import ScriptFailed, run_script
 from rds_agent.settings import AgentSettings
-from rds_agent.tasks import TaskFiles
 from rds_contracts.activator import ActivateCommand, ActivationFailed, ActivationFinished
 from rds_contracts.base import ServerResult, ServerSpec
 from rds_ssh import activate
@@ -110,7 +110,7 @@ class BuiltInSwitch(_Strategy):
     """rds's atomic ``current`` switch on every server, or on none."""
 
     def switch(self) -> list[ServerResult]:
-        outcome = activate.activate_release(
+        outcome = activate.switch_servers(
             self.servers, self.command.deploy_path, self.command.version, self.settings.ssh(),
             concurrency=self.command.concurrency, log=self.reporter.line,
             sessions=self.sessions, rollback_to=activate.RollbackTo(self.previous))

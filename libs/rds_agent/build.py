@@ -23,33 +23,39 @@ reaped or taken over) and leaves its end to whoever holds the task.
 import logging
 import os
 import shutil
+from collections.abc import Iterable
 
 from rds_agent import install
 from rds_agent.environment import build_env
 from rds_agent.git import GitError, Mirrors
-from rds_agent.scripts import ScriptFailed, run_script
-from rds_agent.tasks import TaskCancelled
+from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskCancelled, TaskFiles
+from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.settings import AgentSettings
 from rds_bus.entrypoints import CommandDropped
 from rds_contracts.base import ServerResult
 from rds_contracts.builder import (
     BuildBuilt,
     BuildCancelled,
+    BuildCommand,
     BuildFailed,
     BuildFinished,
     BuildInstalling,
 )
-from rds_core.manifest import BadTree, scan_tree
+from rds_contracts.migrator import MigrationListing
+from rds_core.manifest import BadTree, Manifest, scan_tree
 
 log = logging.getLogger(__name__)
 
 
 class _Failed(Exception):
-    def __init__(self, phase, reason, servers=()):
+    def __init__(self, phase: str, reason: str, servers: Iterable[ServerResult] = ()) -> None:
         super().__init__(reason)
         self.phase, self.reason, self.servers = phase, reason, list(servers)
 
 
-def run_build(command, reporter, settings, task_files, redelivered=False):
+def run_build(command: BuildCommand, reporter: TaskReporter, settings: AgentSettings,
+              task_files: TaskFiles, redelivered: bool = False) -> None:
     """Run one build task to its terminal event."""
     from rds_ssh.upload import upload_release
 
@@ -86,8 +92,8 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
                 finisher = install.ServerFinisher(command, reporter, settings)
                 with reporter.step("upload"):
                     uploads = install.deploy_with_script(
-                        command, reporter, settings, task_files, workspace, manifest,
-                        finisher) if command.deploy_script else upload_release(
+                        command, command.deploy_script, reporter, settings, task_files,
+                        workspace, manifest, finisher) if command.deploy_script else upload_release(
                         command.servers, command.deploy_path, command.version, workspace,
                         manifest, settings.ssh(), uploads_dir,
                         concurrency=command.upload.concurrency,
@@ -126,7 +132,7 @@ def run_build(command, reporter, settings, task_files, redelivered=False):
         shutil.rmtree(uploads_dir, ignore_errors=True)
 
 
-def _check_expected(command, manifest):
+def _check_expected(command: BuildCommand, manifest: Manifest) -> None:
     """Installing on missing servers ships only the tree verified on the others."""
     expected = command.expect_manifest_sha256
     if expected is not None and manifest.sha256 != expected:
@@ -136,7 +142,8 @@ def _check_expected(command, manifest):
                       % (command.ref, manifest.sha256[:12], expected[:12]))
 
 
-def _checkout(command, reporter, settings, workspace):
+def _checkout(command: BuildCommand, reporter: TaskReporter, settings: AgentSettings,
+              workspace: str) -> str:
     with reporter.step("checkout"):
         mirrors = Mirrors(settings.work_dir)
         try:
@@ -149,7 +156,8 @@ def _checkout(command, reporter, settings, workspace):
         return commit
 
 
-def _build(command, reporter, settings, task_files, workspace):
+def _build(command: BuildCommand, reporter: TaskReporter, settings: AgentSettings,
+           task_files: TaskFiles, workspace: str) -> None:
     env = build_env(command, "build", workspace)
     with reporter.step("build"):
         reporter.line("$ build script")
@@ -164,7 +172,8 @@ def _build(command, reporter, settings, task_files, workspace):
         raise _Failed("build", "the build script removed its own directory")
 
 
-def _list_migrations(command, reporter, settings, task_files, workspace):
+def _list_migrations(command: BuildCommand, reporter: TaskReporter, settings: AgentSettings,
+                     task_files: TaskFiles, workspace: str) -> MigrationListing | None:
     """What the project's migrations script lists in the built tree (None: no script)."""
     from rds_agent.migrations import BadListing, list_migrations
 

@@ -6,7 +6,7 @@ What grows on an agent host, and when it may go:
   ``uploads/<id>``: its tars. ``<id>`` names the task (or the run) that made
   it. The task normally removes both when it ends; a killed agent leaves them
   behind. One is removed when no task running on this host claims it
-  (``rds_agent.tasks.TaskFiles`` lists what runs here: the task ids, and a
+  (``rds_agent.run_records.TaskFiles`` lists what runs here: the task ids, and a
   ``run_id`` when its record names one) *and* it has not
   changed for ``grace`` seconds (default 2 hours: a task that just started
   may not be registered when the list is read, and a workspace named after a

@@ -15,8 +15,10 @@ import logging
 import os
 import shutil
 
-from rds_agent.scripts import ScriptFailed, run_script
-from rds_agent.tasks import TaskCancelled
+from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskCancelled, TaskFiles
+from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.settings import AgentSettings
 from rds_contracts.base import ServerResult
 from rds_contracts.configs import (
     ConfigInspected,
@@ -48,7 +50,8 @@ def _failure(results: list[ServerResult]) -> str:
         len(failed), len(results), "; ".join(r.error or "failed" for r in failed))
 
 
-def run_config_push(command: PushConfigCommand, reporter, settings, task_files,
+def run_config_push(command: PushConfigCommand, reporter: TaskReporter,
+                    settings: AgentSettings, task_files: TaskFiles,
                     redelivered: bool = False) -> None:
     """Run one config push task to its terminal event."""
     from rds_ssh.configs import push_config
@@ -66,8 +69,8 @@ def run_config_push(command: PushConfigCommand, reporter, settings, task_files,
                     for name, content in sorted(files.items())) or "no files"))
                 with reporter.step("upload"):
                     if command.upload_script:
-                        results = _run_upload_script(command, files, scratch, reporter,
-                                                     settings, task_files)
+                        results = _run_upload_script(command, command.upload_script, files,
+                                                     scratch, reporter, settings, task_files)
                     else:
                         pushes = push_config(command.servers, command.deploy_path,
                                              command.revision, files, settings.ssh(),
@@ -95,7 +98,9 @@ def run_config_push(command: PushConfigCommand, reporter, settings, task_files,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run_upload_script(command, files, scratch, reporter, settings, task_files):
+def _run_upload_script(command: PushConfigCommand, script: str, files: dict[str, str],
+                       scratch: str, reporter: TaskReporter, settings: AgentSettings,
+                       task_files: TaskFiles) -> list[ServerResult]:
     config_dir = os.path.join(scratch, shared.CONFIG_DIR)
     stage_files(files, config_dir)
     env = script_env(command.project, "", None, scratch, command.deploy_path,
@@ -104,7 +109,7 @@ def _run_upload_script(command, files, scratch, reporter, settings, task_files):
     env.update(command.env)
     reporter.line("$ config_upload script")
     try:
-        run_script("config_upload", command.upload_script, env, scratch, reporter.log,
+        run_script("config_upload", script, env, scratch, reporter.log,
                    settings.path("scripts"), task_files=task_files, task_id=command.task_id,
                    timeout=settings.script_timeout)
     except ScriptFailed as exc:
@@ -114,7 +119,8 @@ def _run_upload_script(command, files, scratch, reporter, settings, task_files):
     return [ServerResult(server_id=s.id, ok=True) for s in command.servers]
 
 
-def run_config_inspect(command: InspectConfigCommand, reporter, settings, task_files,
+def run_config_inspect(command: InspectConfigCommand, reporter: TaskReporter,
+                       settings: AgentSettings, task_files: TaskFiles,
                        redelivered: bool = False) -> None:
     """Read back what every server holds (SHA-256s, never contents)."""
     from rds_ssh.configs import inspect_config

@@ -11,10 +11,13 @@ cron goes back on every server and the servers are switched back (by the
 activation's strategy). A post-use failure restores the previous cron the
 same way.
 """
+from rds_agent.reporting import TaskReporter
+from rds_agent.settings import AgentSettings
 from rds_contracts.activator import ActivateCommand
 
 
-def install_step(command: ActivateCommand, reporter, settings) -> str | None:
+def install_step(command: ActivateCommand, reporter: TaskReporter,
+                 settings: AgentSettings) -> str | None:
     """Install the release's cron everywhere; the failure reason, or None."""
     from rds_ssh.cron import install_cron
 
@@ -30,7 +33,8 @@ def install_step(command: ActivateCommand, reporter, settings) -> str | None:
         len(failed), len(results), "; ".join(r.error or "failed" for r in failed))
 
 
-def restore_step(command: ActivateCommand, reporter, settings) -> None:
+def restore_step(command: ActivateCommand, reporter: TaskReporter,
+                 settings: AgentSettings) -> None:
     """Put the previous release's cron back (before a switch back)."""
     from rds_ssh.cron import install_cron
 

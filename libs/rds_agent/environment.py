@@ -5,10 +5,12 @@ One function per command shape, each going through
 it does not document, so what the editor shows is what the scripts get.
 The project's extra ``env`` of the command is applied last.
 """
+from rds_contracts.activator import ActivateCommand
+from rds_contracts.builder import BuildCommand
 from rds_core.scripts import release_dir, script_env
 
 
-def build_env(command, kind: str, workspace: str, **extra: object) -> dict[str, str]:
+def build_env(command: BuildCommand, kind: str, workspace: str, **extra: object) -> dict[str, str]:
     """Environment of a script run on the agent around a build (build, cron, deploy)."""
     env = script_env(command.project, command.version, command.release_line, workspace,
                      command.deploy_path, command.servers, command.task_id, command.initiator,
@@ -17,12 +19,12 @@ def build_env(command, kind: str, workspace: str, **extra: object) -> dict[str, 
     return env
 
 
-def server_env(command, kind: str, release_path: str) -> dict[str, str]:
+def server_env(command: BuildCommand, kind: str, release_path: str) -> dict[str, str]:
     """Environment of a script run on a server, in ``release_path`` (post_deploy)."""
     return build_env(command, kind, release_path)
 
 
-def activation_env(command) -> dict[str, dict[str, str]]:
+def activation_env(command: ActivateCommand) -> dict[str, dict[str, str]]:
     """Environments of the use and post-use scripts of an activation, by kind.
 
     ``projectDir`` is the activated release's directory on the servers;

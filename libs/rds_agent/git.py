@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rds_core.names import check_git_ref, check_repository
@@ -22,7 +23,8 @@ class GitError(Exception):
     pass
 
 
-def _git(args, cwd=None, output=None):
+def _git(args: list[str], cwd: str | None = None,
+         output: Callable[[str], None] | None = None) -> str:
     process = subprocess.run(["git", *args], cwd=cwd, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              env=dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C"))
@@ -36,7 +38,7 @@ def _git(args, cwd=None, output=None):
 
 
 @contextmanager
-def _locked(path):
+def _locked(path: str) -> Iterator[None]:
     """An exclusive flock that waits without blocking other green threads."""
     with open(path, "a") as handle:
         waiter = threading.Event()
@@ -55,14 +57,14 @@ def _locked(path):
 
 
 class Mirrors:
-    def __init__(self, work_dir):
+    def __init__(self, work_dir: str) -> None:
         self.root = os.path.join(work_dir, "mirrors")
         os.makedirs(self.root, exist_ok=True)
 
-    def path(self, repository):
+    def path(self, repository: str) -> str:
         return os.path.join(self.root, hashlib.sha1(repository.encode()).hexdigest() + ".git")
 
-    def update(self, repository, output):
+    def update(self, repository: str, output: Callable[[str], None]) -> str:
         """Clone the mirror on first use, fetch afterwards; returns its path."""
         check_repository(repository)
         mirror = self.path(repository)
@@ -78,7 +80,7 @@ class Mirrors:
                 _git(["clone", "--mirror", "--quiet", "--", repository, mirror], output=output)
         return mirror
 
-    def resolve(self, repository, ref):
+    def resolve(self, repository: str, ref: str) -> str:
         """The full commit sha ``ref`` names in the mirror."""
         check_git_ref(ref)
         mirror = self.path(repository)
@@ -88,7 +90,8 @@ class Mirrors:
         except GitError:
             raise GitError("ref %r does not name a commit in %s" % (ref, repository)) from None
 
-    def checkout(self, repository, commit, workspace, output):
+    def checkout(self, repository: str, commit: str, workspace: str,
+                 output: Callable[[str], None]) -> str:
         """A fresh working tree of ``commit`` at ``workspace``."""
         mirror = self.path(repository)
         shutil.rmtree(workspace, ignore_errors=True)

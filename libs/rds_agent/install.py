@@ -21,15 +21,23 @@ import os
 import posixpath
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from rds_agent.environment import build_env, server_env
-from rds_agent.scripts import ScriptFailed, run_script
-from rds_contracts.base import ServerResult
+from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
+from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.settings import AgentSettings
+from rds_contracts.base import ServerResult, ServerSpec
 from rds_contracts.builder import BuildCommand, ServerReady
 from rds_core import shared
+from rds_core.manifest import Manifest
 from rds_core.scripts import release_dir
+
+if TYPE_CHECKING:
+    from rds_ssh.upload import ServerUpload
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +49,13 @@ MAX_SCRIPT_OUTPUT = 8000
 class StepFailed(Exception):
     """A build step failed; ``phase`` and ``reason`` go to ``build_failed``."""
 
-    def __init__(self, phase: str, reason: str, servers=()):
+    def __init__(self, phase: str, reason: str, servers: Iterable[ServerResult] = ()) -> None:
         super().__init__(reason)
         self.phase, self.reason, self.servers = phase, reason, list(servers)
 
 
-def run_cron(command: BuildCommand, reporter, settings, task_files,
-             workspace: str) -> str | None:
+def run_cron(command: BuildCommand, reporter: TaskReporter, settings: AgentSettings,
+             task_files: TaskFiles, workspace: str) -> str | None:
     """Run the cron script in the built tree; its output is the release's cron config."""
     if not command.cron_script:
         return None
@@ -73,7 +81,7 @@ def run_cron(command: BuildCommand, reporter, settings, task_files,
     return cron
 
 
-def link_shared(command: BuildCommand, reporter, workspace: str) -> None:
+def link_shared(command: BuildCommand, reporter: TaskReporter, workspace: str) -> None:
     """Replace each shared path and config file in the built tree by its relative link."""
     links = shared.release_links(command.shared_files, command.shared_dirs,
                                  command.config_files)
@@ -106,7 +114,8 @@ class ServerFinisher:
     turned into failures by :meth:`apply`.
     """
 
-    def __init__(self, command: BuildCommand, reporter, settings):
+    def __init__(self, command: BuildCommand, reporter: TaskReporter,
+                 settings: AgentSettings) -> None:
         self.command, self.reporter, self.settings = command, reporter, settings
         self.failures: dict[int, str] = {}
         self.lock = threading.Lock()
@@ -116,7 +125,7 @@ class ServerFinisher:
         c = self.command
         return bool(c.shared_files or c.shared_dirs or c.config_files or c.post_deploy_script)
 
-    def __call__(self, result) -> None:
+    def __call__(self, result: "ServerUpload") -> None:
         server = result.server
         if self.touches_servers:
             try:
@@ -133,7 +142,7 @@ class ServerFinisher:
                             files_sent=result.files_sent, bytes_sent=result.bytes_sent,
                             seeded_from=result.seeded_from)
 
-    def _finish(self, server) -> str | None:
+    def _finish(self, server: ServerSpec) -> str | None:
         from rds_ssh import links
         from rds_ssh.connection import connect
         from rds_ssh.errors import SshError
@@ -153,7 +162,7 @@ class ServerFinisher:
                 if not c.post_deploy_script:
                     return None
                 cwd = session.abs(release_dir(c.deploy_path, c.version))
-                status, output = links.run_script(
+                status, output = links.run_short_script(
                     session, c.post_deploy_script, server_env(c, "post_deploy", cwd), cwd)
         except SshError as exc:
             line("%s: install failed: %s" % (server.label, exc.message))
@@ -166,7 +175,7 @@ class ServerFinisher:
         line("%s: post_deploy script succeeded" % server.label)
         return None
 
-    def apply(self, uploads: list) -> list:
+    def apply(self, uploads: list["ServerUpload"]) -> list["ServerUpload"]:
         """``uploads`` with the servers this finisher failed marked as failed.
 
         Raises StepFailed("post_deploy") when those failures break the budget.
@@ -188,8 +197,10 @@ def _prefixed(label: str, text: str) -> str:
     return "".join("%s| %s" % (label, line) for line in text.splitlines(keepends=True))
 
 
-def deploy_with_script(command: BuildCommand, reporter, settings, task_files, workspace: str,
-                       manifest, on_server_ready: Callable) -> list:
+def deploy_with_script(command: BuildCommand, script: str, reporter: TaskReporter,
+                       settings: AgentSettings, task_files: TaskFiles, workspace: str,
+                       manifest: Manifest, on_server_ready: Callable[["ServerUpload"], None]
+                       ) -> list["ServerUpload"]:
     """Run the project's deploy script instead of the built-in upload."""
     from rds_ssh.upload import ServerUpload
 
@@ -198,7 +209,7 @@ def deploy_with_script(command: BuildCommand, reporter, settings, task_files, wo
                                                           command.version)))
     reporter.line("$ deploy script (instead of the built-in upload)")
     try:
-        run_script("deploy", command.deploy_script, env, workspace, reporter.log,
+        run_script("deploy", script, env, workspace, reporter.log,
                    settings.path("scripts"), task_files=task_files, task_id=command.task_id,
                    timeout=settings.script_timeout)
     except ScriptFailed as exc:

@@ -23,7 +23,10 @@ import logging
 import posixpath
 from collections.abc import Callable, Mapping
 
-from rds_agent.scripts import ScriptFailed, run_script
+from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
+from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.settings import AgentSettings
 from rds_bus.entrypoints import CommandDropped
 from rds_contracts.migrator import (
     MigrateCommand,
@@ -41,7 +44,8 @@ LIST_COMMAND = "new all"
 
 
 def list_migrations(script: str, env: Mapping[str, str], workspace: str,
-                    line: Callable[[str], None], settings, task_files,
+                    line: Callable[[str], None], settings: AgentSettings,
+                    task_files: TaskFiles,
                     task_id: str) -> MigrationListing:
     """Run the listing script for each type; raise BadListing or ScriptFailed."""
     listed: dict[str, list[str]] = {}
@@ -70,7 +74,8 @@ def migration_env(command: MigrateCommand, release_dir: str) -> dict[str, str]:
     return env
 
 
-def run_migration(command: MigrateCommand, reporter, settings, task_files,
+def run_migration(command: MigrateCommand, reporter: TaskReporter, settings: AgentSettings,
+                  task_files: TaskFiles,
                   redelivered: bool = False) -> None:
     """Run one migrate task to its terminal event."""
     from rds_ssh import remote
@@ -93,7 +98,7 @@ def run_migration(command: MigrateCommand, reporter, settings, task_files,
                         release_dir))
                     with connect(command.host, settings.ssh()) as session:
                         env = migration_env(command, session.abs(release_dir))
-                        outcome = remote.run_script(
+                        outcome = remote.run_long_script(
                             session, command.deploy_path, release_dir, "migration", task_id,
                             command.script, env, reporter.log,
                             lambda: task_files.is_cancelled(task_id),

@@ -20,36 +20,46 @@ Never touches a database: everything comes in the command, everything goes
 back as events; the control plane decides what it means.
 """
 import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rds_agent.scripts import ScriptFailed, run_script
-from rds_agent.tasks import TaskCancelled
+from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskCancelled, TaskFiles
+from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.settings import AgentSettings
 from rds_contracts.gc import (
     InspectionFailed,
+    InspectServersCommand,
     RemovalFailed,
     RemovalFinished,
+    RemoveReleaseCommand,
     ServerInventory,
     ServerRemoval,
     ServersInspected,
 )
 from rds_core.scripts import script_env
 
+if TYPE_CHECKING:
+    from rds_ssh import remove
+
 log = logging.getLogger(__name__)
 
 
-def _wire(result):
+def _wire(result: "remove.ServerRemoval") -> ServerRemoval:
     return ServerRemoval(server_id=result.server.id, ok=result.ok, removed=result.removed,
                          current=result.current, drift=result.drift,
                          error=(result.error or None) and result.error[-8000:])
 
 
-def _failure(results):
+def _failure(results: Sequence["remove.ServerRemoval"]) -> str:
     failed = [r for r in results if not r.ok]
     return "not removed from %d of %d server(s): %s" % (
         len(failed), len(results),
         "; ".join("%s: %s" % (r.server.label, r.error) for r in failed))[-8000:]
 
 
-def run_removal(command, reporter, settings, task_files, redelivered=False):
+def run_removal(command: RemoveReleaseCommand, reporter: TaskReporter, settings: AgentSettings,
+                task_files: TaskFiles, redelivered: bool = False) -> None:
     """Run one removal task to its terminal event."""
     from rds_ssh import remove
     from rds_ssh.errors import SshError
@@ -66,7 +76,8 @@ def run_removal(command, reporter, settings, task_files, redelivered=False):
                             command.servers, command.deploy_path, command.version,
                             settings.ssh(), concurrency=command.concurrency)
                         if all(r.ok for r in results):
-                            _remove_script(command, reporter, settings, task_files)
+                            _remove_script(command, command.remove_script, reporter,
+                                           settings, task_files)
                             for result in results:
                                 result.removed = True
                         else:  # the script acts on every server: run it on none
@@ -103,17 +114,19 @@ def run_removal(command, reporter, settings, task_files, redelivered=False):
         task_files.unregister(task_id)
 
 
-def _remove_script(command, reporter, settings, task_files):
+def _remove_script(command: RemoveReleaseCommand, script: str, reporter: TaskReporter,
+                   settings: AgentSettings, task_files: TaskFiles) -> None:
     env = script_env(command.project, command.version, "", "", command.deploy_path,
                      command.servers, command.task_id, command.initiator)
     env.update(command.env)
     reporter.line("$ remove script")
-    run_script("remove", command.remove_script, env, settings.work_dir, reporter.log,
+    run_script("remove", script, env, settings.work_dir, reporter.log,
                settings.path("scripts"), task_files=task_files, task_id=command.task_id,
                timeout=settings.script_timeout)
 
 
-def run_inspection(command, reporter, settings, now=None):
+def run_inspection(command: InspectServersCommand, reporter: TaskReporter,
+                   settings: AgentSettings, now: float | None = None) -> None:
     """Run one inspection task to its terminal event."""
     from rds_ssh import remove
 

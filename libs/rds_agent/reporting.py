@@ -21,11 +21,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
 from rds_contracts.agents import TaskLog, TaskStarted, TaskStep
-from rds_contracts.base import MAX_LOG_CHUNK, sanitize, sanitize_text
+from rds_contracts.base import MAX_LOG_CHUNK, TaskEvent, sanitize, sanitize_text
 from rds_contracts.pruner import FENCED_STEPS, START
 
 log = logging.getLogger(__name__)
@@ -33,13 +35,23 @@ log = logging.getLogger(__name__)
 #: Waits between attempts to publish an event (the last one repeats).
 PUBLISH_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 
-#: ``claim(task_id, run_id, step, redelivered) -> fencing token``.
-Claim = Callable[..., int]
+
+class Claim(Protocol):
+    """``AgentRuntime.claim``: the fencing token, or raises when the claim is refused."""
+
+    def __call__(self, task_id: str, run_id: str, step: str,
+                 redelivered: bool = False) -> int: ...
+
+
+#: Sends one event to the bus; raises when the broker did not take it.
+Publish = Callable[[TaskEvent], object]
+E = TypeVar("E", bound=TaskEvent)
 
 
 class TaskReporter:
-    def __init__(self, publish, task_id, agent, flush_interval=0.25, partial_line_wait=1.0,
-                 claim: Claim | None = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, publish: Publish, task_id: str, agent: str, flush_interval: float = 0.25,
+                 partial_line_wait: float = 1.0, claim: Claim | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._publish = publish
         self._claim = claim
         self._sleep = sleep
@@ -58,7 +70,7 @@ class TaskReporter:
         self._stop = threading.Event()
         self.log_tail: list[str] = []
 
-    def _next(self, schema, **fields):
+    def _next(self, schema: type[E], **fields: Any) -> E:
         with self._lock:
             self._seq += 1
             event = schema(task_id=self.task_id, run_id=self.run_id, seq=self._seq,
@@ -66,7 +78,7 @@ class TaskReporter:
             self._publish_until_confirmed(event)
             return event
 
-    def _publish_until_confirmed(self, event):
+    def _publish_until_confirmed(self, event: TaskEvent) -> None:
         attempt = 0
         while True:
             try:
@@ -86,18 +98,18 @@ class TaskReporter:
         self.token = self._claim(self.task_id, self.run_id, step, redelivered=redelivered)
         return self.token
 
-    def started(self, redelivered=False):
+    def started(self, redelivered: bool = False) -> TaskStarted:
         """Claim the task (if fenced), then announce the run."""
         self.claim(START, redelivered=redelivered)
         return self._next(TaskStarted, agent=self.agent, redelivered=redelivered)
 
-    def event(self, schema, **fields):
+    def event(self, schema: type[E], **fields: Any) -> E:
         """Publish a task event (after flushing any pending output)."""
         with self._lock:
             self.flush()
             return self._next(schema, **fields)
 
-    def log(self, text):
+    def log(self, text: str) -> None:
         """Queue output for the log (any length; split into chunks as needed)."""
         if not text:
             return
@@ -112,10 +124,10 @@ class TaskReporter:
                 if self._buffered >= MAX_LOG_CHUNK:
                     self.flush()
 
-    def line(self, text):
+    def line(self, text: str) -> None:
         self.log(text.rstrip("\n") + "\n")
 
-    def flush(self, whole_lines=False):
+    def flush(self, whole_lines: bool = False) -> None:
         """Send buffered output; with ``whole_lines``, keep a fresh partial line back."""
         with self._lock:
             if not self._buffer:
@@ -136,15 +148,15 @@ class TaskReporter:
             if not rest:
                 self._partial_since = None
 
-    def _remember_tail(self, text, keep=40):
+    def _remember_tail(self, text: str, keep: int = 40) -> None:
         self.log_tail.extend(text.splitlines()[-keep:])
         del self.log_tail[:-keep]
 
-    def tail(self, lines=20):
+    def tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_tail[-lines:])
 
     @contextmanager
-    def step(self, name):
+    def step(self, name: str) -> Iterator[None]:
         """Time a step: ``task_step`` started/finished events around the block.
 
         An irreversible step is claimed first (raises if the claim is refused).
@@ -157,18 +169,19 @@ class TaskReporter:
         finally:
             self.event(TaskStep, step=name, state="finished")
 
-    def __enter__(self):
+    def __enter__(self) -> "TaskReporter":
         self._stop.clear()
         self._flusher = threading.Thread(target=self._autoflush, daemon=True,
                                          name="flush-%s" % self.task_id[:8])
         self._flusher.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self._stop.set()
         self.flush()
 
-    def _autoflush(self):
+    def _autoflush(self) -> None:
         while not self._stop.wait(self.flush_interval):
             try:
                 self.flush(whole_lines=True)

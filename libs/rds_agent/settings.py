@@ -8,12 +8,15 @@ container's ``setup`` and hands the same object to every handler.
 """
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nameko.extensions import DependencyProvider
 
 from rds_settings import Settings
 from rds_settings.nameko import settings_of
+
+if TYPE_CHECKING:
+    from rds_ssh.connection import SshSettings
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class AgentSettings:
         """From a nameko container's config (see ``rds_settings.nameko``)."""
         return cls.from_settings(settings_of(config))
 
-    def ssh(self) -> Any:
+    def ssh(self) -> "SshSettings":
         from rds_ssh.connection import SshSettings
 
         return SshSettings(key_path=self.ssh_key_path, known_hosts_path=self.known_hosts,

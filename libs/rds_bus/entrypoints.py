@@ -25,15 +25,23 @@ Every dead letter goes to ``rds.dead`` with its reason in the
 ``x-rds-reason`` header and the queue it came from in ``x-rds-queue``.
 """
 import logging
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
+from kombu import Exchange, Queue
+from kombu.message import Message
 from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.containers import WorkerContext
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 
 from rds_bus import signing, topology
 from rds_bus.identity import agent_host, agent_pool
+from rds_contracts.base import Command
+from rds_contracts.base import Message as Contract
 from rds_contracts.registry import InvalidMessage, parse_command, parse_event
 
 log = logging.getLogger(__name__)
@@ -42,13 +50,17 @@ QUEUE_HEADER = "x-rds-queue"
 RETRIES_HEADER = "x-rds-retries"
 
 
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
+
+
 class CommandDropped(Exception):
     """The command must not act: ack it and log why."""
 
 
-def _message_type(message):
+def _message_type(message: Message) -> str:
     headers = message.headers or {}
-    return headers.get(topology.TYPE_HEADER) or message.delivery_info.get("routing_key", "?")
+    return str(headers.get(topology.TYPE_HEADER) or
+               message.delivery_info.get("routing_key", "?"))
 
 
 class _ValidatingConsumer(Consumer):
@@ -57,16 +69,16 @@ class _ValidatingConsumer(Consumer):
     def retry_later(self, exc: BaseException) -> bool:
         return False
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
         self.publisher = Publisher(self.container.config[AMQP_URI_CONFIG_KEY],
                                    serializer="json", use_confirms=True,
                                    declare=topology.declarations())
 
-    def parse(self, message, body):
+    def parse(self, message: Message, body: object) -> tuple[Any, ...]:
         raise NotImplementedError
 
-    def handle_message(self, body, message):
+    def handle_message(self, body: object, message: Message) -> None:
         try:
             args = self.parse(message, body)
         except InvalidMessage as exc:
@@ -83,7 +95,8 @@ class _ValidatingConsumer(Consumer):
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
 
-    def _handle_result(self, message, body, worker_ctx, result, exc_info):
+    def _handle_result(self, message: Message, body: object, worker_ctx: WorkerContext,
+                       result: object, exc_info: ExcInfo | None) -> tuple[object, ExcInfo | None]:
         method = worker_ctx.entrypoint.method_name
         if exc_info is None:
             self.queue_consumer.ack_message(message)
@@ -99,7 +112,8 @@ class _ValidatingConsumer(Consumer):
                 method, exc_info[0].__name__, exc_info[1]))
         return result, exc_info
 
-    def _republish(self, message, body, exchange, routing_key, headers, declare=()):
+    def _republish(self, message: Message, body: object, exchange: Exchange, routing_key: str,
+                   headers: dict[str, object], declare: Iterable[Queue] = ()) -> None:
         """Publish a copy (confirmed) then ack the original; on failure, redeliver it."""
         try:
             self.publisher.publish(body, exchange=exchange, routing_key=routing_key,
@@ -115,16 +129,17 @@ class _ValidatingConsumer(Consumer):
             return
         self.queue_consumer.ack_message(message)
 
-    def _retry_later(self, message, body, method, exc):
+    def _retry_later(self, message: Message, body: object, method: str,
+                     exc: BaseException) -> None:
         retries = int((message.headers or {}).get(RETRIES_HEADER, 0))
         queue = topology.delay_queue(self.queue, retries)
         log.warning("%s failed with a transient error (%s); retry %d in %ss", method, exc,
-                    retries + 1, queue.queue_arguments["x-message-ttl"] // 1000)
+                    retries + 1, topology.retry_delay(retries))
         self._republish(message, body, queue.exchange,
                         message.delivery_info.get("routing_key", ""),
                         {RETRIES_HEADER: retries + 1}, declare=[queue])
 
-    def _dead_letter(self, message, body, reason):
+    def _dead_letter(self, message: Message, body: object, reason: str) -> None:
         if not message.channel.connection:
             return  # pragma: no cover - broker gone, it redelivers
         self._republish(message, body, topology.DEAD_EXCHANGE, "dead",
@@ -134,12 +149,12 @@ class _ValidatingConsumer(Consumer):
 class CommandHandler(_ValidatingConsumer):
     """Consume one command; the handler is called with ``(command, redelivered)``."""
 
-    def __init__(self, command, broadcast=False, **kwargs):
+    def __init__(self, command: str, broadcast: bool = False, **kwargs: Any) -> None:
         self.command = command
         self.broadcast = broadcast
         super().__init__(queue=None, **kwargs)
 
-    def setup(self):
+    def setup(self) -> None:
         config = self.container.config
         pool = agent_pool(config)
         if self.broadcast:
@@ -150,7 +165,7 @@ class CommandHandler(_ValidatingConsumer):
         signing.warn_if_unsigned(self.signer, self.container.service_name)
         super().setup()
 
-    def parse(self, message, body):
+    def parse(self, message: Message, body: object) -> tuple[Command, bool]:
         name = _message_type(message)
         if name != self.command:
             raise InvalidMessage("expected command %r, got %r" % (self.command, name))
@@ -166,19 +181,20 @@ class EventConsumer(_ValidatingConsumer):
     ``retry_later(exc)`` returns True for a failure worth retrying later.
     """
 
-    def __init__(self, retry_later=None, **kwargs):
+    def __init__(self, retry_later: Callable[[BaseException], object] | None = None,
+                 **kwargs: Any) -> None:
         self._retry_later_rule = retry_later
         super().__init__(queue=topology.INGEST_QUEUE, **kwargs)
 
-    def setup(self):
+    def setup(self) -> None:
         self.signer = signing.event_signer(self.container.config)
         signing.warn_if_unsigned(self.signer, self.container.service_name)
         super().setup()
 
-    def retry_later(self, exc):
+    def retry_later(self, exc: BaseException) -> bool:
         return self._retry_later_rule is not None and bool(self._retry_later_rule(exc))
 
-    def parse(self, message, body):
+    def parse(self, message: Message, body: object) -> tuple[str, Contract]:
         name = _message_type(message)
         self.signer.verify(message.delivery_info.get("routing_key", ""), name, body,
                            message.headers)

@@ -13,6 +13,8 @@ named by pool and host.
 """
 import os
 import socket
+from collections.abc import Mapping
+from typing import Any
 
 from rds_bus.topology import check_pool
 
@@ -21,15 +23,15 @@ AGENT_NAME_KEY = "AGENT_NAME"
 DEFAULT_POOL = "default"
 
 
-def agent_pool(config):
+def agent_pool(config: Mapping[str, Any]) -> str:
     return check_pool(config.get(AGENT_POOL_KEY) or DEFAULT_POOL)
 
 
-def agent_host(config):
+def agent_host(config: Mapping[str, Any]) -> str:
     return config.get(AGENT_NAME_KEY) or socket.gethostname()
 
 
-def agent_name(config, service_name):
+def agent_name(config: Mapping[str, Any], service_name: str) -> str:
     return "%s/%s/%d" % (agent_host(config), service_name, os.getpid())
 
 

@@ -6,9 +6,9 @@ from rds_bus.publish import BusPublisher
 
 
 class Bus(DependencyProvider):
-    def setup(self):
+    def setup(self) -> None:
         config = self.container.config
         self.publisher = BusPublisher.from_config(config, config[AMQP_URI_CONFIG_KEY])
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: object) -> BusPublisher:
         return self.publisher

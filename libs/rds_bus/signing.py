@@ -29,6 +29,8 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from rds_contracts.registry import InvalidMessage
 
@@ -45,7 +47,7 @@ class BadSignature(InvalidMessage):
     """A message that is unsigned or whose signature does not match."""
 
 
-def canonical(body) -> bytes:
+def canonical(body: object) -> bytes:
     """The bytes a signature covers: JSON with sorted keys, no spaces, ASCII only."""
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       allow_nan=False).encode()
@@ -62,20 +64,21 @@ class Signer:
     def enabled(self) -> bool:
         return bool(self.key)
 
-    def signature(self, routing_key: str, name: str, body) -> str:
+    def signature(self, routing_key: str, name: str, body: object) -> str:
         if self.key is None:
             raise ValueError("no %s signing key is set" % self.purpose)
         message = b"\n".join([self.purpose.encode(), routing_key.encode(), name.encode(),
                               canonical(body)])
         return "%s=%s" % (VERSION, hmac.new(self.key, message, hashlib.sha256).hexdigest())
 
-    def headers(self, routing_key: str, name: str, body) -> dict:
+    def headers(self, routing_key: str, name: str, body: object) -> dict[str, str]:
         """The header to add when publishing (none without a key)."""
         if not self.enabled:
             return {}
         return {SIGNATURE_HEADER: self.signature(routing_key, name, body)}
 
-    def verify(self, routing_key: str, name: str, body, headers: dict | None) -> None:
+    def verify(self, routing_key: str, name: str, body: object,
+               headers: Mapping[str, object] | None) -> None:
         """Raise BadSignature unless the message is signed with this key (no key: accept)."""
         if not self.enabled:
             return
@@ -93,16 +96,16 @@ class Signer:
                                "another key)" % (self.purpose, name))
 
 
-def _key(config, name):
+def _key(config: Mapping[str, Any] | None, name: str) -> str | None:
     value = config.get(name) if config is not None else None
     return value or None
 
 
-def command_signer(config) -> Signer:
+def command_signer(config: Mapping[str, Any] | None) -> Signer:
     return Signer(_key(config, COMMAND_KEY), COMMAND)
 
 
-def event_signer(config) -> Signer:
+def event_signer(config: Mapping[str, Any] | None) -> Signer:
     return Signer(_key(config, EVENT_KEY), EVENT)
 
 

@@ -57,17 +57,17 @@ HEARTBEAT_QUEUE = Queue("rds.pruner.heartbeats", exchange=HEARTBEATS_EXCHANGE, r
 POOL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-def check_pool(pool):
+def check_pool(pool: object) -> str:
     if not isinstance(pool, str) or not POOL_RE.fullmatch(pool):
         raise ValueError("agent pool must match %s (got %r)" % (POOL_RE.pattern, pool))
     return pool
 
 
-def command_routing_key(command, pool):
+def command_routing_key(command: str, pool: str) -> str:
     return "%s.%s" % (command, check_pool(pool))
 
 
-def command_queue(command, pool):
+def command_queue(command: str, pool: str) -> Queue:
     """The shared queue of one command for one agent pool."""
     service = COMMAND_SERVICE[command]
     return Queue("rds.%s.%s.%s" % (service, command, check_pool(pool)),
@@ -75,7 +75,7 @@ def command_queue(command, pool):
                  durable=True, queue_arguments=_DEAD_LETTERED)
 
 
-def broadcast_queue(command, pool, host):
+def broadcast_queue(command: str, pool: str, host: str) -> Queue:
     """The queue of one host of a pool for a broadcast command (shared by its copies)."""
     service = COMMAND_SERVICE[command]
     safe_host = re.sub(r"[^A-Za-z0-9_.-]", "_", host)
@@ -85,12 +85,17 @@ def broadcast_queue(command, pool, host):
                  queue_arguments=dict(_DEAD_LETTERED, **{"x-expires": BROADCAST_QUEUE_EXPIRES_MS}))
 
 
-def delay_queue(origin, retries):
+def retry_delay(retries: int) -> int:
+    """Seconds before attempt ``retries + 1`` (the last delay repeats)."""
+    return RETRY_DELAYS[min(retries, len(RETRY_DELAYS) - 1)]
+
+
+def delay_queue(origin: Queue, retries: int) -> Queue:
     """Where a message of queue ``origin`` waits before its attempt ``retries + 1``.
 
     Publish to its exchange with the message's original routing key.
     """
-    seconds = RETRY_DELAYS[min(retries, len(RETRY_DELAYS) - 1)]
+    seconds = retry_delay(retries)
     name = "rds.delay.%s.%ds" % (origin.name, seconds)
     return Queue(name, exchange=Exchange(name, type="fanout", durable=True), durable=True,
                  queue_arguments={"x-message-ttl": seconds * 1000,

@@ -40,7 +40,7 @@ CronConfig = Annotated[str, Field(max_length=64 * 1024)]
 MAX_LOG_CHUNK = 64 * 1024
 
 
-def utcnow():
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -73,7 +73,7 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def to_wire(self):
+    def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
@@ -86,7 +86,7 @@ class ServerSpec(Message):
     user: ServerUser
 
     @property
-    def label(self):
+    def label(self) -> str:
         return "%s@%s:%d" % (self.user, self.host, self.port)
 
 

@@ -16,7 +16,7 @@ longer exist, and records the revision there. A server that already holds a
 newer revision is left alone, so a stale or redelivered push never undoes a
 newer one.
 """
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -65,7 +65,7 @@ class PushConfigCommand(Command):
     env: dict[str, str] = Field(default_factory=dict, max_length=100)
 
     @model_validator(mode="after")
-    def _bounded(self):
+    def _bounded(self) -> Self:
         names = [f.name for f in self.files]
         if len(set(names)) != len(names):
             raise ValueError("files: a config file name is listed twice")

@@ -4,11 +4,16 @@
 :class:`InvalidMessage` with a readable reason; consumers dead-letter such
 messages instead of retrying them.
 """
+from typing import TypeVar
+
 from pydantic import ValidationError
 
 from rds_contracts import activator, agents, builder, configs, gc, ingest, killer, migrator
+from rds_contracts.base import Command, Message
 
-COMMANDS = {
+M = TypeVar("M", bound=Message)
+
+COMMANDS: dict[str, type[Command]] = {
     builder.BUILD: builder.BuildCommand,
     activator.ACTIVATE: activator.ActivateCommand,
     killer.CANCEL: killer.CancelCommand,
@@ -20,7 +25,7 @@ COMMANDS = {
 }
 
 #: Which service consumes each command.
-COMMAND_SERVICE = {
+COMMAND_SERVICE: dict[str, str] = {
     builder.BUILD: builder.SERVICE_NAME,
     activator.ACTIVATE: activator.SERVICE_NAME,
     killer.CANCEL: killer.SERVICE_NAME,
@@ -31,7 +36,7 @@ COMMAND_SERVICE = {
     configs.INSPECT_CONFIG: configs.SERVICE_NAME,
 }
 
-EVENTS = {
+EVENTS: dict[str, type[Message]] = {
     agents.AGENT_HEARTBEAT: agents.AgentHeartbeat,
     agents.TASK_STARTED: agents.TaskStarted,
     agents.TASK_LOG: agents.TaskLog,
@@ -66,7 +71,7 @@ class InvalidMessage(ValueError):
     """A message that does not match its contract; never retried."""
 
 
-def _parse(kind, table, name, body):
+def _parse(kind: str, table: dict[str, type[M]], name: str, body: object) -> M:
     schema = table.get(name)
     if schema is None:
         raise InvalidMessage("unknown %s %r" % (kind, name))
@@ -82,17 +87,17 @@ def _parse(kind, table, name, body):
         raise InvalidMessage("%s %r is malformed: %s" % (kind, name, problems)) from None
 
 
-def parse_command(name, body):
+def parse_command(name: str, body: object) -> Command:
     return _parse("command", COMMANDS, name, body)
 
 
-def parse_event(name, body):
+def parse_event(name: str, body: object) -> Message:
     return _parse("event", EVENTS, name, body)
 
 
-def event_name(event):
+def event_name(event: Message) -> str:
     return EVENT_NAMES[type(event)]
 
 
-def command_name(command):
+def command_name(command: Command) -> str:
     return COMMAND_NAMES[type(command)]

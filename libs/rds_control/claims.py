@@ -54,8 +54,8 @@ def _holder_can_act(session: Session, task: Task, request: ClaimRequest, now: da
     if request.replaces is not None and request.replaces == task.agent and (
             _host(request.replaces) == _host(request.agent)):
         return False  # the claimant saw the holder's process die on its own host
-    return is_online(session.get(Agent, task.agent), heartbeat_clock(session, now),
-                     agent_timeout)
+    return bool(is_online(session.get(Agent, task.agent), heartbeat_clock(session, now),
+                          agent_timeout))
 
 
 def claim_task(session: Session, request: ClaimRequest, agent_timeout: float = 30,
@@ -69,7 +69,7 @@ def claim_task(session: Session, request: ClaimRequest, agent_timeout: float = 3
     status = TaskStatus(task.status)
     if status in TASK_FINISHED:
         return _refuse(request, "task %s already ended (%s%s)" % (
-            task.id, status.value, ": %s" % task.error if task.error else ""),
+            task.id, status, ": %s" % task.error if task.error else ""),
             cancelled=status == TaskStatus.CANCELLED)
     if status == TaskStatus.CANCELLING:
         end_task(session, task, "cancelled on request", "agent:%s" % request.agent,

@@ -15,14 +15,23 @@ only roles with :data:`CONTENT_PERMISSION` may read them (the API and UI ask
 import enum
 import hashlib
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import Field, field_validator
 from sqlalchemy import select
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
+from rds_contracts.base import ServerResult
 from rds_contracts.configs import ConfigFile as WireConfigFile
-from rds_contracts.configs import InspectConfigCommand, PushConfigCommand
+from rds_contracts.configs import (
+    ConfigInspected,
+    ConfigPushed,
+    ConfigPushFailed,
+    InspectConfigCommand,
+    PushConfigCommand,
+)
 from rds_control import audit
 from rds_control.errors import Conflict, InvalidInput, NotFound
 from rds_control.inputs import Input, parse
@@ -31,7 +40,16 @@ from rds_control.tasks import finish_task, new_task_id, server_specs, start_task
 from rds_control.users import can
 from rds_core import shared
 from rds_core.lifecycle import TaskKind, TaskStatus
-from rds_db.models import ConfigFile, ConfigFileVersion, Project, Server, Task, TaskLog
+from rds_db.models import (
+    ConfigFile,
+    ConfigFileVersion,
+    Project,
+    ReleaseRequest,
+    Server,
+    Task,
+    TaskLog,
+    User,
+)
 from rds_db.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -68,7 +86,7 @@ class DeleteInput(Input):
     comment: str = Field(default="", max_length=2000)
 
 
-def may_read_contents(user) -> bool:
+def may_read_contents(user: User | None) -> bool:
     return can(user, CONTENT_PERMISSION)
 
 
@@ -79,14 +97,15 @@ def check_filename(filename: str) -> str:
         raise InvalidInput(str(exc), field="filename") from None
 
 
-def list_files(session, project: Project) -> list[ConfigFile]:
+def list_files(session: Session, project: Project) -> list[ConfigFile]:
     """The project's live config files, by name."""
     return list(session.scalars(select(ConfigFile).where(
         ConfigFile.project_id == project.id, ConfigFile.deleted_at.is_(None))
         .order_by(ConfigFile.filename)))
 
 
-def get_file(session, project: Project, filename: str, include_deleted=False) -> ConfigFile:
+def get_file(session: Session, project: Project, filename: str,
+             include_deleted: bool = False) -> ConfigFile:
     query = select(ConfigFile).where(ConfigFile.project_id == project.id,
                                      ConfigFile.filename == filename)
     found = session.scalars(query).one_or_none()
@@ -95,14 +114,14 @@ def get_file(session, project: Project, filename: str, include_deleted=False) ->
     return found
 
 
-def history(session, config_file: ConfigFile) -> list[ConfigFileVersion]:
+def history(session: Session, config_file: ConfigFile) -> list[ConfigFileVersion]:
     """Every version of a file, newest first."""
     return list(session.scalars(select(ConfigFileVersion).where(
         ConfigFileVersion.config_file_id == config_file.id)
         .order_by(ConfigFileVersion.version.desc())))
 
 
-def get_version(session, config_file: ConfigFile, version: int) -> ConfigFileVersion:
+def get_version(session: Session, config_file: ConfigFile, version: int) -> ConfigFileVersion:
     row = session.scalars(select(ConfigFileVersion).where(
         ConfigFileVersion.config_file_id == config_file.id,
         ConfigFileVersion.version == version)).one_or_none()
@@ -111,7 +130,8 @@ def get_version(session, config_file: ConfigFile, version: int) -> ConfigFileVer
     return row
 
 
-def save_file(session, project_name: str, filename: str, data, user) -> ConfigFileVersion:
+def save_file(session: Session, project_name: str, filename: str, data: object,
+              user: User | None) -> ConfigFileVersion:
     """Save a new version of a config file (creating it) and push the revision."""
     filename = check_filename(filename)
     values = parse(ConfigInput, data)
@@ -143,7 +163,8 @@ def save_file(session, project_name: str, filename: str, data, user) -> ConfigFi
     return row
 
 
-def delete_file(session, project_name: str, filename: str, data, user) -> ConfigFileVersion:
+def delete_file(session: Session, project_name: str, filename: str, data: object,
+                user: User | None) -> ConfigFileVersion:
     """Delete a config file (its history stays) and push the revision without it."""
     filename = check_filename(filename)
     values = parse(DeleteInput, data or {})
@@ -159,7 +180,8 @@ def delete_file(session, project_name: str, filename: str, data, user) -> Config
     return row
 
 
-def push_again(session, project_name: str, user) -> list[ConfigFileVersion]:
+def push_again(session: Session, project_name: str,
+               user: User | None) -> list[ConfigFileVersion]:
     """Push the current revision again (after a failed upload, or to new servers)."""
     project = get_project(session, project_name, lock=True)
     if project.config_revision == 0:
@@ -167,7 +189,7 @@ def push_again(session, project_name: str, user) -> list[ConfigFileVersion]:
     rows = list(session.scalars(select(ConfigFileVersion).join(ConfigFile).where(
         ConfigFile.project_id == project.id,
         ConfigFileVersion.project_revision == project.config_revision)))
-    if any(row.upload_state == UploadState.PENDING.value for row in rows):
+    if any(row.upload_state == UploadState.PENDING for row in rows):
         raise Conflict("revision %d of %s is being pushed right now"
                        % (project.config_revision, project.name))
     push_revision(session, project, user, rows)
@@ -177,7 +199,7 @@ def push_again(session, project_name: str, user) -> list[ConfigFileVersion]:
     return rows
 
 
-def check_servers(session, project_name: str, user):
+def check_servers(session: Session, project_name: str, user: User | None) -> Task:
     """Ask the activator which config every server holds (SHA-256s, never contents)."""
     project = get_project(session, project_name, lock=True)
     if not project.servers:
@@ -189,14 +211,14 @@ def check_servers(session, project_name: str, user):
     return start_task(session, TaskKind.CONFIG_CHECK, project, command, user=user)
 
 
-def _on_inspected(session, task, event):
+def _on_inspected(session: Session, task: Task, event: ConfigInspected) -> None:
     finish_task(session, task, TaskStatus.FAILED if event.error else TaskStatus.SUCCEEDED,
                 error=event.error)
     if event.error:
         return
     labels = {s.id: s.label for s in task.project.servers}
     for config_file in list_files(session, task.project):
-        state = {}
+        state: dict[str, dict[str, object]] = {}
         for result in event.servers:
             label = labels.get(result.server_id, "server %d" % result.server_id)
             state[label] = {"revision": result.revision, "error": result.error,
@@ -216,7 +238,7 @@ class ServerHolds:
     current: bool
 
 
-def server_holdings(session, config_file: ConfigFile) -> list[ServerHolds]:
+def server_holdings(session: Session, config_file: ConfigFile) -> list[ServerHolds]:
     """Compare the last check of the servers with the file's versions."""
     by_hash: dict[str, int] = {}
     for row in history(session, config_file):
@@ -258,7 +280,8 @@ def _check_no_overlap(project: Project, filename: str, files: list[ConfigFile]) 
                                "into every release" % (filename, path), field="filename")
 
 
-def _new_revision(session, project, config_file, content, comment, user, deleted=False):
+def _new_revision(session: Session, project: Project, config_file: ConfigFile, content: str,
+                  comment: str, user: User | None, deleted: bool = False) -> ConfigFileVersion:
     project.config_revision += 1
     row = ConfigFileVersion(file=config_file, version=config_file.version,
                             project_revision=project.config_revision, content=content,
@@ -270,7 +293,7 @@ def _new_revision(session, project, config_file, content, comment, user, deleted
     return row
 
 
-def build_fields(project: Project, revision: int | None = None) -> dict:
+def build_fields(project: Project, revision: int | None = None) -> dict[str, Any]:
     """What a build command needs to link shared paths and config files, run cron,
     a custom deploy and post-deploy (``BuildCommand`` fields).
 
@@ -280,7 +303,7 @@ def build_fields(project: Project, revision: int | None = None) -> dict:
     if revision is None:
         names = [f.filename for f in project_config_files(project)]
     else:
-        names = list(revision_files(object_session(project), project, revision))
+        names = list(revision_files(_session_of(project), project, revision))
     return dict(shared_files=list(project.shared_files or []),
                 shared_dirs=list(project.shared_dirs or []),
                 config_files=sorted(names),
@@ -288,7 +311,8 @@ def build_fields(project: Project, revision: int | None = None) -> dict:
                 post_deploy_script=project.script("post_deploy"))
 
 
-def cron_fields(release, live) -> dict:
+def cron_fields(release: ReleaseRequest,
+                live: ReleaseRequest | None) -> dict[str, str | None]:
     """``ActivateCommand`` cron fields: None when neither release has cron (no server
     is touched), "" to remove the block when only the replaced release had one."""
     had = live is not None and live.cron_config is not None
@@ -298,15 +322,23 @@ def cron_fields(release, live) -> dict:
             "previous_cron": live.cron_config if live is not None else None}
 
 
+def _session_of(project: Project) -> Session:
+    session = object_session(project)
+    if session is None:
+        raise ValueError("project %s is not attached to a session" % project.name)
+    return session
+
+
 def project_config_files(project: Project) -> list[ConfigFile]:
-    return list_files(object_session(project), project)
+    return list_files(_session_of(project), project)
 
 
-def push_revision(session, project: Project, user, rows: list[ConfigFileVersion]):
+def push_revision(session: Session, project: Project, user: User | None,
+                  rows: list[ConfigFileVersion]) -> Task | None:
     """Queue the push of the project's current revision; note it on ``rows``."""
     if not project.servers:
         for row in rows:
-            row.upload_state = UploadState.SKIPPED.value
+            row.upload_state = UploadState.SKIPPED
             row.upload_log = "The project has no servers: nothing was uploaded."
         return None
     files = [WireConfigFile(name=f.filename, content=f.content)
@@ -319,14 +351,15 @@ def push_revision(session, project: Project, user, rows: list[ConfigFileVersion]
     task = start_task(session, TaskKind.CONFIG, project, command, user=user)
     for row in rows:
         row.task_id = task.id
-        row.upload_state = UploadState.PENDING.value
+        row.upload_state = UploadState.PENDING
     return task
 
 
-def finish_push(session, task: Task, ok: bool, servers=(), reason: str | None = None) -> None:
+def finish_push(session: Session, task: Task, ok: bool, servers: Iterable[ServerResult] = (),
+                reason: str | None = None) -> None:
     """Record a push's outcome on its task and on the versions it carried."""
     finish_task(session, task, TaskStatus.SUCCEEDED if ok else TaskStatus.FAILED, error=reason)
-    results = []
+    results: list[dict[str, Any]] = []
     for result in servers:
         server = session.get(Server, result.server_id)
         results.append({"server": server.label if server else "server %d" % result.server_id,
@@ -335,7 +368,7 @@ def finish_push(session, task: Task, ok: bool, servers=(), reason: str | None = 
                         for r in results) or (reason or "")
     for row in session.scalars(select(ConfigFileVersion).where(
             ConfigFileVersion.task_id == task.id)):
-        row.upload_state = (UploadState.PUSHED if ok else UploadState.FAILED).value
+        row.upload_state = UploadState.PUSHED if ok else UploadState.FAILED
         row.upload_results = results
         row.upload_log = summary if ok or not reason else "%s\n%s" % (reason, summary)
     if not ok:
@@ -345,15 +378,15 @@ def finish_push(session, task: Task, ok: bool, servers=(), reason: str | None = 
                      project=task.project)
 
 
-def _on_pushed(session, task, event):
+def _on_pushed(session: Session, task: Task, event: ConfigPushed) -> None:
     finish_push(session, task, True, event.servers)
 
 
-def _on_push_failed(session, task, event):
+def _on_push_failed(session: Session, task: Task, event: ConfigPushFailed) -> None:
     finish_push(session, task, False, event.servers, event.reason)
 
 
-def redacted_command(command: dict | None) -> dict | None:
+def redacted_command(command: dict[str, Any] | None) -> dict[str, Any] | None:
     """A task's command as operators may see it: config contents replaced by their size."""
     if not command or not isinstance(command.get("files"), list):
         return command
@@ -362,7 +395,7 @@ def redacted_command(command: dict | None) -> dict | None:
         if isinstance(f, dict) else f for f in command["files"]])
 
 
-def task_log_text(session, task_id: str | None) -> str:
+def task_log_text(session: Session, task_id: str | None) -> str:
     """The upload log of a push task (server and file names, never contents)."""
     if task_id is None:
         return ""
@@ -374,7 +407,7 @@ def task_log_text(session, task_id: str | None) -> str:
     return "".join(chunks)
 
 
-def revision_files(session, project: Project, revision: int) -> dict[str, str]:
+def revision_files(session: Session, project: Project, revision: int) -> dict[str, str]:
     """The files a project revision consisted of: {name: content}."""
     rows = session.scalars(select(ConfigFileVersion).join(ConfigFile).where(
         ConfigFile.project_id == project.id,
@@ -390,7 +423,7 @@ def revision_files(session, project: Project, revision: int) -> dict[str, str]:
 
 
 #: Ingest handlers of the config push events (``rds_control.ingest`` adds them).
-def ingest_handlers() -> dict:
+def ingest_handlers() -> dict[str, Callable[[Session, Task, Any], None]]:
     from rds_contracts import configs
 
     return {configs.CONFIG_PUSHED: _on_pushed, configs.CONFIG_PUSH_FAILED: _on_push_failed,

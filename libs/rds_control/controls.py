@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import Field, StrictBool, field_validator
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from rds_control import audit, facts, lines, policy
@@ -60,7 +60,7 @@ class SwitchInput(Input):
     _reason = field_validator("reason")(_no_nul)
 
 
-def _ban_query():
+def _ban_query() -> Select[ReleaseBan]:
     return select(ReleaseBan).options(joinedload(ReleaseBan.project),
                                       joinedload(ReleaseBan.author))
 

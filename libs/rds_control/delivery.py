@@ -206,7 +206,7 @@ def deliver_one(session: Session, message: NotificationMessage, settings: Delive
     return True
 
 
-def deliver_due(session_factory: sessionmaker, settings: DeliverySettings,
+def deliver_due(session_factory: sessionmaker[Session], settings: DeliverySettings,
                 now: datetime | None = None, limit: int = 50,
                 channels: Collection[int] | None = None) -> tuple[int, int]:
     """Deliver up to ``limit`` due notifications (of ``channels``, default all);

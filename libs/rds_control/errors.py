@@ -6,7 +6,7 @@ class ControlError(Exception):
 
     status = 400
 
-    def __init__(self, message, field=None):
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field

@@ -202,7 +202,7 @@ def _activation_task(session: Session, release: ReleaseRequest) -> Task:
 
 
 def check_children(session: Session, release: ReleaseRequest, user: User | None,
-                   action: str) -> list[ReleaseRequest]:
+                   action: policy.Action) -> list[ReleaseRequest]:
     """The child releases that take part in activating ``release``; refuses the whole
     action (``policy.family``) if any of them may not."""
     children = [c for c in child_releases(session, release) if c.status != S.USED]

@@ -283,7 +283,7 @@ def _on_activation_finished(session, task, event):
     record_current(session, event.servers, event.at)
     previous = live_release(session, release.project_id)
     if previous is not None and previous.id != release.id:
-        previous.status = S.OLD.value
+        previous.status = S.OLD
         previous.deactivated_at = event.at
         release_changed(session, previous)
     release.status_before_use = None

@@ -7,7 +7,7 @@ inside the deploy path (they end up in shell commands on the servers). The
 same constraints appear in the JSON schema the OpenAPI document publishes.
 """
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +28,7 @@ from rds_core import names
 from rds_core.scripts import SCRIPTS
 
 
-def _strip(value):
+def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
@@ -45,19 +45,19 @@ MAX_SHARED_PATHS = 100
 MAX_SERVERS = 1000
 
 
-def _one_line(value):
+def _one_line(value: str) -> str:
     if CONTROL_RE.search(value):
         raise ValueError("must not contain control characters")
     return value
 
 
-def _no_nul(value):
+def _no_nul(value: str) -> str:
     if "\0" in value:
         raise ValueError("must not contain NUL characters")
     return value
 
 
-def _shared_path(value):
+def _shared_path(value: str) -> str:
     if not SHARED_PATH_RE.fullmatch(value) or any(part in (".", "..")
                                                    for part in value.split("/")):
         raise ValueError("must be a relative path of letters, digits and . _ @ + - "
@@ -82,7 +82,7 @@ def limits(max_length: int = 255, min_length: int = 1,
     return Field(min_length=min_length, max_length=max_length, json_schema_extra=extra)
 
 
-def _script(value):
+def _script(value: str) -> str:
     if len(value) > MAX_SCRIPT:
         raise ValueError("script is longer than 256 KiB")
     return _no_nul(value)
@@ -124,7 +124,7 @@ class ProjectInput(Input):
 
     @field_validator("migration_server")
     @classmethod
-    def _migration_server(cls, value, info: ValidationInfo):
+    def _migration_server(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
             return None
         labels = ["%s@%s:%d" % (s.user, s.host, s.port) for s in info.data.get("servers", [])]
@@ -135,12 +135,12 @@ class ProjectInput(Input):
 
     @field_validator("agent_pool")
     @classmethod
-    def _pool(cls, value):
+    def _pool(cls, value: str) -> str:
         return check_pool(value)
 
     @field_validator("scripts")
     @classmethod
-    def _scripts(cls, value):
+    def _scripts(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(value) - set(SCRIPTS))
         if unknown:
             raise ValueError("unknown script kind(s) %s; known: %s"
@@ -151,8 +151,8 @@ class ProjectInput(Input):
 
     @field_validator("servers")
     @classmethod
-    def _unique_servers(cls, value):
-        seen = set()
+    def _unique_servers(cls, value: list[ServerInput]) -> list[ServerInput]:
+        seen: set[tuple[str, int, str]] = set()
         for server in value:
             key = (server.host, server.port, server.user)
             if key in seen:
@@ -169,13 +169,14 @@ class ReleaseInput(Input):
     release_line: int | None = Field(default=None, ge=0, le=999_999_999)
 
 
-def parse(schema, data, partial=False):
+InputT = TypeVar("InputT", bound=BaseModel)
+
+
+def parse(schema: type[InputT], data: object) -> InputT:
     """Validate ``data`` against ``schema``; raise InvalidInput naming the field."""
     if not isinstance(data, dict):
         raise InvalidInput("expected a JSON object")
     try:
-        if partial:
-            return schema.model_validate(data), set(data)
         return schema.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]

@@ -1,4 +1,4 @@
-"""Password logins through the UI: throttled per user name and per address, audited.
+"""Password logins through the UI (throttled per user name and per address) and logouts, audited.
 
 Each key (``user:<name>`` and ``addr:<address>``) may fail ``FREE_FAILURES``
 times within ``WINDOW``; every further failure blocks the key for twice as
@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from rds_control import audit
-from rds_control.users import check_password
+from rds_control.users import check_password, end_sessions
 from rds_db.models import LoginThrottle, User
+from rds_db.session import affected_rows
 
 FREE_FAILURES = 5
 BASE_DELAY = timedelta(seconds=2)
@@ -42,10 +44,11 @@ def delay_after(failures: int) -> timedelta:
     """How long a key waits after its ``failures``-th failure in a row."""
     if failures < FREE_FAILURES:
         return timedelta(0)
-    return min(BASE_DELAY * 2 ** min(failures - FREE_FAILURES, 20), MAX_DELAY)
+    delay: timedelta = BASE_DELAY * 2 ** min(failures - FREE_FAILURES, 20)
+    return min(delay, MAX_DELAY)
 
 
-def attempt_login(session, username: str, password: str, address: str,
+def attempt_login(session: Session, username: str, password: str, address: str,
                   now: datetime) -> LoginOutcome:
     """Check a password login, honouring and updating the throttle; audits the outcome."""
     keys = throttle_keys(username, address)
@@ -82,8 +85,16 @@ def attempt_login(session, username: str, password: str, address: str,
     return LoginOutcome(None)
 
 
-def forget(session, now: datetime) -> int:
+def forget(session: Session, now: datetime) -> int:
     """Delete counters that no longer matter (quiet for WINDOW, not blocked); returns how many."""
-    return session.execute(delete(LoginThrottle).where(
+    return affected_rows(session, delete(LoginThrottle).where(
         LoginThrottle.last_failure_at < now - WINDOW,
-        (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until < now))).rowcount
+        (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until < now)))
+
+
+def record_logout(session: Session, user_id: int) -> None:
+    """Audit a logout and end every session of the user, in every browser."""
+    user = session.get(User, user_id)
+    if user is not None:
+        end_sessions(user)
+        audit.record(session, "user.logout", "%s logged out" % user.username, user=user)

@@ -29,9 +29,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, selectinload
 
@@ -49,6 +48,7 @@ from rds_core.migrations import Direction, MigrationState, MigrationType
 from rds_core.migrations import PreMigrationRun as PreRun
 from rds_db.models import Migration, Project, ReleaseRequest, Server, Task, User
 from rds_db.models.base import utcnow
+from rds_db.session import affected_rows
 
 log = logging.getLogger(__name__)
 M = MigrationState
@@ -61,13 +61,11 @@ def record_listing(session: Session, release: ReleaseRequest,
         return 0
     added = 0
     for kind in MigrationType:
-        for name in getattr(listing, kind.value):
-            # an INSERT runs as a cursor result (it has a rowcount)
-            result = cast(CursorResult[Any], session.execute(insert(Migration).values(
-                project_id=release.project_id, type=kind.value, name=name,
-                release_id=release.id, state=M.PENDING.value)
-                .on_conflict_do_nothing(index_elements=["project_id", "type", "name"])))
-            added += result.rowcount or 0
+        for name in getattr(listing, kind):
+            added += affected_rows(session, insert(Migration).values(
+                project_id=release.project_id, type=kind, name=name,
+                release_id=release.id, state=M.PENDING)
+                .on_conflict_do_nothing(index_elements=["project_id", "type", "name"]))
     if added:
         record_change(session, "migration", project_id=release.project_id,
                       release_id=release.id)
@@ -270,7 +268,7 @@ def end_task(session: Session, task: Task, status: TaskStatus, reason: str | Non
     migration = _for_task(session, task)
     if migration is None:
         return
-    up = (task.command or {}).get("direction") == Direction.UP.value
+    up = (task.command or {}).get("direction") == Direction.UP
     ok = status == TaskStatus.SUCCEEDED
     if ok:
         migration.state = M.APPLIED if up else M.PENDING
@@ -307,12 +305,15 @@ def end_task(session: Session, task: Task, status: TaskStatus, reason: str | Non
         release_changed(session, release)
 
 
-def on_event(session: Session, name: str, task: Task, event) -> None:
-    """Apply a terminal event of the migrator (called by ingest)."""
+MigrationEnd = migrator.MigrationFinished | migrator.MigrationFailed | migrator.MigrationCancelled
+
+
+def on_event(session: Session, name: str, task: Task, event: MigrationEnd) -> None:
+    """Apply a terminal event of the migrator (called by ingest with its ``name``)."""
     actor = "agent:%s" % task.agent
-    if name == migrator.MIGRATION_FINISHED:
+    if isinstance(event, migrator.MigrationFinished):
         end_task(session, task, TaskStatus.SUCCEEDED, None, actor, at=event.at)
-    elif name == migrator.MIGRATION_FAILED:
+    elif isinstance(event, migrator.MigrationFailed):
         end_task(session, task, TaskStatus.FAILED, event.reason, actor, at=event.at)
     else:
         end_task(session, task, TaskStatus.CANCELLED, event.reason, actor, at=event.at)
@@ -357,7 +358,8 @@ class MigrationRow:
     actions: dict[str, policy.Denial | None]
 
 
-FILTERS = {"type": {t.value for t in MigrationType}, "state": {s.value for s in MigrationState}}
+FILTERS: dict[str, frozenset[str]] = {"type": frozenset(MigrationType),
+                                      "state": frozenset(MigrationState)}
 
 
 def list_migrations(session: Session, user: User | None, project: str | None = None,

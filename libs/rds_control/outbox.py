@@ -1,9 +1,13 @@
 """Queue commands in the caller's transaction; publish them after commit."""
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from rds_contracts.base import Command
 from rds_contracts.registry import command_name, parse_command
 from rds_db.models import OutboxMessage
 from rds_db.models.base import utcnow
@@ -14,7 +18,16 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "rds_outbox_ids"
 
 
-def enqueue(session, command, pool, broadcast=False):
+class CommandPublisher(Protocol):
+    """What the outbox needs of a publisher (``rds_bus.publish.BusPublisher``)."""
+
+    def send_command(self, command: Command, pool: str) -> None: ...
+
+    def broadcast_command(self, command: Command, pool: str) -> None: ...
+
+
+def enqueue(session: Session, command: Command, pool: str,
+            broadcast: bool = False) -> OutboxMessage:
     """Add ``command`` to the outbox; returns the row (its id after flush)."""
     message = OutboxMessage(command=command_name(command), pool=pool, broadcast=broadcast,
                             body=command.to_wire())
@@ -24,12 +37,14 @@ def enqueue(session, command, pool, broadcast=False):
     return message
 
 
-def pending_ids(session):
+def pending_ids(session: Session) -> list[int]:
     """Ids of the outbox rows queued in this session (to publish after commit)."""
     return list(session.info.get(PENDING_KEY, ()))
 
 
-def publish_pending(session_factory, publisher, ids=None, older_than=None, limit=100):
+def publish_pending(session_factory: sessionmaker[Session], publisher: CommandPublisher,
+                    ids: Sequence[int] | None = None, older_than: float | None = None,
+                    limit: int = 100) -> int:
     """Publish unsent outbox rows; returns how many were sent.
 
     ``ids`` limits it to rows just committed (the fast path after a request);

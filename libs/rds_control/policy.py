@@ -47,6 +47,7 @@ from rds_control.errors import Conflict, ControlError, Refused
 from rds_core import versions
 from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, REBUILDABLE, Lane, ReleaseStatus
 from rds_core.migrations import APPLICABLE, ROLLBACKABLE, MigrationState, MigrationType
+from rds_core.roles import Role
 
 S = ReleaseStatus
 
@@ -397,7 +398,7 @@ def install_missing(release: ReleaseFacts, situation: Situation) -> Denial | Non
 # explicitly; once one ran, that release is the rollback floor: nothing older
 # may go live again, unless an admin overrides with a written reason.
 
-ADMIN_ROLE = "admin"
+ADMIN_ROLE = Role.ADMIN
 
 
 @dataclass(frozen=True)
@@ -615,7 +616,7 @@ def change_ban(situation: Situation) -> Denial | None:
 
 def flip_switch(role: str | None) -> Denial | None:
     """Stop or resume every deploy with the global switch (admins only)."""
-    if role != "admin":
+    if role != Role.ADMIN:
         return Denial("only an admin may switch deployment on or off (your role: %s)"
                       % (role or "none"), DenialKind.ROLE)
     return None
@@ -623,7 +624,7 @@ def flip_switch(role: str | None) -> Denial | None:
 
 # -- parent/child projects -----------------------------------------------------
 
-def family(action: str, parent: Denial | None,
+def family(action: Action, parent: Denial | None,
            children: Mapping[str, Denial | None]) -> Denial | None:
     """A parent's action is allowed only if it is for the parent and every child that
     takes part (``children``: the child project's name → its own answer)."""

@@ -1,17 +1,21 @@
 """Projects: create, update, look up."""
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rds_control import audit
 from rds_control.errors import Conflict, NotFound
-from rds_control.inputs import ProjectInput, parse
-from rds_db.models import Project, ProjectScript, Server
+from rds_control.inputs import ProjectInput, ServerInput, parse
+from rds_db.models import Project, ProjectScript, Server, User
 
 SIMPLE_FIELDS = ("repository", "default_ref", "deploy_path", "agent_pool", "keep_releases",
                  "post_migration_delay_days", "upload_concurrency", "upload_max_failures",
                  "shared_files", "shared_dirs", "migration_server")
 
 
-def get_project(session, name, lock=False):
+def get_project(session: Session, name: str, lock: bool = False) -> Project:
     query = select(Project).where(Project.name == name)
     if lock:
         query = query.with_for_update()
@@ -21,11 +25,11 @@ def get_project(session, name, lock=False):
     return project
 
 
-def list_projects(session):
+def list_projects(session: Session) -> list[Project]:
     return list(session.scalars(select(Project).order_by(Project.name)))
 
 
-def create_project(session, data, user):
+def create_project(session: Session, data: object, user: User | None) -> Project:
     """Create a project from API/form data; raises InvalidInput or Conflict."""
     values = parse(ProjectInput, data)
     if session.scalars(select(Project.id).where(Project.name == values.name)).first():
@@ -40,7 +44,8 @@ def create_project(session, data, user):
     return project
 
 
-def update_project(session, project, data, user):
+def update_project(session: Session, project: Project, data: Mapping[str, Any],
+                   user: User | None) -> Project:
     """Replace the fields given in ``data`` (the name cannot change)."""
     merged = project_to_input(project)
     merged.update(data)
@@ -63,7 +68,7 @@ def update_project(session, project, data, user):
     return project
 
 
-def _set_servers(project, servers):
+def _set_servers(project: Project, servers: Sequence[ServerInput]) -> None:
     existing = {(s.host, s.port, s.user): s for s in project.servers}
     wanted = []
     for position, server in enumerate(servers):
@@ -75,7 +80,7 @@ def _set_servers(project, servers):
     project.servers = wanted
 
 
-def _set_scripts(project, scripts):
+def _set_scripts(project: Project, scripts: Mapping[str, str]) -> None:
     existing = {s.kind: s for s in project.scripts}
     for kind, body in scripts.items():
         if kind in existing:
@@ -84,7 +89,7 @@ def _set_scripts(project, scripts):
             project.scripts.append(ProjectScript(kind=kind, body=body))
 
 
-def project_to_input(project):
+def project_to_input(project: Project) -> dict[str, Any]:
     data = {f: getattr(project, f) for f in SIMPLE_FIELDS}
     data["name"] = project.name
     data["servers"] = [{"host": s.host, "port": s.port, "user": s.user}

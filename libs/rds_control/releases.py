@@ -2,6 +2,7 @@
 import dataclasses
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rds_contracts.activator import ActivateCommand
 from rds_contracts.builder import BuildCommand, UploadPolicy
@@ -14,13 +15,13 @@ from rds_control.projects import get_project
 from rds_control.tasks import active_task, finish_task, new_task_id, server_specs, start_task
 from rds_core import versions
 from rds_core.lifecycle import Lane, ReleaseStatus, TaskKind, TaskStatus
-from rds_db.models import DeploymentSwitch, ProjectLineCounter, ReleaseRequest
+from rds_db.models import DeploymentSwitch, Project, ProjectLineCounter, ReleaseRequest, User
 from rds_db.models.base import utcnow
 
 S = ReleaseStatus
 
 
-def get_release(session, release_id, lock=False):
+def get_release(session: Session, release_id: int, lock: bool = False) -> ReleaseRequest:
     query = select(ReleaseRequest).where(ReleaseRequest.id == release_id)
     if lock:
         query = query.with_for_update()
@@ -30,30 +31,31 @@ def get_release(session, release_id, lock=False):
     return release
 
 
-def live_release(session, project_id):
+def live_release(session: Session, project_id: int) -> ReleaseRequest | None:
     """The release that is live (``used``) for a project, or None."""
     return session.scalars(select(ReleaseRequest).where(
         ReleaseRequest.project_id == project_id,
         ReleaseRequest.status == S.USED)).first()
 
 
-def latest_release(session, project_id):
+def latest_release(session: Session, project_id: int) -> ReleaseRequest | None:
     return session.scalars(
         select(ReleaseRequest).where(ReleaseRequest.project_id == project_id,
                                      ReleaseRequest.deleted_at.is_(None))
         .order_by(ReleaseRequest.version_key.desc()).limit(1)).first()
 
 
-def find_release_by_version(session, project_id, version):
+def find_release_by_version(session: Session, project_id: int,
+                            version: str | None) -> ReleaseRequest | None:
     return session.scalars(select(ReleaseRequest).where(
         ReleaseRequest.project_id == project_id, ReleaseRequest.version == version)).first()
 
 
-def deployment_switch(session):
+def deployment_switch(session: Session) -> DeploymentSwitch | None:
     return session.get(DeploymentSwitch, 1)
 
 
-def _allocate_version(session, project, line):
+def _allocate_version(session: Session, project: Project, line: int) -> str:
     counter = session.scalars(select(ProjectLineCounter).where(
         ProjectLineCounter.project_id == project.id, ProjectLineCounter.line == line)
         .with_for_update()).one_or_none()
@@ -65,7 +67,8 @@ def _allocate_version(session, project, line):
     return version
 
 
-def _build_command(project, release, user):
+def _build_command(project: Project, release: ReleaseRequest,
+                   user: User | None) -> BuildCommand:
     return BuildCommand(
         task_id=new_task_id(), initiator=audit.actor_name(user), project=project.name,
         repository=project.repository, ref=release.ref, version=release.version,
@@ -76,7 +79,8 @@ def _build_command(project, release, user):
         migrations_script=project.script("migrations"), **configs.build_fields(project))
 
 
-def create_release(session, project_name, data, user, parent=None):
+def create_release(session: Session, project_name: str, data: object, user: User | None,
+                   parent: ReleaseRequest | None = None) -> ReleaseRequest:
     """Allocate the next version of a project and start building it (and its children's:
     ``rds_control.families``; ``parent``: the parent's release this one is made with)."""
     values = parse(ReleaseInput, data)
@@ -102,7 +106,8 @@ def create_release(session, project_name, data, user, parent=None):
     return release
 
 
-def rebuild_release(session, release_id, user, automatic=False):
+def rebuild_release(session: Session, release_id: int, user: User | None,
+                    automatic: bool = False) -> ReleaseRequest:
     """Build the latest release again under the same version (``automatic``: a retry)."""
     release = get_release(session, release_id, lock=True)
     project = get_project(session, release.project.name, lock=True)
@@ -127,7 +132,8 @@ def rebuild_release(session, release_id, user, automatic=False):
     return release
 
 
-def activate_release(session, release_id, user, override_reason=None, cascade=True):
+def activate_release(session: Session, release_id: int, user: User | None,
+                     override_reason: str | None = None, cascade: bool = True) -> ReleaseRequest:
     """Switch a release live on every server (activating an older one is a rollback).
 
     ``override_reason``: an admin's written reason to go below the rollback
@@ -139,7 +145,8 @@ def activate_release(session, release_id, user, override_reason=None, cascade=Tr
     situation = facts.situation(session, release, user)
     override = _floor_override(session, release, situation, override_reason, user)
     policy.require(policy.activate(facts.release_facts(release), override or situation))
-    children = families.check_children(session, release, user, "activate") if cascade else []
+    children = families.check_children(session, release, user,
+                                       policy.Action.ACTIVATE) if cascade else []
     live = live_release(session, project.id)
     command = ActivateCommand(
         task_id=new_task_id(), initiator=audit.actor_name(user), project=project.name,
@@ -163,13 +170,14 @@ def activate_release(session, release_id, user, override_reason=None, cascade=Tr
     return release
 
 
-def _floor_override(session, release, situation, reason, user):
+def _floor_override(session: Session, release: ReleaseRequest, situation: policy.Situation,
+                    reason: str | None, user: User | None) -> policy.Situation | None:
     """The Situation with an admin's floor override, audited; None without a reason."""
     if reason is None:
         return None
     policy.require(policy.floor_override(situation, reason))
     floor = situation.project.floor
-    if not policy.is_below_floor(release.version, floor):
+    if floor is None or not policy.is_below_floor(release.version, floor):
         raise Conflict("%s is not below the rollback floor of %s; nothing to override"
                        % (release.version, release.project.name), field="override_reason")
     audit.record(session, "release.floor_override",
@@ -180,7 +188,8 @@ def _floor_override(session, release, situation, reason, user):
     return dataclasses.replace(situation, floor_override=reason.strip())
 
 
-def revert_project(session, project_name, user, override_reason=None):
+def revert_project(session: Session, project_name: str, user: User | None,
+                   override_reason: str | None = None) -> ReleaseRequest:
     """Activate the version that was live before the current one."""
     project = get_project(session, project_name)
     live = live_release(session, project.id)
@@ -191,10 +200,13 @@ def revert_project(session, project_name, user, override_reason=None):
         situation = dataclasses.replace(situation, floor_override=override_reason)
     policy.require(policy.revert(facts.release_facts(live), situation))
     previous = find_release_by_version(session, project.id, live.previous_version)
+    if previous is None:
+        raise Conflict("the release live before %s %s (%s) no longer exists"
+                       % (project.name, live.version, live.previous_version))
     return activate_release(session, previous.id, user, override_reason=override_reason)
 
 
-def cancel_release(session, release_id, user):
+def cancel_release(session: Session, release_id: int, user: User | None) -> ReleaseRequest:
     """Cancel a release whose build has not finished."""
     release = get_release(session, release_id, lock=True)
     policy.require(policy.cancel(facts.release_facts(release),
@@ -218,7 +230,7 @@ def cancel_release(session, release_id, user):
     return release
 
 
-def delete_release(session, release_id, user):
+def delete_release(session: Session, release_id: int, user: User | None) -> ReleaseRequest:
     """Soft-delete a release that is not live and not in progress (GC removes it later)."""
     release = get_release(session, release_id, lock=True)
     policy.require(policy.delete(facts.release_facts(release),
@@ -230,7 +242,8 @@ def delete_release(session, release_id, user):
     return release
 
 
-def set_pinned(session, release_id, user, pinned=True):
+def set_pinned(session: Session, release_id: int, user: User | None,
+               pinned: bool = True) -> ReleaseRequest:
     """Pin a release (retention never removes it) or unpin it again."""
     release = get_release(session, release_id, lock=True)
     rule = policy.pin if pinned else policy.unpin

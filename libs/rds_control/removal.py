@@ -21,10 +21,12 @@
 The rollback floor (issue 7, migrations) enters through :func:`rollback_floor`.
 """
 import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from rds_contracts.gc import (
     DEFAULT_STAGING_MAX_AGE,
@@ -33,9 +35,10 @@ from rds_contracts.gc import (
     RemovalFailed,
     RemovalFinished,
     RemoveReleaseCommand,
+    ServerRemoval,
     ServersInspected,
 )
-from rds_control import audit, drift, unit
+from rds_control import audit, drift, outbox, unit
 from rds_control.changes import record_change, release_changed
 from rds_control.errors import Conflict
 from rds_control.projects import get_project
@@ -139,12 +142,19 @@ def schedule_removals(session: Session, project_id: int, settings: RetentionSett
     return started
 
 
-def run_for_every_project(session_factory, publisher, fn, *args, **kwargs) -> list:
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def run_for_every_project(session_factory: sessionmaker[Session],
+                          publisher: outbox.CommandPublisher | None,
+                          fn: Callable[Concatenate[Session, int, P], list[T]],
+                          *args: P.args, **kwargs: P.kwargs) -> list[T]:
     """``fn(session, project_id, ...)`` per project, each in its own unit of work.
 
     A project that fails is logged and skipped; the others still run.
     """
-    results: list = []
+    results: list[T] = []
     for project_id in unit.run(session_factory, None, project_ids):
         try:
             results.extend(unit.run(session_factory, publisher, fn, project_id, *args,
@@ -159,7 +169,8 @@ def _record_current(server: Server, current: str | None, at: datetime) -> None:
     server.current_checked_at = at
 
 
-def _apply_removal(session: Session, task: Task, results, at: datetime) -> None:
+def _apply_removal(session: Session, task: Task, results: Iterable[ServerRemoval],
+                   at: datetime) -> None:
     release = task.require_release()
     project = release.project
     servers = {s.id: s for s in project.servers}

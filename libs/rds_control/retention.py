@@ -30,6 +30,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from rds_core.lifecycle import SETTLED, ReleaseStatus
 from rds_core.versions import version_key
@@ -116,7 +117,7 @@ class Decision:
     def remove(self) -> bool:
         return self.verdict in REMOVING
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {"id": self.release.id, "version": self.release.version,
                 "status": str(self.release.status), "verdict": str(self.verdict),
                 "remove": self.remove, "reason": self.reason}
@@ -139,7 +140,7 @@ class Plan:
     def kept(self) -> list[Decision]:
         return [d for d in self.decisions if not d.remove]
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {"keep_releases": self.keep_releases, "rollback_floor": self.rollback_floor,
                 "remove": [d.to_wire() for d in self.to_remove],
                 "keep": [d.to_wire() for d in self.kept]}
@@ -201,7 +202,7 @@ def _decide(release: ReleaseView, slots_left: int, keep_releases: int, now: date
     if release.deleted_at is not None or status in DISCARDED:
         since = release.deleted_at or release.created_at
         age = now - since
-        what = "deleted" if release.deleted_at is not None else status.value
+        what = "deleted" if release.deleted_at is not None else str(status)
         if age < settings.discarded_age:
             return keep(Verdict.TOO_YOUNG, "%s %s ago; %s releases go after %s" % (
                 what, _hours(age), what, _hours(settings.discarded_age)))

@@ -3,55 +3,58 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from rds_contracts import activator, builder, configs, gc, migrator
-from rds_contracts.base import ServerSpec
+from rds_contracts.base import Command, ServerSpec
 from rds_control import outbox
 from rds_control.changes import record_change
 from rds_control.errors import Conflict
-from rds_core.lifecycle import LANE_BY_KIND, TASK_ACTIVE, TaskKind, TaskStatus
-from rds_db.models import Task
+from rds_core.lifecycle import LANE_BY_KIND, TASK_ACTIVE, Lane, TaskKind, TaskStatus
+from rds_db.models import Project, ReleaseRequest, Task, User
 from rds_db.models.base import utcnow
 
 #: The command that starts each kind of task.
-COMMAND_FOR_KIND = {TaskKind.BUILD.value: builder.BUILD,
-                    TaskKind.ACTIVATE.value: activator.ACTIVATE,
-                    TaskKind.REMOVE.value: gc.REMOVE_RELEASE,
-                    TaskKind.INSPECT.value: gc.INSPECT_SERVERS,
-                    TaskKind.MIGRATE.value: migrator.MIGRATE,
-                    TaskKind.CONFIG.value: configs.PUSH_CONFIG,
-                    TaskKind.CONFIG_CHECK.value: configs.INSPECT_CONFIG}
+COMMAND_FOR_KIND: dict[TaskKind, str] = {TaskKind.BUILD: builder.BUILD,
+                                         TaskKind.ACTIVATE: activator.ACTIVATE,
+                                         TaskKind.REMOVE: gc.REMOVE_RELEASE,
+                                         TaskKind.INSPECT: gc.INSPECT_SERVERS,
+                                         TaskKind.MIGRATE: migrator.MIGRATE,
+                                         TaskKind.CONFIG: configs.PUSH_CONFIG,
+                                         TaskKind.CONFIG_CHECK: configs.INSPECT_CONFIG}
+
+#: How the busy message names what a lane is doing.
+LANE_VERBS: dict[Lane | None, str] = {Lane.BUILD: "building", Lane.ACTIVATE: "activating"}
 
 
-def new_task_id():
+def new_task_id() -> str:
     return uuid.uuid4().hex
 
 
-def server_specs(project):
+def server_specs(project: Project) -> list[ServerSpec]:
     return [ServerSpec(id=s.id, host=s.host, port=s.port, user=s.user) for s in project.servers]
 
 
-def active_task(session, project_id, lane):
+def active_task(session: Session, project_id: int, lane: Lane) -> Task | None:
     return session.scalars(
         select(Task).where(Task.project_id == project_id, Task.lane == lane,
                            Task.finished_at.is_(None))).first()
 
 
-def start_task(session, kind, project, command, release=None, user=None):
+def start_task(session: Session, kind: TaskKind, project: Project, command: Command,
+               release: ReleaseRequest | None = None, user: User | None = None) -> Task:
     """Record a task and queue its command; raise Conflict if the lane is busy.
 
     The caller holds the project row lock; the partial unique index on
     (project, lane) is the guard of last resort.
     """
-    kind = TaskKind(kind)
     lane = LANE_BY_KIND[kind]
     if lane is not None:
         busy = active_task(session, project.id, lane)
         if busy is not None:
             raise Conflict(_busy_message(project, busy))
-    task = Task(id=command.task_id, kind=kind.value, lane=lane, project_id=project.id,
-                release=release,
-                status=TaskStatus.QUEUED.value, pool=project.agent_pool,
+    task = Task(id=command.task_id, kind=kind, lane=lane, project_id=project.id,
+                release=release, status=TaskStatus.QUEUED, pool=project.agent_pool,
                 user_id=user.id if user is not None else None,
                 command=command.to_wire(), steps={})
     session.add(task)
@@ -66,8 +69,9 @@ def start_task(session, kind, project, command, release=None, user=None):
     return task
 
 
-def finish_task(session, task, status, error=None):
-    task.status = TaskStatus(status).value
+def finish_task(session: Session, task: Task, status: TaskStatus,
+                error: str | None = None) -> None:
+    task.status = status
     task.finished_at = utcnow()
     if error is not None:
         task.error = error
@@ -75,12 +79,12 @@ def finish_task(session, task, status, error=None):
                   task_id=task.id)
 
 
-def is_active(task):
+def is_active(task: Task) -> bool:
     return TaskStatus(task.status) in TASK_ACTIVE
 
 
-def _busy_message(project, task):
-    what = {"build": "building", "activate": "activating"}.get(task.lane, task.lane)
+def _busy_message(project: Project, task: Task) -> str:
+    what = LANE_VERBS.get(task.lane, str(task.lane))
     version = task.command.get("version", "?")
     return ("project %s is already %s version %s (task %s); wait for it to finish or "
             "cancel it" % (project.name, what, version, task.id))

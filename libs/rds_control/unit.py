@@ -11,6 +11,10 @@ touch the database, which every control-plane operation does); other errors
 propagate (see ``rds_control.db_errors`` for what the callers do with them).
 """
 import logging
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from rds_control import outbox
 from rds_control.db_errors import DbFailure, classify
@@ -20,8 +24,12 @@ log = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 3
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def run(session_factory, publisher, fn, *args, **kwargs):
+
+def run(session_factory: sessionmaker[Session], publisher: outbox.CommandPublisher | None,
+        fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
     attempt = 0
     while True:
         try:
@@ -35,7 +43,9 @@ def run(session_factory, publisher, fn, *args, **kwargs):
                         CONFLICT_RETRIES)
 
 
-def _run_once(session_factory, publisher, fn, *args, **kwargs):
+def _run_once(session_factory: sessionmaker[Session],
+              publisher: outbox.CommandPublisher | None,
+              fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
     with transaction(session_factory) as session:
         result = fn(session, *args, **kwargs)
         ids = outbox.pending_ids(session)

@@ -8,8 +8,10 @@ import functools
 import hashlib
 import re
 import secrets
+from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from rds_control import audit
@@ -24,30 +26,31 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 
 #: What each role may do; every check goes through ``can``.
-PERMISSIONS = {
-    Role.VIEWER.value: {"view"},
-    Role.DEPLOYER.value: {"view", "deploy", "manage_projects"},
-    Role.ADMIN.value: {"view", "deploy", "manage_projects", "admin"},
+PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.VIEWER: frozenset({"view"}),
+    Role.DEPLOYER: frozenset({"view", "deploy", "manage_projects"}),
+    Role.ADMIN: frozenset({"view", "deploy", "manage_projects", "admin"}),
 }
 
 
-def can(user, permission):
+def can(user: User | None, permission: str) -> bool:
     return (user is not None and user.disabled_at is None
             and permission in PERMISSIONS.get(user.role, ()))
 
 
-def _hash_token(token):
+def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def get_user(session, username):
+def get_user(session: Session, username: str) -> User:
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
         raise NotFound("no user named %r" % username)
     return user
 
 
-def create_user(session, username, role, password=None, email=None, actor=None):
+def create_user(session: Session, username: str, role: str, password: str | None = None,
+                email: str | None = None, actor: User | None = None) -> User:
     if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
         raise InvalidInput("user name must be 1-64 letters, digits or . _ @ -",
                            field="username")
@@ -60,7 +63,7 @@ def create_user(session, username, role, password=None, email=None, actor=None):
                            "characters)", field="email")
     if session.scalars(select(User.id).where(User.username == username)).first():
         raise Conflict("user %r already exists" % username, field="username")
-    user = User(username=username, role=role, email=email or None)
+    user = User(username=username, role=Role(role), email=email or None)
     if password is not None:
         set_password(user, password)
     session.add(user)
@@ -70,7 +73,7 @@ def create_user(session, username, role, password=None, email=None, actor=None):
     return user
 
 
-def set_password(user, password):
+def set_password(user: User, password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise InvalidInput("password must be at least %d characters" % MIN_PASSWORD,
                            field="password")
@@ -82,11 +85,12 @@ def set_password(user, password):
 
 
 @functools.cache
-def _dummy_hash():
+def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(16))
 
 
-def check_password(session, username, password, now=None):
+def check_password(session: Session, username: str, password: str,
+                   now: datetime | None = None) -> User | None:
     """The user if the password matches and the account is enabled, else None.
 
     Exactly one scrypt check whatever the user name: unknown, disabled and
@@ -104,12 +108,13 @@ def check_password(session, username, password, now=None):
     return user
 
 
-def end_sessions(user):
+def end_sessions(user: User) -> None:
     """End every browser session of ``user`` (logout, new password, disabled)."""
     user.session_version = (user.session_version or 0) + 1
 
 
-def issue_token(session, user, name, actor=None):
+def issue_token(session: Session, user: User, name: str | None,
+                actor: User | None = None) -> tuple[str, ApiToken]:
     """Create a token for ``user``; returns ``(token_text, row)``. Shown once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(30)
     name = "".join(ch for ch in (name or "") if ch.isprintable())[:100]
@@ -122,7 +127,7 @@ def issue_token(session, user, name, actor=None):
     return token, row
 
 
-def revoke_token(session, token_id, actor):
+def revoke_token(session: Session, token_id: int, actor: User | None) -> None:
     row = session.get(ApiToken, token_id)
     if row is None or row.revoked_at is not None:
         raise NotFound("no active token with id %s" % token_id)
@@ -131,7 +136,7 @@ def revoke_token(session, token_id, actor):
                  % (row.prefix, row.user.username), user=actor)
 
 
-def user_for_token(session, token):
+def user_for_token(session: Session, token: str | None) -> User | None:
     """The enabled user owning an unrevoked token, else None."""
     if not token or not token.startswith(TOKEN_PREFIX):
         return None

@@ -39,15 +39,15 @@ class Entry:
     sha256: str | None = None
     target: str | None = None
 
-    def to_json(self):
-        data = {"path": self.path, "type": self.type, "mode": self.mode}
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {"path": self.path, "type": self.type, "mode": self.mode}
         if self.type == "f":
             data.update(size=self.size, sha256=self.sha256)
         elif self.type == "l":
             data["target"] = self.target
         return data
 
-    def same_content(self, other):
+    def same_content(self, other: "Entry | None") -> bool:
         return (other is not None and self.type == other.type and self.mode == other.mode
                 and self.sha256 == other.sha256 and self.target == other.target)
 
@@ -107,14 +107,14 @@ def sha256sum_lines(files: Iterable[Entry]) -> str:
     return "".join("%s  ./%s\n" % (e.sha256, e.path) for e in sorted(files, key=lambda e: e.path))
 
 
-def _check_name(relpath):
+def _check_name(relpath: str) -> None:
     if "\n" in relpath or "\\" in relpath or "\r" in relpath:
         raise BadTree("file name %r contains a newline or backslash" % relpath)
     if relpath in MANIFEST_FILES:
         raise BadTree("the build output must not contain %s" % relpath)
 
 
-def file_sha256(path):
+def file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while True:
@@ -126,7 +126,7 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def scan_tree(root, exclude=(".git",)):
+def scan_tree(root: str, exclude: tuple[str, ...] = (".git",)) -> Manifest:
     """Build the manifest of a directory tree (top-level names in ``exclude`` skipped)."""
     entries = []
     root = os.path.abspath(root)
@@ -159,11 +159,11 @@ def scan_tree(root, exclude=(".git",)):
 class Delta:
     """What to do to a copy of ``old`` (hard-linked) to make it ``new``."""
 
-    send: tuple   # paths (files, symlinks, dirs) to write from the new tree
-    remove: tuple  # paths to delete from the seeded copy first
+    send: tuple[str, ...]   # paths (files, symlinks, dirs) to write from the new tree
+    remove: tuple[str, ...]  # paths to delete from the seeded copy first
 
 
-def plan_delta(new, old):
+def plan_delta(new: Manifest, old: Manifest | None) -> Delta:
     """Compare two manifests; ``old`` None means a full upload."""
     if old is None:
         return Delta(send=tuple(sorted(new.entries)), remove=())

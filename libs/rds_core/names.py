@@ -23,7 +23,7 @@ class InvalidName(ValueError):
     """A name, version or path that rds refuses to use."""
 
 
-def check_project_name(name):
+def check_project_name(name: object) -> str:
     if not isinstance(name, str) or not PROJECT_NAME_RE.fullmatch(name):
         raise InvalidName(
             "project name must be 1-63 characters of a-z, 0-9, '.', '_' or '-', "
@@ -31,7 +31,7 @@ def check_project_name(name):
     return name
 
 
-def check_version(version):
+def check_version(version: object) -> str:
     if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
         raise InvalidName(
             "version must look like <line>.00.<NNN>.<M>, e.g. 1.00.001.1 (got %r)"
@@ -39,7 +39,7 @@ def check_version(version):
     return version
 
 
-def check_deploy_path(path):
+def check_deploy_path(path: object) -> str:
     """Return the normalised deploy path, or raise.
 
     Absolute paths are used as they are; relative paths are resolved by the
@@ -64,7 +64,7 @@ def check_deploy_path(path):
     return "/" + normalised if absolute else normalised
 
 
-def check_host(host):
+def check_host(host: object) -> str:
     if not isinstance(host, str) or not (HOST_RE.fullmatch(host) or
                                          (":" in host and IPV6_RE.fullmatch(host))):
         raise InvalidName("server host must be a host name or an IP address (got %r)"
@@ -72,19 +72,19 @@ def check_host(host):
     return host
 
 
-def check_server_user(user):
+def check_server_user(user: object) -> str:
     if not isinstance(user, str) or not SERVER_USER_RE.fullmatch(user):
         raise InvalidName("server login user must be a POSIX user name (got %r)" % (user,))
     return user
 
 
-def check_port(port):
+def check_port(port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise InvalidName("server port must be 1-65535 (got %r)" % (port,))
     return port
 
 
-def check_git_ref(ref):
+def check_git_ref(ref: object) -> str:
     if (not isinstance(ref, str) or not GIT_REF_RE.fullmatch(ref) or ".." in ref
             or ref.endswith((".lock", "/", ".")) or "//" in ref):
         raise InvalidName(
@@ -93,7 +93,7 @@ def check_git_ref(ref):
     return ref
 
 
-def check_repository(url):
+def check_repository(url: object) -> str:
     """A git URL or a local path; it must not start with '-' (option injection)."""
     if (not isinstance(url, str) or not url.strip() or url != url.strip()
             or url.startswith("-") or len(url) > 2048 or "\n" in url or "\0" in url):
@@ -101,12 +101,12 @@ def check_repository(url):
     return url
 
 
-def check_step_name(name):
+def check_step_name(name: object) -> str:
     if not isinstance(name, str) or not STEP_NAME_RE.fullmatch(name):
         raise InvalidName("step name must match %s (got %r)" % (STEP_NAME_RE.pattern, name))
     return name
 
 
-def release_dir(deploy_path, version):
+def release_dir(deploy_path: str, version: str) -> str:
     """Path of one release on a server: <deploy_path>/releases/<version>."""
     return posixpath.join(check_deploy_path(deploy_path), "releases", check_version(version))

@@ -10,7 +10,7 @@ from rds_core.names import check_version
 CODE = "00"
 
 
-def format_version(line, line_counter, build_counter):
+def format_version(line: int, line_counter: int, build_counter: int) -> str:
     """Compose a version string from its counters."""
     for value in (line, line_counter, build_counter):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -18,13 +18,13 @@ def format_version(line, line_counter, build_counter):
     return "%d.%s.%03d.%d" % (line, CODE, line_counter, build_counter)
 
 
-def version_key(version):
+def version_key(version: str) -> tuple[int, ...]:
     """Numeric sort key of a version: a tuple of ints."""
     check_version(version)
     return tuple(int(part) for part in version.split("."))
 
 
-def next_version(line, line_counter, build_counter):
+def next_version(line: int, line_counter: int, build_counter: int) -> tuple[str, int, int]:
     """Version after the given counters, with the counters to store.
 
     Returns ``(version, new_line_counter, new_build_counter)``.

@@ -10,7 +10,7 @@ and, for bulk data, the system OpenSSH client.
 * :mod:`rds_ssh.upload` with :mod:`rds_ssh.pack`: :func:`upload_release`,
   seeded by hard links, the difference sent as rsync deltas or a tar streamed
   while it is packed, verified, published by rename;
-* :mod:`rds_ssh.activate`: :func:`activate_release` (atomic ``current``
+* :mod:`rds_ssh.activate`: :func:`switch_servers` (atomic ``current``
   switch on all servers or none, in one wave), :func:`restore`,
   :func:`read_current`, :func:`read_currents`.
 

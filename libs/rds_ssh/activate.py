@@ -184,7 +184,7 @@ def read_currents(servers: Sequence[ServerSpec], deploy_path: str, settings: Ssh
         return fan_out(one, servers, concurrency)
 
 
-def activate_release(servers: Sequence[ServerSpec], deploy_path: str, version: str,
+def switch_servers(servers: Sequence[ServerSpec], deploy_path: str, version: str,
                      settings: SshSettings, concurrency: int | None = None,
                      log: Log = log_to_logger, sessions: Sessions | None = None,
                      rollback_to: RollbackTo | None = None) -> Activation:

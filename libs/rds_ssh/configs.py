@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from rds_contracts.base import ServerSpec
 from rds_core import names, shared
@@ -67,7 +68,7 @@ def write_atomically(session: SshSession, path: str, data: bytes, mode: int = FI
             raise
 
 
-def _read_state(session: SshSession, directory: str) -> dict:
+def _read_state(session: SshSession, directory: str) -> dict[str, Any]:
     path = posixpath.join(directory, shared.CONFIG_STATE_FILE)
     with session.errors("cannot read %s" % path):
         try:

@@ -35,13 +35,17 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Protocol
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import paramiko
 
 from rds_ssh.errors import SshError
+
+if TYPE_CHECKING:
+    from paramiko.transport import _SocketLike
 
 HOST_KEY_POLICIES = ("accept-new", "strict")
 #: ``auto``: the system ``ssh`` client for bulk data when it is installed, else paramiko.
@@ -130,10 +134,11 @@ class _HostKeyUnknown(paramiko.SSHException):
 class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
     """Record unknown host keys (``accept-new``) or refuse them (``strict``)."""
 
-    def __init__(self, settings):
+    def __init__(self, settings: SshSettings) -> None:
         self.settings = settings
 
-    def missing_host_key(self, client, hostname, key):
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                         key: paramiko.PKey) -> None:
         if self.settings.host_key_policy == "strict":
             raise _HostKeyUnknown(hostname)
         path = self.settings.known_hosts_path
@@ -164,7 +169,7 @@ def _host_key_name(server: Server) -> str:
     return server.host if server.port == 22 else "[%s]:%d" % (server.host, server.port)
 
 
-def _aead_first(sock, **kwargs) -> paramiko.Transport:
+def _aead_first(sock: "_SocketLike", **kwargs: Any) -> paramiko.Transport:
     transport = paramiko.Transport(sock, **kwargs)
     options = transport.get_security_options()
     offered = tuple(options.ciphers)
@@ -173,14 +178,14 @@ def _aead_first(sock, **kwargs) -> paramiko.Transport:
     return transport
 
 
-def _ensure_known_hosts(path):
+def _ensure_known_hosts(path: str) -> None:
     with _known_hosts_lock:
         if not os.path.exists(path):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-def _connect_error(server, settings, exc):
+def _connect_error(server: Server, settings: SshSettings, exc: BaseException) -> str:
     """Translate a connection failure into a human message."""
     where = "%s port %d" % (server.host, server.port)
     if isinstance(exc, _HostKeyChanged) or isinstance(exc, paramiko.BadHostKeyException):
@@ -263,21 +268,23 @@ def connect(server: Server, settings: SshSettings) -> "SshSession":
 class SshSession:
     """One open connection to one server; use it as a context manager."""
 
-    def __init__(self, server, settings, client):
+    def __init__(self, server: Server, settings: SshSettings,
+                 client: paramiko.SSHClient) -> None:
         self.server = server
         self.label = server.label
         self.settings = settings
         self._client = client
-        self._sftp = None
-        self._home = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._home: str | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> "SshSession":
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close the SFTP client and the connection."""
         if self._sftp is not None:
             with contextlib.suppress(Exception):
@@ -286,12 +293,12 @@ class SshSession:
         self._client.close()
 
     @property
-    def active(self):
+    def active(self) -> bool:
         transport = self._client.get_transport()
         return transport is not None and transport.is_active()
 
     @contextlib.contextmanager
-    def errors(self, doing):
+    def errors(self, doing: str) -> Iterator[None]:
         """Turn SFTP/SSH/OS errors inside the block into ``SshError("<doing>: ...")``."""
         try:
             yield
@@ -304,28 +311,37 @@ class SshSession:
                 detail = "%s: %s" % (filename, detail)
             raise SshError(self.label, "%s: %s" % (doing, detail)) from None
 
+    def transport(self) -> paramiko.Transport:
+        """The connection's open transport; SshError when it is closed."""
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise SshError(self.label, "the SSH connection is closed")
+        return transport
+
     @property
-    def sftp(self):
+    def sftp(self) -> paramiko.SFTPClient:
         """The SFTP client of this connection (opened on first use)."""
         if self._sftp is None:
             with self.errors("cannot start SFTP"):
                 self._sftp = self._client.open_sftp()
-                self._sftp.get_channel().settimeout(self.settings.command_timeout)
+                channel = self._sftp.get_channel()
+                if channel is not None:
+                    channel.settimeout(self.settings.command_timeout)
         return self._sftp
 
     @property
-    def home(self):
+    def home(self) -> str:
         """The login user's home directory (where relative paths resolve)."""
         if self._home is None:
             with self.errors("cannot resolve the home directory"):
                 self._home = self.sftp.normalize(".")
         return self._home
 
-    def abs(self, path):
+    def abs(self, path: str) -> str:
         """``path`` made absolute against the login user's home."""
         return path if path.startswith("/") else posixpath.join(self.home, path)
 
-    def lstat(self, path):
+    def lstat(self, path: str) -> paramiko.SFTPAttributes | None:
         """SFTP lstat of ``path``, or None if it does not exist."""
         with self.errors("cannot inspect %s" % path):
             try:
@@ -333,7 +349,7 @@ class SshSession:
             except FileNotFoundError:
                 return None
 
-    def makedirs(self, path):
+    def makedirs(self, path: str) -> None:
         """``mkdir -p`` over SFTP (cheaper than a remote command)."""
         with self.errors("cannot create %s" % path):
             missing = []
@@ -350,17 +366,18 @@ class SshSession:
                     if self.lstat(directory) is None:
                         raise
 
-    def run(self, command, stdin=None):
+    def run(self, command: str, stdin: str | bytes | None = None) -> tuple[int, str]:
         """Run a shell command; return ``(exit_status, output)`` (stderr merged)."""
         data = stdin.encode() if isinstance(stdin, str) else stdin
 
-        def feed(channel, output):
+        def feed(channel: paramiko.Channel, output: bytearray) -> None:
             if data:
                 channel.sendall(data)
 
         return self._exec(command, feed)
 
-    def run_checked(self, command, stdin=None, doing=None):
+    def run_checked(self, command: str, stdin: str | bytes | None = None,
+                    doing: str | None = None) -> str:
         """Run a command; raise SshError with its output if it exits non-zero."""
         status, output = self.run(command, stdin=stdin)
         if status != 0:
@@ -371,7 +388,7 @@ class SshSession:
 
     def send_stream(self, command: str, chunks: Iterable[bytes]) -> tuple[int, str]:
         """Run a command with ``chunks`` written to its stdin; return (status, output)."""
-        def feed(channel, output):
+        def feed(channel: paramiko.Channel, output: bytearray) -> None:
             for chunk in chunks:
                 try:
                     channel.sendall(chunk)
@@ -388,14 +405,13 @@ class SshSession:
         """Run a command with ``local_path`` streamed to its stdin; return (status, output)."""
         return self.send_stream(command, read_chunks(local_path))
 
-    def _exec(self, command, feed):
+    def _exec(self, command: str,
+              feed: Callable[[paramiko.Channel, bytearray], None]) -> tuple[int, str]:
         timeout = self.settings.command_timeout
         deadline = time.monotonic() + timeout
         output = bytearray()
         with self.errors("remote command %r" % _short(command)):
-            transport = self._client.get_transport()
-            if transport is None or not transport.is_active():
-                raise SshError(self.label, "the SSH connection is closed")
+            transport = self.transport()
             channel = transport.open_session(timeout=self.settings.connect_timeout)
             try:
                 channel.settimeout(timeout)
@@ -602,9 +618,9 @@ class RemoteShell:
         return _openssh_error(self.server, self.settings, stderr)
 
 
-def _short(command, limit=120):
+def _short(command: str, limit: int = 120) -> str:
     return command if len(command) <= limit else command[:limit] + "..."
 
 
-def _tail(output, lines=10):
+def _tail(output: str, lines: int = 10) -> str:
     return "\n".join(output.strip().splitlines()[-lines:])

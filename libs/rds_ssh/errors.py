@@ -10,7 +10,7 @@ agent can put it in front of a user as it is.
 class SshError(Exception):
     """Something failed on one server; ``str()`` is ``"<label>: <message>"``."""
 
-    def __init__(self, server_label, message):
+    def __init__(self, server_label: str, message: str) -> None:
         super().__init__("%s: %s" % (server_label, message))
         self.server_label = server_label
         self.message = message

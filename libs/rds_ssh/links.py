@@ -5,7 +5,7 @@
 shared file, and ``shared/config/``. Nothing that exists is touched, so
 shared data survives every redeploy and rollback.
 
-:func:`run_script` runs a project script (e.g. ``post_deploy``) on the
+:func:`run_short_script` runs a project script (e.g. ``post_deploy``) on the
 server in a given directory with the documented environment: the body goes
 to a private temp file through stdin (never on the command line), runs under
 its ``#!`` interpreter or ``bash -e``, and is removed afterwards.
@@ -45,7 +45,8 @@ def missing_config_files(session: SshSession, deploy_path: str, names: list[str]
     return [n for n in names if session.lstat(posixpath.join(base, n)) is None]
 
 
-def run_script(session: SshSession, body: str, env: dict[str, str], cwd: str) -> tuple[int, str]:
+def run_short_script(session: SshSession, body: str, env: dict[str, str],
+                     cwd: str) -> tuple[int, str]:
     """Run a project script on the server in ``cwd``; ``(exit status, output)``."""
     q = shlex.quote
     interpreter = "" if body.startswith("#!") else "/bin/bash -e "

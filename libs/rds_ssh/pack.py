@@ -32,18 +32,22 @@ import tarfile
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from rds_core.manifest import MANIFEST_JSON, MANIFEST_SHA256, Delta, Manifest, plan_delta
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 try:  # optional: without it zstd is never chosen
     import zstandard
 except ImportError:  # pragma: no cover - pinned in requirements.txt
     zstandard = None  # type: ignore[assignment]  # checked with `is not None` before use
 
+T = TypeVar("T")
 MANIFEST_MODE = 0o644
 CHUNK = 1024 * 1024
 SAMPLE_BYTES = 4 * 1024 * 1024
@@ -60,11 +64,11 @@ class Codec(StrEnum):
 
     @property
     def tar_flag(self) -> str:
-        return {"none": "", "zstd": "--zstd", "gzip": "--gzip"}[self.value]
+        return {Codec.NONE: "", Codec.ZSTD: "--zstd", Codec.GZIP: "--gzip"}[self]
 
     @property
     def suffix(self) -> str:
-        return {"none": "", "zstd": ".zst", "gzip": ".gz"}[self.value]
+        return {Codec.NONE: "", Codec.ZSTD: ".zst", Codec.GZIP: ".gz"}[self]
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class Measured:
     def describe(self) -> str:
         if self.codec is Codec.NONE:
             return "uncompressed"
-        return "%s (%.0f%% of the size)" % (self.codec.value, self.ratio * 100)
+        return "%s (%.0f%% of the size)" % (self.codec, self.ratio * 100)
 
 
 def human_size(size: float) -> str:
@@ -187,11 +191,12 @@ class _SpoolWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:
-        self.buffer += data
+    def write(self, data: "Buffer") -> int:
+        view = memoryview(data)
+        self.buffer += view
         if len(self.buffer) >= CHUNK:
             self.flush()
-        return len(data)
+        return view.nbytes
 
     def flush(self) -> None:
         if self.buffer:
@@ -269,10 +274,10 @@ class Packer:
         self.version = version
         self.servers = max(1, servers)
         self._lock = threading.Lock()
-        self._group_locks: dict[tuple, threading.Lock] = {}
-        self._made: dict[tuple, object] = {}
+        self._group_locks: dict[tuple[object, ...], threading.Lock] = {}
+        self._made: dict[tuple[object, ...], object] = {}
 
-    def _once(self, key: tuple, make):
+    def _once(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
         with self._lock:
             group_lock = self._group_locks.setdefault(key, threading.Lock())
         with group_lock:
@@ -284,7 +289,7 @@ class Packer:
             result = self._made[key]
         if isinstance(result, Exception):
             raise result
-        return result
+        return cast(T, result)
 
     def _name(self, seed: Manifest | None) -> str:
         return "upload-%s-%s" % (self.version, seed.sha256[:16] if seed else "full")

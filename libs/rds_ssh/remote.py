@@ -60,8 +60,8 @@ def kill_previous(session: SshSession, pgid_path: str) -> None:
                 "2>/dev/null; true" % shlex.quote(pgid_path))
 
 
-def kill_group(session: SshSession, pgid: int, is_done: Callable[[], bool],
-               grace: float = KILL_GRACE) -> None:
+def kill_remote_group(session: SshSession, pgid: int, is_done: Callable[[], bool],
+                      grace: float = KILL_GRACE) -> None:
     """SIGTERM the remote process group, SIGKILL it after ``grace`` seconds."""
     session.run("kill -TERM -- -%d 2>/dev/null; true" % pgid)
     deadline = time.monotonic() + grace
@@ -71,10 +71,10 @@ def kill_group(session: SshSession, pgid: int, is_done: Callable[[], bool],
         session.run("kill -KILL -- -%d 2>/dev/null; true" % pgid)
 
 
-def run_script(session: SshSession, deploy_path: str, cwd: str, name: str, task_id: str,
-               body: str, env: Mapping[str, str], output: Callable[[str], None],
-               is_cancelled: Callable[[], bool], timeout: float,
-               poll: float = 0.2) -> RemoteOutcome:
+def run_long_script(session: SshSession, deploy_path: str, cwd: str, name: str,
+                    task_id: str, body: str, env: Mapping[str, str],
+                    output: Callable[[str], None], is_cancelled: Callable[[], bool],
+                    timeout: float, poll: float = 0.2) -> RemoteOutcome:
     """Run ``body`` in ``cwd`` on the server; see the module docstring."""
     script_path, pgid_path, status_path = script_paths(session.abs(deploy_path), name, task_id)
     folder = posixpath.dirname(script_path)
@@ -106,12 +106,14 @@ def run_script(session: SshSession, deploy_path: str, cwd: str, name: str, task_
         session.run("rm -f %s %s" % (shlex.quote(script_path), shlex.quote(pgid_path)))
 
 
-def _stream(session, command, output, is_cancelled, timeout, poll):
-    transport = session.sftp.get_channel().get_transport()
+def _stream(session: SshSession, command: str, output: Callable[[str], None],
+            is_cancelled: Callable[[], bool], timeout: float, poll: float) -> RemoteOutcome:
+    transport = session.transport()
     with session.errors("cannot start the script"):
         channel = transport.open_session(timeout=session.settings.connect_timeout)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pgid, head = None, ""
+    pgid: int | None = None
+    head = ""
     deadline = time.monotonic() + timeout
     cancelled = timed_out = False
     try:
@@ -144,7 +146,7 @@ def _stream(session, command, output, is_cancelled, timeout, poll):
                 cancelled = is_cancelled()
                 timed_out = not cancelled and time.monotonic() > deadline
                 if (cancelled or timed_out) and pgid:
-                    kill_group(session, pgid, channel.exit_status_ready)
+                    kill_remote_group(session, pgid, channel.exit_status_ready)
         rest = (head if pgid is None else "") + decoder.decode(b"", final=True)
         if rest:
             output(rest)

@@ -30,37 +30,27 @@ Versions are checked (digits and dots) before they reach a command; the
 deploy path is checked and quoted with :func:`shlex.quote`. Uses only the
 public ``connect`` and ``run_checked`` of ``rds_ssh.connection``.
 """
-import logging
 import re
 import secrets
 import shlex
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from rds_contracts.base import ServerSpec
 from rds_core import names
 from rds_ssh.connection import SshSettings, connect
 from rds_ssh.errors import SshError
-
-logger = logging.getLogger(__name__)
+from rds_ssh.workers import Log, error_text, fan_out, log_to_logger
 
 #: rds's own hidden directories in ``releases/``: upload staging, a replaced
 #: upload moved aside, a removal in progress.
 STAGING_RE = re.compile(r"^\.(?P<version>[0-9.]+)\.(?:partial|old|removing)-[0-9a-f]+$")
 
-Log = Callable[[str], None]
-
-
-def _log_to_logger(text: str) -> None:
-    logger.info("%s", text)
-
-
 @dataclass
 class ServerRemoval:
     """One server's outcome of a removal."""
 
-    server: Any  # rds_contracts.base.ServerSpec
+    server: ServerSpec
     ok: bool = False
     removed: bool = False
     current: str | None = None
@@ -72,7 +62,7 @@ class ServerRemoval:
 class Inventory:
     """What one server holds: ``current`` and the entries of ``releases/``."""
 
-    server: Any  # rds_contracts.base.ServerSpec
+    server: ServerSpec
     ok: bool = False
     error: str | None = None
     current: str | None = None
@@ -80,17 +70,6 @@ class Inventory:
     unknown: list[str] = field(default_factory=list)
     staging: list[str] = field(default_factory=list)
     swept: list[str] = field(default_factory=list)
-
-
-def _parallel(fn: Callable[[Any], Any], items: Sequence[Any], concurrency: int) -> list[Any]:
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
-        return list(pool.map(fn, items))
-
-
-def _message(server: Any, exc: SshError) -> str:
-    return exc.message if exc.server_label == server.label else str(exc)
 
 
 #: Shell prelude of every command here: enter the deploy path, and describe
@@ -147,7 +126,7 @@ def _read(result: ServerRemoval, markers: dict[str, str], version: str) -> bool:
     return True
 
 
-def _remove_one(server: Any, deploy_path: str, version: str, settings: SshSettings,
+def _remove_one(server: ServerSpec, deploy_path: str, version: str, settings: SshSettings,
                 log: Log) -> ServerRemoval:
     result = ServerRemoval(server)
     aside = ".%s.removing-%s" % (version, secrets.token_hex(6))
@@ -163,14 +142,14 @@ def _remove_one(server: Any, deploy_path: str, version: str, settings: SshSettin
         log("%s: %s" % (server.label, "removed %s" % version if result.removed
                         else "%s is not there (already removed)" % version))
     except SshError as exc:
-        result.ok, result.error = False, _message(server, exc)
+        result.ok, result.error = False, error_text(server, exc)
         log("%s: could not remove %s: %s" % (server.label, version, result.error))
     return result
 
 
-def remove_release(servers: Sequence[Any], deploy_path: str, version: str,
+def remove_release(servers: Sequence[ServerSpec], deploy_path: str, version: str,
                    settings: SshSettings, concurrency: int = 16,
-                   log: Log = _log_to_logger) -> list[ServerRemoval]:
+                   log: Log = log_to_logger) -> list[ServerRemoval]:
     """Remove ``releases/<version>`` from every server; one ServerRemoval each.
 
     Raises ``rds_core.names.InvalidName`` for a bad deploy path or version
@@ -178,17 +157,17 @@ def remove_release(servers: Sequence[Any], deploy_path: str, version: str,
     """
     deploy_path = names.check_deploy_path(deploy_path)
     names.release_dir(deploy_path, version)
-    return _parallel(lambda s: _remove_one(s, deploy_path, version, settings, log),
-                     list(servers), concurrency)
+    return fan_out(lambda s: _remove_one(s, deploy_path, version, settings, log), servers,
+                   concurrency)
 
 
-def check_not_live(servers: Sequence[Any], deploy_path: str, version: str,
+def check_not_live(servers: Sequence[ServerSpec], deploy_path: str, version: str,
                    settings: SshSettings, concurrency: int = 16) -> list[ServerRemoval]:
     """Per server: ok when ``current`` does not point at ``version`` (drift when it does)."""
     deploy_path = names.check_deploy_path(deploy_path)
     names.release_dir(deploy_path, version)
 
-    def one(server: Any) -> ServerRemoval:
+    def one(server: ServerSpec) -> ServerRemoval:
         result = ServerRemoval(server)
         try:
             with connect(server, settings) as session:
@@ -196,10 +175,10 @@ def check_not_live(servers: Sequence[Any], deploy_path: str, version: str,
                     _script(_CHECK, deploy_path, version), doing="reading current"))
             result.ok = _read(result, markers, version)
         except SshError as exc:
-            result.error = _message(server, exc)
+            result.error = error_text(server, exc)
         return result
 
-    return _parallel(one, list(servers), concurrency)
+    return fan_out(one, servers, concurrency)
 
 
 _LIST = r"""cd -- {dp} 2>/dev/null || exit 0
@@ -212,7 +191,7 @@ find . -mindepth 1 -maxdepth 1 -printf '%y %C@ %f\0'
 """
 
 
-def _inspect_one(server: Any, deploy_path: str, settings: SshSettings,
+def _inspect_one(server: ServerSpec, deploy_path: str, settings: SshSettings,
                  sweep_older_than: float | None, now: float | None, log: Log) -> Inventory:
     result = Inventory(server)
     try:
@@ -249,7 +228,7 @@ def _inspect_one(server: Any, deploy_path: str, settings: SshSettings,
                     ", ".join(doomed)))
             result.ok = True
     except (SshError, ValueError) as exc:
-        result.error = (_message(server, exc) if isinstance(exc, SshError)
+        result.error = (error_text(server, exc) if isinstance(exc, SshError)
                         else "unexpected listing from the server: %s" % exc)
         log("%s: inspection failed: %s" % (server.label, result.error))
     for entries in (result.releases, result.unknown, result.staging):
@@ -257,14 +236,14 @@ def _inspect_one(server: Any, deploy_path: str, settings: SshSettings,
     return result
 
 
-def inspect(servers: Sequence[Any], deploy_path: str, settings: SshSettings,
+def inspect(servers: Sequence[ServerSpec], deploy_path: str, settings: SshSettings,
             sweep_older_than: float | None = None, now: float | None = None,
-            concurrency: int = 16, log: Log = _log_to_logger) -> list[Inventory]:
+            concurrency: int = 16, log: Log = log_to_logger) -> list[Inventory]:
     """Read ``current`` and ``releases/`` of every server; sweep old staging directories.
 
     ``now`` (seconds since the epoch) replaces the server's clock when
     judging the age of staging directories (tests inject it).
     """
     deploy_path = names.check_deploy_path(deploy_path)
-    return _parallel(lambda s: _inspect_one(s, deploy_path, settings, sweep_older_than, now,
-                                            log), list(servers), concurrency)
+    return fan_out(lambda s: _inspect_one(s, deploy_path, settings, sweep_older_than, now, log),
+                   servers, concurrency)

@@ -73,6 +73,7 @@ from rds_core.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
     BadTree,
+    Entry,
     Manifest,
     sha256sum_lines,
 )
@@ -533,7 +534,7 @@ class _ServerUploader:
             raise SshError(self.label, "%s timed out after %ss"
                            % (doing, self.settings.command_timeout))
 
-    def verify(self, seed: _Seed | None, sent: list) -> None:
+    def verify(self, seed: _Seed | None, sent: list[Entry]) -> None:
         q = shlex.quote
         json_sha = self.manifest.sha256
         sums_sha = _sha256_text(self.manifest.sha256sum_text())

@@ -1,4 +1,4 @@
-"""One shape for per-server work, shared by upload and activation.
+"""One shape for per-server work, shared by upload, activation and removal.
 
 Both jobs do the same thing on N servers: open (or reuse) one SSH session
 per server, do a few steps there, and turn any failure into a result that
@@ -175,6 +175,10 @@ class Sessions:
             shutil.rmtree(control_dir, ignore_errors=True)
 
 
+#: Which idle shells can serve a connection: the settings it needs and the server.
+IdleKey = tuple[str, str, str, float, float, str, int, str]
+
+
 class _IdleShells:
     """Remote shells of finished tasks, kept ``control_persist`` seconds for the next task.
 
@@ -186,10 +190,10 @@ class _IdleShells:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._idle: dict[tuple, list[tuple[float, RemoteShell]]] = {}
+        self._idle: dict[IdleKey, list[tuple[float, RemoteShell]]] = {}
 
     @staticmethod
-    def _key(settings: SshSettings, server_key: tuple[str, int, str]) -> tuple:
+    def _key(settings: SshSettings, server_key: tuple[str, int, str]) -> IdleKey:
         return (settings.key_path, settings.known_hosts_path, settings.host_key_policy,
                 settings.connect_timeout, settings.command_timeout, *server_key)
 

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 SSHD = "/usr/sbin/sshd"
 SSHD_CONFIG = """\
@@ -39,7 +40,7 @@ Subsystem sftp internal-sftp
 """
 
 
-def ensure_user(name):
+def ensure_user(name: str) -> str:
     """Create a login user with a home directory (idempotent); return its home."""
     try:
         entry = pwd.getpwnam(name)
@@ -51,7 +52,7 @@ def ensure_user(name):
     return entry.pw_dir
 
 
-def ensure_keypair(path):
+def ensure_keypair(path: str) -> str:
     """An ed25519 key pair at ``path`` / ``path.pub``; returns the private key path."""
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -60,13 +61,14 @@ def ensure_keypair(path):
     return path
 
 
-def free_port():
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def wait_for_port(port, timeout=10.0):
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -82,18 +84,18 @@ def wait_for_port(port, timeout=10.0):
 class AppServer:
     """One sshd on 127.0.0.1:``port`` for login ``user``, state in ``workdir``."""
 
-    def __init__(self, workdir, port, user, client_public_key):
+    def __init__(self, workdir: str, port: int, user: str, client_public_key: str) -> None:
         self.workdir = os.path.abspath(workdir)
         self.port = port
         self.user = user
         self.client_public_key = client_public_key
-        self.home = None
+        self.home: str | None = None
 
     @property
-    def pid_file(self):
+    def pid_file(self) -> str:
         return os.path.join(self.workdir, "sshd.pid")
 
-    def start(self):
+    def start(self) -> "AppServer":
         os.makedirs(self.workdir, exist_ok=True)
         os.makedirs("/run/sshd", exist_ok=True)
         os.chmod("/run/sshd", 0o755)
@@ -116,7 +118,7 @@ class AppServer:
         wait_for_port(self.port)
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         try:
             with open(self.pid_file) as handle:
                 pid = int(handle.read().strip())
@@ -138,20 +140,28 @@ class AppServer:
         except FileNotFoundError:
             pass
 
-    def path(self, *parts):
+    def path(self, *parts: str) -> str:
         """A path inside this server's filesystem root (the user's home)."""
         return os.path.join(self.home or pwd.getpwnam(self.user).pw_dir, *parts)
 
-    def reset_home(self, *relative):
+    def reset_home(self, *relative: str) -> None:
         """Remove ``relative`` paths under the home directory (test isolation)."""
         for rel in relative:
             shutil.rmtree(self.path(rel), ignore_errors=True)
 
 
-def status(var_dir: str) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class AppServerStatus:
+    user: str
+    port: int | None
+    pid: int | None
+    running: bool
+
+
+def status(var_dir: str) -> list[AppServerStatus]:
     """Every app server under ``var_dir``: user, port, pid and whether it runs."""
     base = os.path.join(var_dir, "appservers")
-    servers: list[dict[str, object]] = []
+    servers: list[AppServerStatus] = []
     for user in sorted(os.listdir(base)) if os.path.isdir(base) else ():
         workdir = os.path.join(base, user)
         port = pid = None
@@ -164,12 +174,11 @@ def status(var_dir: str) -> list[dict[str, object]]:
             running = True
         except (OSError, ValueError, IndexError):
             running = False
-        servers.append({"user": user, "port": port, "pid": pid if running else None,
-                        "running": running})
+        servers.append(AppServerStatus(user, port, pid if running else None, running))
     return servers
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] not in ("start", "stop", "status"):
         print(__doc__)
         return 2
@@ -180,9 +189,9 @@ def main(argv):
             print("no app servers under %s (make demo starts them)" % var_dir)
         for server in servers:
             print("app server %s@127.0.0.1:%s  %s" % (
-                server["user"], server["port"],
-                "running (pid %s)" % server["pid"] if server["running"] else "stopped"))
-        return 0 if servers and all(s["running"] for s in servers) else 3
+                server.user, server.port,
+                "running (pid %s)" % server.pid if server.running else "stopped"))
+        return 0 if servers and all(s.running for s in servers) else 3
     key = ensure_keypair(os.path.join(var_dir, "ssh", "id_ed25519"))
     if action == "start":
         for spec in argv[2:]:

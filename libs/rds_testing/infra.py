@@ -12,16 +12,16 @@ DEFAULT_ADMIN_DB_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 
 
-def unique_name(prefix):
+def unique_name(prefix: str) -> str:
     return "%s_%s" % (prefix, uuid.uuid4().hex[:10])
 
 
-def _with_path(url, path):
+def _with_path(url: str, path: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-def _run_admin_sql(admin_url, statement):
+def _run_admin_sql(admin_url: str, statement: str) -> None:
     """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
     connection = psycopg2.connect(admin_url)
     connection.autocommit = True
@@ -32,14 +32,14 @@ def _run_admin_sql(admin_url, statement):
         connection.close()
 
 
-def create_database(admin_url=DEFAULT_ADMIN_DB_URL, name=None):
+def create_database(admin_url: str = DEFAULT_ADMIN_DB_URL, name: str | None = None) -> str:
     """Create an empty database; returns its URL."""
     name = name or unique_name("rds_test")
     _run_admin_sql(admin_url, 'CREATE DATABASE "%s"' % name)
     return _with_path(admin_url, "/" + name)
 
 
-def drop_database(url, admin_url=DEFAULT_ADMIN_DB_URL):
+def drop_database(url: str, admin_url: str = DEFAULT_ADMIN_DB_URL) -> None:
     name = urlsplit(url).path.lstrip("/")
     _run_admin_sql(admin_url, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
 
@@ -58,7 +58,7 @@ def migrated_database() -> Iterator[str]:
         drop_database(url, admin_url)
 
 
-def create_vhost(base_uri=DEFAULT_AMQP_URI, name=None):
+def create_vhost(base_uri: str = DEFAULT_AMQP_URI, name: str | None = None) -> str:
     """Create a RabbitMQ vhost (with rabbitmqctl) for guest; returns its AMQP URI."""
     name = name or unique_name("rds_test")
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True,
@@ -68,7 +68,7 @@ def create_vhost(base_uri=DEFAULT_AMQP_URI, name=None):
     return _with_path(base_uri, "/" + quote(name, safe=""))
 
 
-def delete_vhost(uri):
+def delete_vhost(uri: str) -> None:
     name = urlsplit(uri).path.lstrip("/")
     subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

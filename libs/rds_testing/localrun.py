@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 
 import requests
 
@@ -30,11 +31,11 @@ AGENT_SERVICES = ("builder", "activator", "killer", "migrator", "gc")
 ALL_SERVICES = ("web",) + NAMEKO_SERVICES
 
 
-def _bin(name):
+def _bin(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def secret_file(var_dir, name):
+def secret_file(var_dir: str, name: str) -> str:
     """The secret in ``<var_dir>/<name>``, created (0600, random) if missing."""
     path = os.path.join(var_dir, name)
     if not os.path.exists(path):
@@ -47,7 +48,8 @@ def secret_file(var_dir, name):
         return handle.read().strip()
 
 
-def service_env(var_dir, database_url, amqp_uri, extra=None):
+def service_env(var_dir: str, database_url: str, amqp_uri: str,
+                extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment every local service gets."""
     var_dir = os.path.abspath(var_dir)
     secret = secret_file(var_dir, "secret_key")
@@ -66,14 +68,15 @@ def service_env(var_dir, database_url, amqp_uri, extra=None):
     return env
 
 
-def command_for(service, port, web_workers=2):
+def command_for(service: str, port: int, web_workers: int = 2) -> list[str]:
     if service == "web":
         return [_bin("gunicorn"), "-k", "gthread", "--threads", "16", "-w", str(web_workers),
                 "--timeout", "120", "-b", "127.0.0.1:%d" % port, "rds_web.wsgi:app"]
     return [_bin("rds-service"), service]
 
 
-def start(var_dir, env, port=8000, services=ALL_SERVICES):
+def start(var_dir: str, env: Mapping[str, str], port: int = 8000,
+          services: Sequence[str] = ALL_SERVICES) -> dict[str, str]:
     """Start the services not running yet; returns ``{service: "started"|"kept"}``."""
     for sub in ("log", "run"):
         os.makedirs(os.path.join(var_dir, sub), exist_ok=True)
@@ -83,10 +86,10 @@ def start(var_dir, env, port=8000, services=ALL_SERVICES):
         if _alive(pid_file):
             outcome[service] = "kept"
             continue
-        log = open(os.path.join(var_dir, "log", service + ".log"), "ab")
-        process = subprocess.Popen(command_for(service, port), cwd=REPO, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(os.path.join(var_dir, "log", service + ".log"), "ab") as log:
+            process = subprocess.Popen(command_for(service, port), cwd=REPO, env=env,
+                                       stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
         with open(pid_file, "w") as handle:
             handle.write(str(process.pid))
         if service == "web":
@@ -96,7 +99,7 @@ def start(var_dir, env, port=8000, services=ALL_SERVICES):
     return outcome
 
 
-def _tail(path, lines=15):
+def _tail(path: str, lines: int = 15) -> str:
     try:
         with open(path, errors="replace") as handle:
             return "".join(handle.readlines()[-lines:])
@@ -104,7 +107,7 @@ def _tail(path, lines=15):
         return "(no log)"
 
 
-def wait_ready(url, token, timeout=60, var_dir=None):
+def wait_ready(url: str, token: str, timeout: float = 60, var_dir: str | None = None) -> None:
     """Wait until the API answers and every agent service sent a heartbeat.
 
     With ``var_dir``, a service process that died is reported at once, with
@@ -135,7 +138,7 @@ def wait_ready(url, token, timeout=60, var_dir=None):
         time.sleep(0.2)
 
 
-def _pid(pid_file):
+def _pid(pid_file: str) -> int | None:
     try:
         with open(pid_file) as handle:
             return int(handle.read().strip())
@@ -143,12 +146,12 @@ def _pid(pid_file):
         return None
 
 
-def _alive(pid_file):
+def _alive(pid_file: str) -> bool:
     pid = _pid(pid_file)
     return pid is not None and not _gone(pid)
 
 
-def _gone(pid):
+def _gone(pid: int) -> bool:
     """True once ``pid`` has exited (reaping it if it is our own child)."""
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)
@@ -163,7 +166,7 @@ def _gone(pid):
         return True
 
 
-def stop(var_dir, services=ALL_SERVICES, timeout=20):
+def stop(var_dir: str, services: Sequence[str] = ALL_SERVICES, timeout: float = 20) -> None:
     pids = {}
     for service in services:
         pid = _pid(os.path.join(var_dir, "run", service + ".pid"))
@@ -191,12 +194,12 @@ def stop(var_dir, services=ALL_SERVICES, timeout=20):
             pass
 
 
-def status(var_dir):
+def status(var_dir: str) -> dict[str, bool]:
     return {service: _alive(os.path.join(var_dir, "run", service + ".pid"))
             for service in ALL_SERVICES}
 
 
-def describe(var_dir):
+def describe(var_dir: str) -> list[str]:
     """One line per service: state, pid, log (and the web's port)."""
     lines = []
     for service, alive in status(var_dir).items():
@@ -215,7 +218,7 @@ def describe(var_dir):
     return lines
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["start", "restart", "stop", "status"])
     parser.add_argument("--var-dir", default="var")

@@ -18,23 +18,30 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from rds_testing import infra
 from rds_testing.appservers import AppServer, ensure_keypair, free_port
+
+if TYPE_CHECKING:
+    pass
 
 APP_USERS = ("rdsapp1", "rdsapp2")
 
 
 @pytest.fixture(scope="session")
-def database_url():
+def database_url() -> Iterator[str]:
     with infra.migrated_database() as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def engine(database_url):
+def engine(database_url: str) -> Iterator[Engine]:
     from rds_db.session import make_engine
 
     engine = make_engine(database_url)
@@ -43,14 +50,14 @@ def engine(database_url):
 
 
 @pytest.fixture(scope="session")
-def session_factory(engine):
+def session_factory(engine: Engine) -> sessionmaker[Session]:
     from rds_db.session import make_session_factory
 
     return make_session_factory(engine)
 
 
 @pytest.fixture
-def db_session(session_factory):
+def db_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     session = session_factory()
     try:
         yield session
@@ -60,7 +67,7 @@ def db_session(session_factory):
 
 
 @pytest.fixture(scope="session")
-def amqp_uri():
+def amqp_uri() -> Iterator[str]:
     uri = infra.create_vhost(os.environ.get("RDS_TEST_AMQP_URI", infra.DEFAULT_AMQP_URI))
     try:
         yield uri
@@ -69,17 +76,17 @@ def amqp_uri():
 
 
 @pytest.fixture(scope="session")
-def ssh_key(tmp_path_factory):
+def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> str:
     return ensure_keypair(str(tmp_path_factory.mktemp("ssh") / "id_ed25519"))
 
 
 @pytest.fixture(scope="session")
-def app_servers(ssh_key):
+def app_servers(ssh_key: str) -> Iterator[list[AppServer]]:
     # not under pytest's tmp dir: it is mode 0700 root, and sshd reads
     # authorized_keys as the login user
     base = tempfile.mkdtemp(prefix="rds-appservers-")
     os.chmod(base, 0o755)
-    servers = []
+    servers: list[AppServer] = []
     try:
         for user in APP_USERS:
             servers.append(AppServer(os.path.join(base, user), free_port(), user,
@@ -97,7 +104,8 @@ def app_servers(ssh_key):
 class RunningSystem:
     """The whole of rds running as local processes, as the README starts it."""
 
-    def __init__(self, url, token, var_dir, app_servers, session_factory, env):
+    def __init__(self, url: str, token: str, var_dir: str, app_servers: list[AppServer],
+                 session_factory: sessionmaker[Session], env: dict[str, str]) -> None:
         from rds_web.client import ApiClient
 
         self.url = url
@@ -106,18 +114,20 @@ class RunningSystem:
         self.app_servers = app_servers
         self.session_factory = session_factory
         self.env = env
-        self.api = ApiClient(url, token)
+        self.api: ApiClient = ApiClient(url, token)
 
-    def log(self, service):
+    def log(self, service: str) -> str:
         with open(os.path.join(self.var_dir, "log", service + ".log"), errors="replace") as f:
             return f.read()
 
-    def server_specs(self):
+    def server_specs(self) -> list[dict[str, object]]:
         return [{"host": "127.0.0.1", "port": s.port, "user": s.user} for s in self.app_servers]
 
 
 @pytest.fixture(scope="session")
-def rds_system(tmp_path_factory, database_url, amqp_uri, app_servers, ssh_key, session_factory):
+def rds_system(tmp_path_factory: pytest.TempPathFactory, database_url: str, amqp_uri: str,
+               app_servers: list[AppServer], ssh_key: str,
+               session_factory: sessionmaker[Session]) -> Iterator[RunningSystem]:
     """Start web, ingest, pruner and the five agent services against the test
     database and vhost; yields a ``RunningSystem`` logged in as an admin."""
     from rds_control import users

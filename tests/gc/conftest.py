@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from rds_agent.removal import run_inspection, run_removal
 from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
 from rds_agent.settings import AgentSettings
-from rds_agent.tasks import TaskFiles
 from rds_contracts.registry import event_name, parse_command
 from rds_control import projects, unit, users
 from rds_control.ingest import apply_event

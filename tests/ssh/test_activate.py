@@ -1,4 +1,4 @@
-"""activate_release, restore and read_current against two real sshd app servers."""
+"""switch_servers, restore and read_current against two real sshd app servers."""
 import os
 import shutil
 import subprocess
@@ -9,7 +9,7 @@ import time
 import pytest
 
 from rds_core.names import InvalidName
-from rds_ssh.activate import activate_release, read_current, restore
+from rds_ssh.activate import read_current, restore, switch_servers
 from rds_ssh.connection import RemoteShell
 from rds_ssh.workers import close_idle_connections
 
@@ -45,7 +45,7 @@ def two_releases(upload):
 
 def test_it_switches_current_on_every_server(two_releases, servers, app_servers, deploy_path,
                                              settings):
-    activation = activate_release(servers, deploy_path, V1, settings, log=quiet)
+    activation = switch_servers(servers, deploy_path, V1, settings, log=quiet)
 
     assert activation.ok and not activation.rolled_back
     assert [(r.ok, r.previous, r.current) for r in activation.results] == [(True, None, R1)] * 2
@@ -59,8 +59,8 @@ def test_it_switches_current_on_every_server(two_releases, servers, app_servers,
 
 def test_activating_an_older_version_rolls_back(two_releases, servers, app_servers,
                                                 deploy_path, settings):
-    assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
-    activation = activate_release(servers, deploy_path, V1, settings, log=quiet)
+    assert switch_servers(servers, deploy_path, V2, settings, log=quiet).ok
+    activation = switch_servers(servers, deploy_path, V1, settings, log=quiet)
     assert activation.ok
     assert [(r.previous, r.current) for r in activation.results] == [(R2, R1)] * 2
     assert on_disk(app_servers, deploy_path) == [R1, R1]
@@ -69,10 +69,10 @@ def test_activating_an_older_version_rolls_back(two_releases, servers, app_serve
 def test_a_server_without_the_release_switches_nothing(upload, servers, app_servers,
                                                        deploy_path, settings):
     upload(V1, {"a.txt": "one"})
-    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
     upload(V2, {"a.txt": "two"}, targets=servers[:1])
 
-    activation = activate_release(servers, deploy_path, V2, settings, log=quiet)
+    activation = switch_servers(servers, deploy_path, V2, settings, log=quiet)
     assert not activation.ok and not activation.rolled_back
     assert servers[1].label in activation.reason and "not uploaded" in activation.reason
     assert [r.ok for r in activation.results] == [False, False]
@@ -82,7 +82,7 @@ def test_a_server_without_the_release_switches_nothing(upload, servers, app_serv
 def test_a_real_directory_at_current_is_refused(two_releases, servers, app_servers,
                                                 deploy_path, settings):
     os.makedirs(app_servers[1].path(deploy_path, "current"))
-    activation = activate_release(servers, deploy_path, V1, settings, log=quiet)
+    activation = switch_servers(servers, deploy_path, V1, settings, log=quiet)
     assert not activation.ok and not activation.rolled_back
     assert "not a symlink" in activation.results[1].error
     assert not os.path.lexists(app_servers[0].path(deploy_path, "current"))
@@ -90,10 +90,10 @@ def test_a_real_directory_at_current_is_refused(two_releases, servers, app_serve
 
 def test_a_failed_switch_switches_the_others_back(two_releases, servers, app_servers,
                                                   deploy_path, settings, read_only):
-    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
     read_only(app_servers[1])
     lines = []
-    activation = activate_release(servers, deploy_path, V2, settings, log=lines.append)
+    activation = switch_servers(servers, deploy_path, V2, settings, log=lines.append)
 
     assert not activation.ok and activation.rolled_back
     assert "Permission denied" in activation.reason
@@ -109,7 +109,7 @@ def test_a_failed_switch_switches_the_others_back(two_releases, servers, app_ser
 def test_a_failed_first_activation_removes_current_again(two_releases, servers, app_servers,
                                                          deploy_path, settings, read_only):
     read_only(app_servers[0])
-    activation = activate_release(servers, deploy_path, V2, settings, log=quiet)
+    activation = switch_servers(servers, deploy_path, V2, settings, log=quiet)
     assert not activation.ok and activation.rolled_back
     assert [(r.previous, r.current) for r in activation.results] == [(None, None)] * 2
     assert on_disk(app_servers, deploy_path) == [None, None]
@@ -117,7 +117,7 @@ def test_a_failed_first_activation_removes_current_again(two_releases, servers, 
 
 def test_restore_switches_back_to_given_targets(two_releases, servers, app_servers,
                                                 deploy_path, settings):
-    assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V2, settings, log=quiet).ok
     results = restore([(servers[0], R1), (servers[1], None)], deploy_path, settings, log=quiet)
     assert [(r.ok, r.previous, r.current) for r in results] == [(True, R2, R1), (True, R2, None)]
     assert on_disk(app_servers, deploy_path) == [R1, None]
@@ -126,7 +126,7 @@ def test_restore_switches_back_to_given_targets(two_releases, servers, app_serve
 
 def test_current_never_disappears_while_switching(two_releases, servers, app_servers,
                                                   deploy_path, settings):
-    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
     watched = [s.path(deploy_path, "current") for s in app_servers]
     stop, seen, missing = threading.Event(), set(), []
 
@@ -146,7 +146,7 @@ def test_current_never_disappears_while_switching(two_releases, servers, app_ser
     try:
         for i in range(30):
             version = V2 if i % 2 == 0 else V1
-            assert activate_release(servers, deploy_path, version, settings, log=quiet).ok
+            assert switch_servers(servers, deploy_path, version, settings, log=quiet).ok
     finally:
         stop.set()
         poller.join()
@@ -164,7 +164,7 @@ def test_bad_names_are_refused_before_any_ssh(deploy_path_, version, servers, se
     monkeypatch.setattr("rds_ssh.workers.RemoteShell", no_ssh)
     monkeypatch.setattr("rds_ssh.workers.RemoteShell", no_ssh)
     with pytest.raises(InvalidName):
-        activate_release(servers, deploy_path_, version, settings)
+        switch_servers(servers, deploy_path_, version, settings)
     with pytest.raises(InvalidName):
         restore([(servers[0], R1)], deploy_path_ if version == V1 else "../x", settings)
     with pytest.raises(InvalidName):
@@ -178,7 +178,7 @@ def test_connections_outlive_the_task_for_the_next_one(two_releases, servers, ap
         pytest.skip("ControlMaster connections belong to the system ssh client")
     settings.control_dir = tempfile.mkdtemp(prefix="rds-ctl-")
     try:
-        assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+        assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
         sockets = [os.path.join(settings.control_dir, name)
                    for name in os.listdir(settings.control_dir)]
         assert len(sockets) == 2
@@ -191,7 +191,7 @@ def test_connections_outlive_the_task_for_the_next_one(two_releases, servers, ap
             raise AssertionError("connected again instead of reusing the idle connection")
 
         monkeypatch.setattr(RemoteShell, "__init__", no_new_connection)
-        assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
+        assert switch_servers(servers, deploy_path, V2, settings, log=quiet).ok
         assert on_disk(app_servers, deploy_path) == [R2, R2]
     finally:
         monkeypatch.undo()

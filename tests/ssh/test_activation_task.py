@@ -11,10 +11,10 @@ import pytest
 
 from rds_agent.activation import run_activation
 from rds_agent.reporting import TaskReporter
+from rds_agent.run_records import TaskFiles
 from rds_agent.settings import AgentSettings
-from rds_agent.tasks import TaskFiles
 from rds_contracts.activator import ActivateCommand, ActivationFailed, ActivationFinished
-from rds_ssh.activate import activate_release
+from rds_ssh.activate import switch_servers
 
 V1, V2 = "1.00.001.1", "1.00.002.2"
 R1, R2 = "releases/" + V1, "releases/" + V2
@@ -80,9 +80,9 @@ def test_the_built_in_switch_activates_every_server(two_releases, activate, app_
 
 def test_a_rerun_after_the_servers_were_switched_restores_the_commands_previous_version(
         two_releases, activate, servers, app_servers, deploy_path, settings):
-    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
     # the first run switched every server to V2, then its activator died during post_use
-    assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V2, settings, log=quiet).ok
 
     event, lines = activate(V2, V1, redelivered=True, post_use_script="exit 1")
 
@@ -95,8 +95,8 @@ def test_a_rerun_after_the_servers_were_switched_restores_the_commands_previous_
 
 def test_a_rerun_whose_switch_fails_restores_the_commands_previous_version(
         two_releases, activate, servers, app_servers, deploy_path, settings, read_only):
-    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
-    assert activate_release(servers, deploy_path, V2, settings, log=quiet).ok  # a dead run
+    assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V2, settings, log=quiet).ok  # a dead run
     read_only(app_servers[1])
 
     event, _ = activate(V2, V1, redelivered=True)
@@ -124,7 +124,7 @@ def test_a_use_script_switches_and_current_is_read_back(two_releases, activate, 
 
 def test_a_failing_use_script_is_switched_back_like_post_use(
         two_releases, activate, servers, app_servers, deploy_path, settings):
-    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
     script = link_script(app_servers, deploy_path, R2, servers=app_servers[:1], then="exit 3")
 
     event, _ = activate(V2, V1, use_script=script)
@@ -144,7 +144,7 @@ def test_a_failing_use_script_leaves_servers_it_did_not_switch_alone(
 
 def test_a_failing_post_use_after_a_use_script_switches_back(
         two_releases, activate, servers, app_servers, deploy_path, settings):
-    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
     event, _ = activate(V2, V1, use_script=link_script(app_servers, deploy_path, R2),
                         post_use_script="exit 1")
     assert isinstance(event, ActivationFailed) and event.rolled_back

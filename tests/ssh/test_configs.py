@@ -5,7 +5,7 @@ import threading
 import uuid
 
 from rds_agent.configs import run_config_push
-from rds_agent.tasks import TaskFiles
+from rds_agent.run_records import TaskFiles
 from rds_contracts.base import ServerSpec
 from rds_contracts.configs import ConfigPushed, ConfigPushFailed, PushConfigCommand
 from rds_ssh.configs import push_config

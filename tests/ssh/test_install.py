@@ -8,7 +8,7 @@ import pytest
 
 from rds_agent.activation import run_activation
 from rds_agent.build import run_build
-from rds_agent.tasks import TaskFiles
+from rds_agent.run_records import TaskFiles
 from rds_contracts.activator import ActivateCommand, ActivationFailed, ActivationFinished
 from rds_contracts.builder import BuildBuilt, BuildCommand, BuildFailed, BuildFinished, ServerReady
 from rds_ssh.cron import begin_marker, install_cron

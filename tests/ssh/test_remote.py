@@ -13,9 +13,10 @@ from tests.e2e.helpers import read_fifo
 def run(session, deploy_path, body, output, is_cancelled=lambda: False, task="a" * 32,
         env=None, timeout=60):
     session.makedirs(session.abs(deploy_path + "/releases/1.00.001.1"))
-    return remote.run_script(session, deploy_path, deploy_path + "/releases/1.00.001.1",
-                             "migration", task, body, env or {"migrationName": "0001 x'y"},
-                             output, is_cancelled, timeout=timeout, poll=0.05)
+    return remote.run_long_script(session, deploy_path, deploy_path + "/releases/1.00.001.1",
+                                  "migration", task, body,
+                                  env or {"migrationName": "0001 x'y"}, output, is_cancelled,
+                                  timeout=timeout, poll=0.05)
 
 
 def test_it_streams_output_with_the_environment_in_the_release_directory(

@@ -6,7 +6,7 @@ import pytest
 
 from rds_contracts.base import ServerSpec
 from rds_core.names import InvalidName
-from rds_ssh.activate import activate_release
+from rds_ssh.activate import switch_servers
 from rds_ssh.remove import check_not_live, inspect, remove_release
 
 V1, V2, V3 = "1.00.001.1", "1.00.002.2", "1.00.003.3"
@@ -126,7 +126,7 @@ def test_it_removes_a_release_switched_live_by_the_real_activator_never(
         upload, servers, app_servers, deploy_path, settings):
     for version in (V1, V2):
         assert all(r.ok for r in upload(version, {"a.txt": version}))
-    assert activate_release(servers, deploy_path, V1, settings, log=quiet).ok
+    assert switch_servers(servers, deploy_path, V1, settings, log=quiet).ok
 
     assert [r.drift for r in remove_release(servers, deploy_path, V1, settings, log=quiet)] \
         == [True, True]

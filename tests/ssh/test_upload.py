@@ -8,7 +8,7 @@ import pytest
 from rds_contracts.base import ServerSpec
 from rds_core.manifest import MANIFEST_JSON, MANIFEST_SHA256, Manifest, scan_tree
 from rds_core.names import InvalidName
-from rds_ssh.activate import activate_release
+from rds_ssh.activate import switch_servers
 from rds_ssh.upload import CANCELLED, SKIPPED, upload_release
 from rds_testing.appservers import free_port
 
@@ -124,7 +124,7 @@ def test_it_replaces_a_version_that_is_not_live_and_refuses_the_live_one(
     assert all(r.ok and r.seeded_from is None for r in results)
     assert all(read(release(s, deploy_path, V1, "a.txt")) == "second" for s in app_servers)
 
-    assert activate_release(servers, deploy_path, V1, settings, log=lambda text: None).ok
+    assert switch_servers(servers, deploy_path, V1, settings, log=lambda text: None).ok
     results = upload(V1, {"a.txt": "third"})
     assert [r.ok for r in results] == [False, False]
     assert all("refusing to replace the live release" in r.error for r in results)

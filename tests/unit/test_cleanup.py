@@ -11,7 +11,7 @@ import time
 import pytest
 
 from rds_agent.cleanup import CleanupSettings, clean_mirrors, clean_work_dir, clean_workspaces
-from rds_agent.tasks import TaskFiles
+from rds_agent.run_records import TaskFiles
 
 RUNNING = "a" * 32
 FINISHED = "b" * 32

@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-from rds_agent.tasks import TaskFiles
+from rds_agent.run_records import TaskFiles
 
 
 def dead_pid():

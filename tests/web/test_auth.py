@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rds_control import accounts, logins, users
+from rds_control import logins, user_admin, users
 from tests.web.web_support import PASSWORD, UiClient, in_tx, logged_in, make_user, unique
 
 
@@ -81,7 +81,7 @@ def test_disabling_a_user_ends_their_session(app, session_factory, admin, someon
 
     def disable(session):
         actor = users.get_user(session, admin)
-        return accounts.set_disabled(session, users.get_user(session, someone).id, True, actor)
+        return user_admin.set_disabled(session, users.get_user(session, someone).id, True, actor)
     in_tx(session_factory, lambda s: disable(s).id)
     assert client.get("/").status_code == 302
     assert client.login(someone).status_code == 401
@@ -93,7 +93,7 @@ def test_a_new_password_ends_other_sessions(app, session_factory, admin, someone
     def reset(session):
         actor = users.get_user(session, admin)
         user = users.get_user(session, someone)
-        return accounts.reset_password(session, user.id, "another long password", actor).id
+        return user_admin.reset_password(session, user.id, "another long password", actor).id
     in_tx(session_factory, reset)
     assert client.get("/").status_code == 302
     assert client.login(someone, "another long password").status_code == 302
@@ -135,7 +135,7 @@ def test_a_new_password_ends_a_replayed_cookie(app, session_factory, admin, some
     def reset(session):
         actor = users.get_user(session, admin)
         user = users.get_user(session, someone)
-        return accounts.reset_password(session, user.id, "yet another password", actor).id
+        return user_admin.reset_password(session, user.id, "yet another password", actor).id
     in_tx(session_factory, reset)
     replay = UiClient(app)
     replay.client.set_cookie("session", cookie)

@@ -8,15 +8,21 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def run_migrations_offline():
-    context.configure(url=config.get_main_option("sqlalchemy.url"),
+def database_url() -> str:
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("sqlalchemy.url is not set (rds_db.migrate.alembic_config sets it)")
+    return url
+
+def run_migrations_offline() -> None:
+    context.configure(url=database_url(),
                       target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
-def run_migrations_online():
-    engine = make_engine(config.get_main_option("sqlalchemy.url"), pool_size=1)
+def run_migrations_online() -> None:
+    engine = make_engine(database_url(), pool_size=1)
     try:
         with engine.connect() as connection:
             context.configure(connection=connection, target_metadata=target_metadata,

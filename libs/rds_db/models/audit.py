@@ -1,5 +1,6 @@
 """The audit log: every human action and every state change, with who and when."""
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -23,4 +24,4 @@ class AuditEntry(Base):
     release_id: Mapped[int | None] = mapped_column(
         ForeignKey("release_requests.id", ondelete="SET NULL"))
     message: Mapped[str] = mapped_column(Text)
-    details: Mapped[dict] = mapped_column(JSONB, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

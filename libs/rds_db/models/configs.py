@@ -1,6 +1,6 @@
 """Local config files of a project (e.g. ``.env``) with their full history."""
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
@@ -24,7 +24,7 @@ class ConfigFile(Timestamps, Base):
     deleted_at: Mapped[datetime | None]
     #: What the last check read on each server:
     #: {"user@host:port": {"sha256": str|None, "revision": int|None, "error": str|None}}.
-    server_state: Mapped[dict | None] = mapped_column(JSONB)
+    server_state: Mapped[dict[str, dict[str, Any]] | None] = mapped_column(JSONB)
     server_checked_at: Mapped[datetime | None]
 
 
@@ -53,7 +53,7 @@ class ConfigFileVersion(Base):
     #: pending, pushed, failed or skipped (see ``rds_control.configs.UploadState``).
     upload_state: Mapped[str | None] = mapped_column(String(16))
     #: Per server: [{"server": "user@host:port", "ok": bool, "error": str|None}].
-    upload_results: Mapped[list | None] = mapped_column(JSONB)
+    upload_results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 
     file: Mapped[ConfigFile] = relationship()
     user: Mapped["User | None"] = relationship()

@@ -8,7 +8,7 @@ request, retrying with backoff (``next_attempt_at``), and records the last
 error on the channel so the project page can show a failing channel.
 """
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -33,7 +33,7 @@ class NotificationChannel(Timestamps, Base):
     #: HMAC-SHA256 key of a generic webhook (never shown back).
     secret: Mapped[str | None] = mapped_column(String(200))
     #: Names of the subscribed ``NoticeEvent``s.
-    events: Mapped[list] = mapped_column(JSONB, default=list)
+    events: Mapped[list[str]] = mapped_column(JSONB, default=list)
     last_sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
@@ -57,7 +57,7 @@ class NotificationMessage(Base):
         ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True)
     event: Mapped[str] = mapped_column(String(40))
     #: What happened: project, version, release_id, message, actor, at.
-    body: Mapped[dict] = mapped_column(JSONB)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

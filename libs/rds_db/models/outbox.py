@@ -6,6 +6,7 @@ unsent a few seconds later, so a crash between commit and publish loses
 nothing. Agents are idempotent per task, so a rare double send is harmless.
 """
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
@@ -21,7 +22,7 @@ class OutboxMessage(Base):
     command: Mapped[str] = mapped_column(String(40))
     pool: Mapped[str] = mapped_column(String(63))
     broadcast: Mapped[bool] = mapped_column(Boolean, default=False)
-    body: Mapped[dict] = mapped_column(JSONB)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

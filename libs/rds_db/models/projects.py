@@ -1,5 +1,6 @@
 """Projects, their servers, scripts, parent/child links and release lines."""
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
@@ -23,9 +24,9 @@ class Project(Timestamps, Base):
     migration_server: Mapped[str | None] = mapped_column(String(300))
     upload_concurrency: Mapped[int] = mapped_column(Integer, default=8)
     upload_max_failures: Mapped[int] = mapped_column(Integer, default=0)
-    shared_files: Mapped[list] = mapped_column(JSONB, default=list)
-    shared_dirs: Mapped[list] = mapped_column(JSONB, default=list)
-    notifications: Mapped[dict] = mapped_column(JSONB, default=dict)
+    shared_files: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    shared_dirs: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    notifications: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     #: Global build counter: the last part of every version (M).
     build_counter: Mapped[int] = mapped_column(Integer, default=0)
     #: Bumped on every change of the project's config files.
@@ -37,7 +38,7 @@ class Project(Timestamps, Base):
     scripts: Mapped[list["ProjectScript"]] = relationship(
         back_populates="project", cascade="all, delete-orphan")
 
-    def script(self, kind):
+    def script(self, kind: str) -> str | None:
         """The body of one script, or None when the project has none."""
         for script in self.scripts:
             if script.kind == kind and script.body.strip():
@@ -63,7 +64,7 @@ class Server(Base):
     current_checked_at: Mapped[datetime | None]
     #: Differences with the database found by the last check (``rds_control.drift``):
     #: ``[{"kind": ..., "detail": ...}]``; empty when the server agrees.
-    drift: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    drift: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     #: When the gc agent last read this server's current and releases/.
     inspected_at: Mapped[datetime | None]
     #: Why the last check could not read the server (None: it could).
@@ -72,7 +73,7 @@ class Server(Base):
     project: Mapped[Project] = relationship(back_populates="servers")
 
     @property
-    def label(self):
+    def label(self) -> str:
         return "%s@%s:%d" % (self.user, self.host, self.port)
 
 

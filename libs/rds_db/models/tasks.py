@@ -5,7 +5,7 @@ its build log is the task's log. The partial unique index below is the
 per-project deploy lock: at most one active task per project and lane.
 """
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -59,9 +59,9 @@ class Task(Base):
     #: Highest sequence number of a state-changing event applied for run_id.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     #: The command as sent, so an operator can re-send it.
-    command: Mapped[dict] = mapped_column(JSONB)
+    command: Mapped[dict[str, Any]] = mapped_column(JSONB)
     #: Step timings: {step: {"started": iso, "finished": iso}}.
-    steps: Mapped[dict] = mapped_column(JSONB, default=dict)
+    steps: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]

@@ -1,17 +1,13 @@
 """People and machines that act on rds: users with a role, and API tokens."""
-import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from rds_core.roles import Role
 from rds_db.models.base import Base, Timestamps, str_enum, utcnow
 
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    DEPLOYER = "deployer"
-    VIEWER = "viewer"
+__all__ = ["ApiToken", "LoginThrottle", "Role", "User"]
 
 
 class User(Timestamps, Base):

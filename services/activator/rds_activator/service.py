@@ -2,8 +2,8 @@
 from rds_agent.activation import run_activation
 from rds_agent.configs import run_config_inspect, run_config_push
 from rds_agent.reporting import TaskReporter
-from rds_agent.settings import AgentSettingsDependency
-from rds_agent.tasks import TaskFiles
+from rds_agent.run_records import TaskFiles
+from rds_agent.settings import AgentSettings, AgentSettingsDependency
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
 from rds_contracts import activator, configs
@@ -11,10 +11,10 @@ from rds_contracts import activator, configs
 
 class ActivatorService(runtime.AgentService):
     name = activator.SERVICE_NAME
-    agent_settings = AgentSettingsDependency()
+    agent_settings: AgentSettings = AgentSettingsDependency()
 
     @command_handler(activator.ACTIVATE)
-    def handle_activate(self, command, redelivered):
+    def handle_activate(self, command: activator.ActivateCommand, redelivered: bool) -> None:
         """Switch ``current`` to a release on every server, or switch back."""
         settings = self.agent_settings
         reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
@@ -24,7 +24,8 @@ class ActivatorService(runtime.AgentService):
                            redelivered=redelivered)
 
     @command_handler(configs.PUSH_CONFIG)
-    def handle_push_config(self, command, redelivered):
+    def handle_push_config(self, command: configs.PushConfigCommand,
+                           redelivered: bool) -> None:
         """Put one config revision of a project on every server."""
         settings = self.agent_settings
         reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,
@@ -34,7 +35,8 @@ class ActivatorService(runtime.AgentService):
                             redelivered=redelivered)
 
     @command_handler(configs.INSPECT_CONFIG)
-    def handle_inspect_config(self, command, redelivered):
+    def handle_inspect_config(self, command: configs.InspectConfigCommand,
+                              redelivered: bool) -> None:
         """Read back which config revision and files every server holds."""
         settings = self.agent_settings
         reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,

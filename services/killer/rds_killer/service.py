@@ -16,9 +16,9 @@ import logging
 
 from nameko.timer import timer
 
-from rds_agent.scripts import kill_group
-from rds_agent.settings import AgentSettingsDependency
-from rds_agent.tasks import TaskFiles
+from rds_agent.run_records import TaskFiles
+from rds_agent.script_runner import kill_group
+from rds_agent.settings import AgentSettings, AgentSettingsDependency
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
 from rds_contracts import killer
@@ -28,13 +28,13 @@ log = logging.getLogger(__name__)
 
 class KillerService(runtime.AgentService):
     name = killer.SERVICE_NAME
-    agent_settings = AgentSettingsDependency()
+    agent_settings: AgentSettings = AgentSettingsDependency()
 
-    def _files(self):
+    def _files(self) -> TaskFiles:
         return TaskFiles(self.agent_settings.run_dir)
 
     @command_handler(killer.CANCEL, broadcast=True)
-    def handle_cancel(self, command, redelivered):
+    def handle_cancel(self, command: killer.CancelCommand, redelivered: bool) -> None:
         """Cancel a task if it runs (or would start) on this host."""
         files = self._files()
         files.mark_cancelled(command.task_id)
@@ -46,12 +46,12 @@ class KillerService(runtime.AgentService):
             kill_group(pgid)
 
     @timer(interval=2)
-    def reap_orphans(self):
+    def reap_orphans(self) -> None:
         """Kill what dead agents of this host left running."""
         for task_id in self._files().reap_orphans():
             log.warning("killed the orphaned scripts of task %s", task_id)
 
     @timer(interval=3600)
-    def sweep_tombstones(self):
+    def sweep_tombstones(self) -> None:
         """Forget cancels older than a day."""
         self._files().sweep()

@@ -5,8 +5,8 @@ project's migration host over SSH, and never touches rds's database.
 """
 from rds_agent.migrations import run_migration
 from rds_agent.reporting import TaskReporter
-from rds_agent.settings import AgentSettingsDependency
-from rds_agent.tasks import TaskFiles
+from rds_agent.run_records import TaskFiles
+from rds_agent.settings import AgentSettings, AgentSettingsDependency
 from rds_bus import runtime
 from rds_bus.entrypoints import command_handler
 from rds_contracts import migrator
@@ -14,10 +14,10 @@ from rds_contracts import migrator
 
 class MigratorService(runtime.AgentService):
     name = migrator.SERVICE_NAME
-    agent_settings = AgentSettingsDependency()
+    agent_settings: AgentSettings = AgentSettingsDependency()
 
     @command_handler(migrator.MIGRATE)
-    def handle_migrate(self, command, redelivered):
+    def handle_migrate(self, command: migrator.MigrateCommand, redelivered: bool) -> None:
         """Run one migration of a project up or down on its migration host."""
         settings = self.agent_settings
         reporter = TaskReporter(self.runtime.publish, command.task_id, self.runtime.name,

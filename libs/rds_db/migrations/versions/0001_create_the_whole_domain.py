@@ -13,7 +13,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table('agents',
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('service', sa.String(length=40), nullable=False),
@@ -339,7 +339,7 @@ def upgrade():
                    [{"id": 1, "enabled": True}])
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_table('task_logs')
     op.drop_index('uq_tasks_one_active_per_project_lane', table_name='tasks', postgresql_where=sa.text('lane IS NOT NULL AND finished_at IS NULL'))
     op.drop_index(op.f('ix_tasks_release_id'), table_name='tasks')

@@ -11,7 +11,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_index("ix_release_requests_project_id_id", "release_requests",
                     ["project_id", "id"])
     op.create_index("ix_release_requests_status_id", "release_requests", ["status", "id"])
@@ -19,7 +19,7 @@ def upgrade():
                     postgresql_where="deleted_at IS NOT NULL")
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_index("ix_release_requests_deleted_id", "release_requests")
     op.drop_index("ix_release_requests_status_id", "release_requests")
     op.drop_index("ix_release_requests_project_id_id", "release_requests")

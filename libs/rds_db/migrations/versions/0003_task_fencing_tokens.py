@@ -15,10 +15,10 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.add_column('tasks', sa.Column('fence', sa.Integer(), server_default='0',
                                      nullable=False))
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_column('tasks', 'fence')

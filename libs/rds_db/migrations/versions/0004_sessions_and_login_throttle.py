@@ -12,7 +12,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.add_column('users', sa.Column('session_version', sa.Integer(), server_default='0',
                                      nullable=False))
     op.create_table('login_throttle',
@@ -24,6 +24,6 @@ def upgrade():
     )
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_table('login_throttle')
     op.drop_column('users', 'session_version')

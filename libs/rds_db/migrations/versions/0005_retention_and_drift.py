@@ -16,7 +16,7 @@ OLD_KINDS = "kind IN ('build', 'activate', 'migrate', 'remove')"
 NEW_KINDS = "kind IN ('build', 'activate', 'migrate', 'remove', 'inspect')"
 
 
-def upgrade():
+def upgrade() -> None:
     op.drop_constraint(op.f('ck_tasks_kind'), 'tasks', type_='check')
     op.create_check_constraint(op.f('ck_tasks_kind'), 'tasks', NEW_KINDS)
     op.add_column('servers', sa.Column('drift', postgresql.JSONB(astext_type=sa.Text()),
@@ -26,7 +26,7 @@ def upgrade():
     op.add_column('servers', sa.Column('inspection_error', sa.Text(), nullable=True))
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_column('servers', 'inspection_error')
     op.drop_column('servers', 'inspected_at')
     op.drop_column('servers', 'drift')

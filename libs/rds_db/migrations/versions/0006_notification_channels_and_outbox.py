@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table('notification_channels',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -52,7 +52,7 @@ def upgrade():
     op.create_index('ix_notification_outbox_due', 'notification_outbox', ['next_attempt_at'], unique=False, postgresql_where='sent_at IS NULL AND given_up_at IS NULL')
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_index('ix_notification_outbox_due', table_name='notification_outbox', postgresql_where='sent_at IS NULL AND given_up_at IS NULL')
     op.drop_index(op.f('ix_notification_outbox_channel_id'), table_name='notification_outbox')
     op.drop_table('notification_outbox')

@@ -16,11 +16,11 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.add_column('tasks', sa.Column('family_task_id', sa.String(length=32), nullable=True))
     op.create_index(op.f('ix_tasks_family_task_id'), 'tasks', ['family_task_id'], unique=False)
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_index(op.f('ix_tasks_family_task_id'), table_name='tasks')
     op.drop_column('tasks', 'family_task_id')

@@ -12,7 +12,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.add_column('projects', sa.Column('migration_server', sa.String(length=300),
                                         nullable=True))
     op.add_column('migrations', sa.Column('task_id', sa.String(length=32), nullable=True))
@@ -21,7 +21,7 @@ def upgrade():
     op.create_index(op.f('ix_migrations_task_id'), 'migrations', ['task_id'], unique=False)
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_index(op.f('ix_migrations_task_id'), table_name='migrations')
     op.drop_constraint(op.f('fk_migrations_task_id_tasks'), 'migrations', type_='foreignkey')
     op.drop_column('migrations', 'task_id')

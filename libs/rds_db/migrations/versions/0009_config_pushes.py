@@ -14,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.add_column('config_file_versions', sa.Column('deleted', sa.Boolean(), nullable=False,
                                                     server_default=sa.false()))
     op.add_column('config_file_versions', sa.Column('task_id', sa.String(length=32),
@@ -38,7 +38,7 @@ def upgrade():
                                             nullable=True))
 
 
-def downgrade():
+def downgrade() -> None:
     op.execute("DELETE FROM tasks WHERE kind IN ('config', 'config_check')")
     op.drop_column('config_files', 'server_checked_at')
     op.drop_column('config_files', 'server_state')

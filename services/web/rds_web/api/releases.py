@@ -97,7 +97,7 @@ def _action(fn: Callable[[Session, int, User], ReleaseRequest], release_id: int,
 
 @bp.post("/releases/<int:release_id>/activate")
 @require("deploy")
-def activate_release(release_id: int) -> ResponseReturnValue:
+def post_activate(release_id: int) -> ResponseReturnValue:
     """Activate an installed or old release (rollback too). :raise 409: not activatable.
 
     Body (optional): ``{"override_reason": "..."}``, an admin going below the

@@ -3,7 +3,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from rds_control import accounts, users
+from rds_control import user_admin, users
 from rds_control.errors import ControlError
 from rds_db.models import Role
 from rds_web.db import get_session, run
@@ -16,7 +16,7 @@ ROLES = [r.value for r in Role]
 def _page(status: int = 200, **context: object) -> tuple[str, int]:
     context.setdefault("values", {})
     context.setdefault("errors", {})
-    return render_template("admin_users.html", users=accounts.list_users(get_session()),
+    return render_template("admin_users.html", users=user_admin.list_users(get_session()),
                            roles=ROLES, **context), status
 
 
@@ -48,7 +48,7 @@ def create_user() -> ResponseReturnValue:
 def set_role(user_id: int) -> ResponseReturnValue:
     """Give a user another role."""
     role = form_text("role")
-    perform(lambda s: accounts.set_role(s, user_id, role, g.user).username,
+    perform(lambda s: user_admin.set_role(s, user_id, role, g.user).username,
             success=lambda name: "%s is now %s." % (name, role))
     return redirect(url_for("admin.index"))
 
@@ -57,7 +57,7 @@ def set_role(user_id: int) -> ResponseReturnValue:
 @requires("admin")
 def disable(user_id: int) -> ResponseReturnValue:
     """Disable a user: no login, no API access."""
-    perform(lambda s: accounts.set_disabled(s, user_id, True, g.user).username,
+    perform(lambda s: user_admin.set_disabled(s, user_id, True, g.user).username,
             success=lambda name: "Disabled %s." % name)
     return redirect(url_for("admin.index"))
 
@@ -66,7 +66,7 @@ def disable(user_id: int) -> ResponseReturnValue:
 @requires("admin")
 def enable(user_id: int) -> ResponseReturnValue:
     """Enable a disabled user again."""
-    perform(lambda s: accounts.set_disabled(s, user_id, False, g.user).username,
+    perform(lambda s: user_admin.set_disabled(s, user_id, False, g.user).username,
             success=lambda name: "Enabled %s." % name)
     return redirect(url_for("admin.index"))
 
@@ -76,7 +76,7 @@ def enable(user_id: int) -> ResponseReturnValue:
 def password(user_id: int) -> ResponseReturnValue:
     """Set a new password for a user."""
     new = request.form.get("password") or ""
-    perform(lambda s: accounts.reset_password(s, user_id, new, g.user).username,
+    perform(lambda s: user_admin.reset_password(s, user_id, new, g.user).username,
             success=lambda name: "Set a new password for %s." % name)
     return redirect(url_for("admin.index"))
 
@@ -96,7 +96,7 @@ def issue_token(user_id: int) -> ResponseReturnValue:
 
 
 def _issue(session: Session, user_id: int, name: str) -> tuple[str, str]:
-    user = accounts.get_user_by_id(session, user_id)
+    user = user_admin.get_user_by_id(session, user_id)
     token, _ = users.issue_token(session, user, name, actor=g.user)
     return user.username, token
 

@@ -18,8 +18,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from rds_control.accounts import record_logout
-from rds_control.logins import attempt_login
+from rds_control.logins import attempt_login, record_logout
 from rds_db.models.base import utcnow
 from rds_web.db import run
 from rds_web.ui.common import log_in, safe_next

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from rds_control import audit_log, board, installs, releases
+from rds_control import audit, board, installs, releases
 from rds_control.changes import last_change_id
 from rds_control.errors import NotFound
 from rds_db.models import ReleaseRequest, User
@@ -27,7 +27,7 @@ def show(release_id: int) -> ResponseReturnValue:
     row = board.board_row(session, release_id, g.user)
     if row is None:
         raise NotFound("no release with id %s" % release_id)
-    history = audit_log.audit_page(session, release_id=release_id, page_size=100)
+    history = audit.audit_page(session, release_id=release_id, page_size=100)
     return render_template("release.html", row=row, release=row.release, after=after,
                            history=history, **release_extras(session, row.release))
 

@@ -5,22 +5,22 @@ adds what the admin page changes afterwards. No change may leave rds
 without an enabled admin.
 """
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from rds_control import audit
 from rds_control.errors import Conflict, InvalidInput, NotFound
 from rds_control.users import PERMISSIONS, end_sessions, set_password
-from rds_db.models import ApiToken, Role, User
+from rds_db.models import Role, User
 from rds_db.models.base import utcnow
 
 
-def list_users(session):
+def list_users(session: Session) -> list[User]:
     """Every user with their tokens, by name."""
     return list(session.scalars(select(User).options(selectinload(User.tokens))
                                 .order_by(User.username)))
 
 
-def get_user_by_id(session, user_id, lock=False):
+def get_user_by_id(session: Session, user_id: int, lock: bool = False) -> User:
     query = select(User).where(User.id == user_id)
     if lock:
         query = query.with_for_update()
@@ -30,33 +30,34 @@ def get_user_by_id(session, user_id, lock=False):
     return user
 
 
-def _other_admins(session, user):
+def _other_admins(session: Session, user: User) -> int:
     return session.scalar(select(func.count(User.id)).where(
-        User.role == Role.ADMIN.value, User.disabled_at.is_(None), User.id != user.id))
+        User.role == Role.ADMIN, User.disabled_at.is_(None), User.id != user.id)) or 0
 
 
-def set_role(session, user_id, role, actor):
+def set_role(session: Session, user_id: int, role: str, actor: User) -> User:
     """Give a user another role."""
     if role not in PERMISSIONS:
         raise InvalidInput("role must be one of %s" % ", ".join(sorted(PERMISSIONS)),
                            field="role")
+    new = Role(role)
     user = get_user_by_id(session, user_id, lock=True)
-    if user.role == role:
+    if user.role == new:
         return user
-    if user.role == Role.ADMIN.value and not _other_admins(session, user):
+    if user.role == Role.ADMIN and not _other_admins(session, user):
         raise Conflict("%s is the last admin; make someone else admin first" % user.username,
                        field="role")
-    old, user.role = user.role, role
+    old, user.role = user.role, new
     audit.record(session, "user.role", "Changed the role of %s from %s to %s"
-                 % (user.username, old, role), user=actor, old=old, new=role)
+                 % (user.username, old, new), user=actor, old=old, new=new)
     return user
 
 
-def set_disabled(session, user_id, disabled, actor):
+def set_disabled(session: Session, user_id: int, disabled: bool, actor: User) -> User:
     """Disable a user (no login, no API token) or enable them again."""
     user = get_user_by_id(session, user_id, lock=True)
     if disabled and user.disabled_at is None:
-        if user.role == Role.ADMIN.value and not _other_admins(session, user):
+        if user.role == Role.ADMIN and not _other_admins(session, user):
             raise Conflict("%s is the last admin and cannot be disabled" % user.username)
         user.disabled_at = utcnow()
         end_sessions(user)
@@ -67,7 +68,7 @@ def set_disabled(session, user_id, disabled, actor):
     return user
 
 
-def reset_password(session, user_id, password, actor):
+def reset_password(session: Session, user_id: int, password: str, actor: User) -> User:
     """Set a new password for a user (ends their other browser sessions)."""
     user = get_user_by_id(session, user_id, lock=True)
     set_password(user, password)
@@ -75,17 +76,3 @@ def reset_password(session, user_id, password, actor):
                  user=actor)
     return user
 
-
-def get_token(session, token_id):
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound("no token with id %s" % token_id)
-    return token
-
-
-def record_logout(session, user_id):
-    """Audit a logout and end every session of the user, in every browser."""
-    user = session.get(User, user_id)
-    if user is not None:
-        end_sessions(user)
-        audit.record(session, "user.logout", "%s logged out" % user.username, user=user)

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from rds_agent.scripts import ScriptFailed, run_script
-from rds_agent.tasks import TaskCancelled, TaskFiles
+from rds_agent.run_records import TaskCancelled, TaskFiles
+from rds_agent.script_runner import ScriptFailed, run_script
 
 
 def run(body, tmp_path, **kwargs):

@@ -1,4 +1,4 @@
-"""Running tasks on this host, as files the killer can see.
+"""Run records: the tasks running on this host, as files the killer can see.
 
 The builder (or any service running scripts) and the killer are separate
 processes on the same host sharing ``RUN_DIR``:
@@ -9,7 +9,7 @@ processes on the same host sharing ``RUN_DIR``:
   (``pgid``, null between scripts), as JSON;
 * ``RUN_DIR/cancelled/<task_id>`` is the killer's tombstone.
 
-No orphans: scripts get ``PR_SET_PDEATHSIG`` (``rds_agent.scripts``), and
+No orphans: scripts get ``PR_SET_PDEATHSIG`` (``rds_agent.script_runner``), and
 whatever they started in their process group is found here. The killer's
 timer and the next run of the same task call :meth:`TaskFiles.reap_orphans`:
 a record whose owner process is gone has its process group killed and is
@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import time
+from typing import Any
 
 from rds_bus.identity import pid_is_gone
 
@@ -34,14 +35,14 @@ log = logging.getLogger(__name__)
 TOMBSTONE_TTL = 24 * 3600
 
 
-def _pid_namespace():
+def _pid_namespace() -> str:
     try:
         return os.readlink("/proc/self/ns/pid")
     except OSError:  # pragma: no cover - not Linux
         return ""
 
 
-def _boot_id():
+def _boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as handle:
             return handle.read().strip()
@@ -61,20 +62,20 @@ class TaskCancelled(Exception):
 
 
 class TaskFiles:
-    def __init__(self, run_dir):
+    def __init__(self, run_dir: str) -> None:
         self.running_dir = os.path.join(run_dir, "running")
         self.cancelled_dir = os.path.join(run_dir, "cancelled")
         os.makedirs(self.running_dir, exist_ok=True)
         os.makedirs(self.cancelled_dir, exist_ok=True)
 
-    def _running(self, task_id):
+    def _running(self, task_id: str) -> str:
         return os.path.join(self.running_dir, task_id)
 
-    def _tombstone(self, task_id):
+    def _tombstone(self, task_id: str) -> str:
         return os.path.join(self.cancelled_dir, task_id)
 
     # task side
-    def register(self, task_id, pgid=None):
+    def register(self, task_id: str, pgid: int | None = None) -> None:
         """Record that this process runs the task (and its script's process group)."""
         path = self._running(task_id)
         if pgid is None:
@@ -85,25 +86,25 @@ class TaskFiles:
                        "boot": BOOT_ID}, handle)
         os.replace(tmp, path)
 
-    def unregister(self, task_id):
+    def unregister(self, task_id: str) -> None:
         try:
             os.unlink(self._running(task_id))
         except FileNotFoundError:
             pass
 
-    def is_cancelled(self, task_id):
+    def is_cancelled(self, task_id: str) -> bool:
         return os.path.exists(self._tombstone(task_id))
 
-    def check(self, task_id):
+    def check(self, task_id: str) -> None:
         if self.is_cancelled(task_id):
             raise TaskCancelled()
 
     # killer side
-    def mark_cancelled(self, task_id):
+    def mark_cancelled(self, task_id: str) -> None:
         with open(self._tombstone(task_id), "w") as handle:
             handle.write(str(time.time()))
 
-    def _record(self, task_id):
+    def _record(self, task_id: str) -> dict[str, Any] | None:
         try:
             with open(self._running(task_id)) as handle:
                 record = json.load(handle)
@@ -111,14 +112,14 @@ class TaskFiles:
             return None
         return record if isinstance(record, dict) else None
 
-    def running_pgid(self, task_id):
+    def running_pgid(self, task_id: str) -> int | None:
         """The process group to kill: None if the task is not running here, 0 between scripts."""
         record = self._record(task_id)
         if record is None:
             return None
         return int(record.get("pgid") or 0)
 
-    def _reap_if_orphaned(self, task_id):
+    def _reap_if_orphaned(self, task_id: str) -> bool:
         record = self._record(task_id)
         if (record is None or record.get("pidns", PID_NAMESPACE) != PID_NAMESPACE
                 or not pid_is_gone(int(record.get("owner") or 0))):
@@ -134,7 +135,7 @@ class TaskFiles:
         self.unregister(task_id)
         return True
 
-    def reap_orphans(self):
+    def reap_orphans(self) -> list[str]:
         """Kill the scripts of runs whose agent process is gone; returns their task ids."""
         reaped = []
         for name in os.listdir(self.running_dir):
@@ -142,11 +143,11 @@ class TaskFiles:
                 reaped.append(name)
         return reaped
 
-    def is_running(self, task_id):
+    def is_running(self, task_id: str) -> bool:
         return os.path.exists(self._running(task_id))
 
-    def sweep(self, now=None):
-        now = now or time.time()
+    def sweep(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         for name in os.listdir(self.cancelled_dir):
             path = os.path.join(self.cancelled_dir, name)
             try:
