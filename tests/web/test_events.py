@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rds_control.changes import last_change_id, record_change
-from rds_control.feed import ChangeCursor
+from rds_control.changes import ChangeCursor, last_change_id, record_change
 from rds_web.ui.events import parse_event_id
 from tests.web.web_support import Agent, heartbeat, in_tx
 
