@@ -129,6 +129,8 @@ class Subscriber:
         self.base_url = base_url
         self.limit = limit
         self.group: Group | None = None
+        #: Set once the catch-up is queued and live changes reach this stream.
+        self.attached = threading.Event()
         self.ended = False  # told to reload: write what is queued and stop
         self.left = False
         self._items: deque[str] = deque()
@@ -211,6 +213,7 @@ class ChangeReader:
         self._history: deque[_Seen] = deque()
         self._covered_after = 0
         self._thread: threading.Thread | None = None
+        self._idle = False
 
     # -- called by streams and the hub -----------------------------------------
 
@@ -223,7 +226,7 @@ class ChangeReader:
                 self._thread.start()
             self._joining.append(subscriber)
             self._wanted |= subscriber.view.kinds  # its notifications count from now on
-            self._condition.notify()
+            self._condition.notify_all()
 
     def leave(self, subscriber: Subscriber) -> None:
         with self._condition:
@@ -236,11 +239,17 @@ class ChangeReader:
         with self._condition:
             if kinds is None or kinds & self._wanted:
                 self._notified = True
-                self._condition.notify()
+                self._condition.notify_all()
 
     def streams(self) -> int:
         with self._condition:
             return sum(len(group.members) for group in self._groups)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the reader has nothing to do (every notification it took up handled)."""
+        with self._condition:
+            return self._condition.wait_for(
+                lambda: self._idle and not self._notified and not self._joining, timeout)
 
     # -- the reader thread -------------------------------------------------------
 
@@ -256,8 +265,11 @@ class ChangeReader:
         """One round: wait for a reason, read new changes once, deliver, attach joiners."""
         with self._condition:
             if wait:
+                self._idle = True
+                self._condition.notify_all()
                 self._condition.wait_for(lambda: bool(self._joining or self._notified),
                                          self._poll_timeout())
+                self._idle = False
             joining, self._joining = self._joining, []
             self._notified = False
             self._groups = [group for group in self._groups if group.members]
@@ -397,6 +409,7 @@ class ChangeReader:
                 self._groups.append(group)
             group.members.add(subscriber)
             subscriber.group = group
+        subscriber.attached.set()
 
 
 def get_reader(app: Flask, session_factory: sessionmaker[Session],
