@@ -42,7 +42,7 @@ from rds_control.changes import ChangeRow
 from rds_control.users import can
 from rds_db.models import Project, Task
 from rds_web.change_hub import get_hub
-from rds_web.db import session_factory
+from rds_web.db import close_session, session_factory
 from rds_web.ui import builds
 from rds_web.ui.ansi import AnsiRenderer
 from rds_web.ui.fanout import CSRF_MARKER, Event, LiveView, Looker, Subscriber, get_reader, sse
@@ -260,6 +260,7 @@ def stream() -> Response:
     subscriber = Subscriber(view, change_id, Looker(role=str(user.role)),
                             request.host_url.rstrip("/") + request.script_root)
     csrf_token = generate_csrf()  # this session's token, swapped into the shared renders
+    close_session()  # the login check's connection: a stream holds none while it is open
     gone = client_gone(request.environ)
     limit = int(_setting("UI_MAX_STREAMS"))
     seconds = float(_setting("UI_STREAM_SECONDS"))
