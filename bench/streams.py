@@ -14,6 +14,7 @@ opened and scans of the ``changes`` table per change (PostgreSQL's statistics).
 For other harnesses: ``measure(streams, rounds=5, workers=None, env=None,
 database_url=None) -> dict`` with the keys ``streams``, ``connected``,
 ``refused``, ``missed``, ``median_ms``, ``p95_ms``, ``slowest_ms``,
+``slowest_ms_by_round``,
 ``db_connections``, ``connections_opened_per_change``, ``feed_scans_per_change``,
 ``workers``. Given a
 ``database_url`` (migrated, with at least one release) it follows the newest
@@ -242,6 +243,7 @@ def _follow(database_url: str, streams: int, rounds: int, workers: int | None,
                 connected = len(clients.opened)
                 times: list[float] = []
                 missed = connections = 0
+                slowest_by_round: list[float | None] = []
                 before: tuple[int, ...] = ()
                 for n in range(rounds + 1):  # round 0 warms up (every stream attached)
                     if n == 1:
@@ -259,7 +261,9 @@ def _follow(database_url: str, streams: int, rounds: int, workers: int | None,
                     clients.wait(lambda: len(clients.arrived) >= connected, DELIVERY_TIMEOUT)
                     if n == 0:
                         continue
-                    times += [(at - start) * 1000 for at in clients.arrived.values()]
+                    took = sorted((at - start) * 1000 for at in clients.arrived.values())
+                    times += took
+                    slowest_by_round.append(round(took[-1], 1) if took else None)
                     missed += connected - len(clients.arrived)
                     connections = max(connections, _database_stats(stats, engine, name)[0])
                     time.sleep(GAP)
@@ -280,6 +284,7 @@ def _follow(database_url: str, streams: int, rounds: int, workers: int | None,
         "median_ms": round(statistics.median(times), 1) if times else None,
         "p95_ms": round(times[max(int(len(times) * 0.95) - 1, 0)], 1) if times else None,
         "slowest_ms": round(times[-1], 1) if times else None,
+        "slowest_ms_by_round": slowest_by_round,
         "db_connections": connections,
         # per change, as PostgreSQL counted them (includes the web's 5-second looks)
         "connections_opened_per_change": per_change(2, 0),
