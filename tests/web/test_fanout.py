@@ -93,8 +93,9 @@ def test_a_change_reaches_100_streams_with_one_feed_read_and_one_render_per_role
     project = make_project()
     release = make_release.installed(project)
     after = in_tx(session_factory, last_change_id)
-    viewers = [board(reader, after, "viewer", project=project) for _ in range(50)]
-    deployers = [board(reader, after, "deployer", project=project) for _ in range(50)]
+    filters = [{"project": project}, {}, {"release": str(release)}, {"status": "installed"}]
+    viewers = [board(reader, after, "viewer", **filters[n % 4]) for n in range(50)]
+    deployers = [board(reader, after, "deployer", **filters[n % 4]) for n in range(50)]
     attached(*viewers, *deployers)
     assert reader.wait_idle(WAIT)
     feed_queries.clear()
@@ -104,7 +105,7 @@ def test_a_change_reaches_100_streams_with_one_feed_read_and_one_render_per_role
     seen = {id(s): "".join(rows_until(s, release)) for s in viewers + deployers}
 
     assert len(feed_queries) == 1
-    assert renders.count("_row.html") == 2  # one per role, not one per stream
+    assert renders.count("_row.html") == 2  # one per role, not per stream nor per filter
     for subscriber in deployers:  # a deployer's row offers to activate ...
         assert 'data-action=\\"activate\\"' in seen[id(subscriber)]
     for subscriber in viewers:  # ... a viewer's, rendered apart, does not

@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, render_template, request, stream_with_context
@@ -45,7 +46,16 @@ from rds_web.change_hub import get_hub
 from rds_web.db import close_session, session_factory
 from rds_web.ui import builds
 from rds_web.ui.ansi import AnsiRenderer
-from rds_web.ui.fanout import CSRF_MARKER, Event, LiveView, Looker, Subscriber, get_reader, sse
+from rds_web.ui.fanout import (
+    CSRF_MARKER,
+    Event,
+    LiveView,
+    Looker,
+    Subscriber,
+    get_reader,
+    shared,
+    sse,
+)
 
 bp = Blueprint("events", __name__)
 
@@ -87,14 +97,16 @@ class BoardView(LiveView):
         ids = {c.release_id for c in changes if c.kind in self.kinds and c.release_id}
         if self.release is not None:
             ids &= {self.release}
-        for release_id in sorted(ids):
-            row = board.board_row(session, release_id, g.get("user"))
+        for release_id in sorted(ids):  # each row read and rendered once for all filters
+            row = shared(("row", release_id),
+                         partial(board.board_row, session, release_id, g.get("user")))
             if row is None:
                 continue
             shown = board.matches(row.release, self.project, self.status)
             if not shown and self.release is None:
                 continue
-            html = render_template("_row.html", row=row, stream=True)
+            html = shared(("row.html", release_id),
+                          partial(render_template, "_row.html", row=row, stream=True))
             yield "row", {"id": release_id, "html": html,
                           "insert": shown and self.first_page and self.release is None}
 

@@ -39,9 +39,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Flask, g
+from flask import Flask, g, request
 from sqlalchemy.orm import Session, sessionmaker
 
 from rds_control.changes import GAP_GRACE, LOOKBACK, ChangeCursor, ChangeRow, last_change_id
@@ -61,6 +61,7 @@ QUEUE_LIMIT = 100
 CSRF_MARKER = "RDScsrfTOKENmarker7f3a9c"
 
 Event = tuple[str, dict[str, Any]]
+T = TypeVar("T")
 
 
 def sse(event: str | None = None, data: object = None, event_id: str | int | None = None,
@@ -92,6 +93,18 @@ class Looker:
     disabled_at: None = None
     id: None = None
     username: str = ""
+
+
+def shared(key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()`` once per reader round for all the views rendered for the same role
+    (e.g. one board row for every board filter that shows it); plainly, elsewhere."""
+    cache = g.get("live_round")
+    if cache is None:
+        return compute()
+    full = (getattr(g.get("user"), "role", None), request.script_root, key)
+    if full not in cache:
+        cache[full] = compute()
+    return cache[full]
 
 
 class LiveView:
@@ -214,6 +227,7 @@ class ChangeReader:
         self._covered_after = 0
         self._thread: threading.Thread | None = None
         self._idle = False
+        self._round: dict[Hashable, Any] = {}  # see ``shared``
 
     # -- called by streams and the hub -----------------------------------------
 
@@ -261,15 +275,14 @@ class ChangeReader:
                 log.exception("stream reader failed; retrying")
                 time.sleep(1)
 
-    def step(self, wait: bool = True) -> None:
+    def step(self) -> None:
         """One round: wait for a reason, read new changes once, deliver, attach joiners."""
         with self._condition:
-            if wait:
-                self._idle = True
-                self._condition.notify_all()
-                self._condition.wait_for(lambda: bool(self._joining or self._notified),
-                                         self._poll_timeout())
-                self._idle = False
+            self._idle = True
+            self._condition.notify_all()
+            self._condition.wait_for(lambda: bool(self._joining or self._notified),
+                                     self._poll_timeout())
+            self._idle = False
             joining, self._joining = self._joining, []
             self._notified = False
             self._groups = [group for group in self._groups if group.members]
@@ -280,6 +293,7 @@ class ChangeReader:
             self.cursor = None  # nobody followed: start afresh (joiners catch up on their own)
             if not joining:
                 return
+        self._round = {}
         try:
             with self.session_factory() as session:
                 changes = self._read(session)  # joiners too: their catch-up is up to now
@@ -358,6 +372,7 @@ class ChangeReader:
             g.user = looker
             g.csrf_token = CSRF_MARKER
             g.db_session = session  # what context processors read with get_session()
+            g.live_round = self._round
             try:
                 if prime:
                     view.prime(session)
