@@ -255,10 +255,6 @@ class ChangeReader:
                 self._notified = True
                 self._condition.notify_all()
 
-    def streams(self) -> int:
-        with self._condition:
-            return sum(len(group.members) for group in self._groups)
-
     def wait_idle(self, timeout: float) -> bool:
         """Wait until the reader has nothing to do (every notification it took up handled)."""
         with self._condition:
@@ -299,9 +295,14 @@ class ChangeReader:
                 changes = self._read(session)  # joiners too: their catch-up is up to now
                 self._deliver(session, groups, changes)
                 for subscriber in joining:
-                    self._attach(session, subscriber)
+                    try:
+                        self._attach(session, subscriber)
+                    except Exception:
+                        log.exception("a live view failed to start; its page reloads")
+                        subscriber.end()
+                        session.rollback()  # the others start on a clean transaction
         except Exception:
-            for subscriber in joining:
+            for subscriber in joining:  # the database is away: the pages retry
                 subscriber.end()
             raise
 
@@ -347,6 +348,7 @@ class ChangeReader:
                 except Exception:
                     log.exception("rendering a live view failed; its pages reload")
                     self._drop(group)
+                    session.rollback()
                     continue
                 if events:
                     text = "".join(sse(name, data) for name, data in events) + sse(
