@@ -223,3 +223,46 @@ def test_each_stream_sends_its_own_csrf_token_in_shared_rows(
     assert all(len(found) == 1 for found in tokens), bodies
     assert tokens[0] != tokens[1]  # the same render, each session's own token
     assert not any(CSRF_MARKER in body for body in bodies)
+
+
+class BrokenView(BoardView):
+    def key(self) -> tuple[str]:
+        return ("broken",)
+
+    def events(self, session, changes):
+        raise RuntimeError("a template bug")
+
+
+def test_a_view_that_fails_reloads_its_own_pages_only(reader, make_project, make_release,
+                                                      session_factory):
+    project = make_project()
+    release = make_release.installed(project)
+    after = in_tx(session_factory, last_change_id)
+    broken = Subscriber(BrokenView({"project": project}), after, Looker("viewer"), BASE)
+    reader.join(broken)
+    fine = board(reader, after, project=project)
+    attached(broken, fine)
+
+    touch(session_factory, release)
+    rows_until(fine, release)
+
+    assert broken.take(WAIT) == [RELOAD] and broken.ended
+    touch(session_factory, release)
+    rows_until(fine, release)  # the reader goes on
+    reader.leave(fine)
+    reader.leave(broken)
+
+
+def test_a_stream_too_far_behind_is_told_to_reload(reader, session_factory, monkeypatch):
+    after = in_tx(session_factory, last_change_id)
+    for _ in range(6):
+        in_tx(session_factory, record_change, "agent")
+    monkeypatch.setattr(fanout, "MAX_BACKLOG", 5)
+    behind = board(reader, after)
+    near = board(reader, after + 2)
+
+    assert behind.take(WAIT) == [RELOAD] and behind.ended
+    attached(near)
+    assert not near.ended
+    reader.leave(behind)
+    reader.leave(near)
