@@ -269,8 +269,9 @@ def stream() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     reader = get_reader(app, session_factory(), hub.add_listener)
     hub.start()
+    # links in live HTML are relative: pages under the same script root share renders
     subscriber = Subscriber(view, change_id, Looker(role=str(user.role)),
-                            request.host_url.rstrip("/") + request.script_root)
+                            "http://localhost" + request.script_root)
     csrf_token = generate_csrf()  # this session's token, swapped into the shared renders
     close_session()  # the login check's connection: a stream holds none while it is open
     gone = client_gone(request.environ)
