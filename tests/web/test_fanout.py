@@ -169,14 +169,19 @@ def test_heartbeats_wake_no_board_stream(app, reader, feed_queries, make_project
     attached(*streams)
     assert reader.wait_idle(WAIT)
     beats = threading.Event()
-    with app.app_context():  # called after the reader's own callback
-        get_hub().add_listener(lambda kinds: beats.set() if kinds and "agent" in kinds
-                               else None)
+
+    def heard(kinds: frozenset[str] | None) -> None:
+        if kinds and "agent" in kinds:
+            beats.set()
+    with app.app_context():
+        hub = get_hub()
+    hub.add_listener(heard)  # called after the reader's own callback
     feed_queries.clear()
 
     for _ in range(3):
         in_tx(session_factory, record_change, "agent")
     assert beats.wait(WAIT)
+    hub.remove_listener(heard)
     assert reader.wait_idle(WAIT)  # would first read the feed, had a heartbeat woken it
 
     assert feed_queries == []

@@ -46,6 +46,10 @@ class ChangeHub:
         with self._condition:
             self._listeners.append(listener)
 
+    def remove_listener(self, listener: Listener) -> None:
+        with self._condition:
+            self._listeners.remove(listener)
+
     def _listen(self) -> None:
         while True:
             try:
