@@ -12,8 +12,9 @@ thing to the same role share a *group*; the reader thread:
    committed out of order);
 2. reads the new changes once, with one connection, through the gap-aware
    :class:`rds_control.changes.ChangeCursor`;
-3. renders each group's events once (one template render per group, not per
-   stream) and pushes the finished SSE text to every member's queue.
+3. renders each group's events once (not per stream; a board row is read and
+   rendered once per role for every filter that shows it, see :func:`shared`)
+   and pushes the finished SSE text to every member's queue.
 
 Stream threads only wait on their queue and write to their socket: they hold
 no database connection. A queue is bounded (``QUEUE_LIMIT``): a client too
