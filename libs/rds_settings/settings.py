@@ -44,8 +44,13 @@ class WebGroup(_Group):
                             description="base URL used in links sent out (https: secure cookies)")
     ui_stream_seconds: float = Field(300.0, gt=0, description=(
         "a live-update stream ends after this and the browser resumes it"))
-    ui_max_streams: int = Field(12, ge=0, description=(
-        "live-update streams per web process (size gunicorn `--threads` above it)"))
+    ui_max_streams: int = Field(100, ge=0, description=(
+        "live-update streams per web worker; each holds a thread (see `RDS_WEB_REQUEST_THREADS`)"))
+    web_workers: int = Field(2, ge=1, description=(
+        "gunicorn worker processes of web (`rds_web.gunicorn_conf`)"))
+    web_request_threads: int = Field(16, ge=1, description=(
+        "threads per web worker for requests other than streams; a worker runs "
+        "`RDS_UI_MAX_STREAMS` + this many"))
     ui_keepalive_seconds: float = Field(15.0, gt=0,
                                         description="keep-alive comment on idle streams")
     ui_session_hours: float = Field(12.0, gt=0, description="login session lifetime")

@@ -6,8 +6,9 @@
     python -m rds_testing.localrun status  [--var-dir var]
 
 Each service runs exactly as documented for production: ``rds-service
-<name>`` for the seven nameko services and gunicorn (``-k gthread``) for
-web, configured through ``RDS_*`` environment variables. Logs go to
+<name>`` for the seven nameko services and gunicorn for web (``-c
+python:rds_web.gunicorn_conf``: ``gthread`` workers sized for the live
+streams), configured through ``RDS_*`` environment variables. Logs go to
 ``<var>/log/<service>.log``, pids to ``<var>/run/<service>.pid``, the web
 port to ``<var>/run/web.port``. ``start`` leaves a running service alone
 and says so; ``restart`` (what ``make demo``/``make up`` use) stops the
@@ -68,10 +69,12 @@ def service_env(var_dir: str, database_url: str, amqp_uri: str,
     return env
 
 
-def command_for(service: str, port: int, web_workers: int = 2) -> list[str]:
+def command_for(service: str, port: int, web_workers: int | None = None) -> list[str]:
+    """The command line of ``service`` (web: gunicorn configured by the settings)."""
     if service == "web":
-        return [_bin("gunicorn"), "-k", "gthread", "--threads", "16", "-w", str(web_workers),
-                "--timeout", "120", "-b", "127.0.0.1:%d" % port, "rds_web.wsgi:app"]
+        workers = ["-w", str(web_workers)] if web_workers is not None else []
+        return [_bin("gunicorn"), "-c", "python:rds_web.gunicorn_conf", *workers,
+                "-b", "127.0.0.1:%d" % port, "rds_web.wsgi:app"]
     return [_bin("rds-service"), service]
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rds_control.changes import last_change_id, record_change
-from rds_control.feed import ChangeCursor
+from rds_control.changes import ChangeCursor, last_change_id, record_change
+from rds_db.models.changes import notify_payload, parse_notify_payload
 from rds_web.ui.events import parse_event_id
 from tests.web.web_support import Agent, heartbeat, in_tx
 
@@ -215,3 +215,18 @@ def test_a_rolled_back_id_is_given_up_after_the_grace_period(session_factory):
         clock[0] = 11
         cursor.fetch(session)
         assert not cursor.waiting
+
+
+@pytest.mark.parametrize("payload,expected", [
+    ("12:release", (12, frozenset({"release"}))), ("40:log,task", (40, frozenset({"log", "task"}))),
+    ("12", (12, None)), ("12:", (12, None)), ("x:release", None), ("", None),
+])
+def test_notify_payload_says_which_kinds_changed(payload, expected):
+    assert parse_notify_payload(payload) == expected
+    if expected is not None and expected[1] is not None:
+        assert parse_notify_payload(notify_payload(*expected)) == expected
+
+
+def test_notify_payload_of_every_kind_stays_small():
+    kinds = ("release", "task", "log", "agent", "project", "switch", "audit", "migration")
+    assert len(notify_payload(2**63 - 1, kinds)) < 200  # PostgreSQL allows 8000 bytes

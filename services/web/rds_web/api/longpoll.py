@@ -14,7 +14,7 @@ from typing import TypeVar
 from flask import request
 
 from rds_control.errors import InvalidInput
-from rds_web.changes import get_hub
+from rds_web.change_hub import get_hub
 from rds_web.db import close_session
 
 MAX_WAIT = 60.0

@@ -12,49 +12,62 @@ from the id the page was rendered at (a reconnect resumes from the
   ``<change id>.<log chunk id>``);
 * ``agents``: the agents table (``view=agents``);
 * ``reload`` on the migrations page when a migration changes (``view=migrations``);
-* ``reload``: too much happened (a long disconnect): reload the page.
+* ``reload``: too much happened (a long disconnect, a client too slow to
+  read): reload the page.
 
-Each stream holds one gunicorn thread while it is open, never a database
-connection while it waits: it sleeps on the process's LISTEN/NOTIFY hub.
-A stream ends after ``UI_STREAM_SECONDS`` (the browser reconnects at once
-and misses nothing); with ``UI_MAX_STREAMS`` streams open in a process, a
-new one is told to retry in a few seconds, so pages never take every
-thread from ordinary requests.
+The views below say what a page shows; the process's one change reader
+(``rds_web.ui.fanout``) reads each change once, renders each view once for
+every page that shows the same thing to the same role, and queues the text
+for the streams. Each stream holds one gunicorn thread while it is open and
+never a database connection. A stream ends after ``UI_STREAM_SECONDS`` (the
+browser reconnects at once and misses nothing); with ``UI_MAX_STREAMS``
+streams open in a process, a new one is told to retry in 5 seconds (the
+page's live indicator goes off until a slot is free), so pages never take
+every thread from ordinary requests.
 """
-import json
 import select
 import socket
 import threading
 import time
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 from flask import Blueprint, Response, current_app, g, render_template, request, stream_with_context
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy.orm import Session
 
 from rds_control import board, logs
 from rds_control.agents import list_agents
-from rds_control.feed import ChangeCursor
+from rds_control.changes import ChangeRow
 from rds_control.users import can
-from rds_db.models import Task
-from rds_web.changes import get_hub
-from rds_web.db import close_session, get_session
+from rds_db.models import Project, Task
+from rds_web.change_hub import get_hub
+from rds_web.db import close_session, session_factory
 from rds_web.ui import builds
 from rds_web.ui.ansi import AnsiRenderer
+from rds_web.ui.fanout import (
+    CSRF_MARKER,
+    Event,
+    LiveView,
+    Looker,
+    Subscriber,
+    get_reader,
+    shared,
+    sse,
+)
 
 bp = Blueprint("events", __name__)
-
-#: A resumed stream this far behind tells the page to reload instead.
-MAX_BACKLOG = 2000
-#: Wait at most this long for a NOTIFY before looking anyway (lost notifications).
-POLL_SECONDS = 5.0
 
 _open_streams = 0
 _open_lock = threading.Lock()
 
 
-def _setting(name):
+def _setting(name: str) -> Any:
     return current_app.config[name]  # from rds_settings (rds_web.config)
 
 
-def parse_event_id(text):
+def parse_event_id(text: str | None) -> tuple[int, int]:
     """``"12"`` or ``"12.345"`` → (change id, log chunk id); bad input → (0, 0)."""
     change, _, log = (text or "").partition(".")
     try:
@@ -63,23 +76,12 @@ def parse_event_id(text):
         return 0, 0
 
 
-def sse(event=None, data=None, event_id=None, retry=None):
-    lines = []
-    if retry is not None:
-        lines.append("retry: %d" % retry)
-    if event_id is not None:
-        lines.append("id: %s" % event_id)
-    if event is not None:
-        lines.append("event: %s" % event)
-    if data is not None:
-        lines.append("data: %s" % json.dumps(data, separators=(",", ":")))
-    return "\n".join(lines) + "\n\n"
-
-
-class BoardView:
+class BoardView(LiveView):
     """Rows of the releases that changed, for a board or a release page."""
 
-    def __init__(self, args):
+    kinds = frozenset({"release", "task"})
+
+    def __init__(self, args: Mapping[str, str]) -> None:
         self.project = args.get("project") or None
         self.status = args.get("status") or None
         try:
@@ -88,32 +90,45 @@ class BoardView:
             self.release = None
         self.first_page = args.get("first", "1") in ("", "1")
 
-    def events(self, session, changes):
-        ids = {c.release_id for c in changes if c.kind in ("release", "task") and c.release_id}
+    def key(self) -> Hashable:
+        return ("board", self.project, self.status, self.release, self.first_page)
+
+    def events(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
+        ids = {c.release_id for c in changes if c.kind in self.kinds and c.release_id}
         if self.release is not None:
             ids &= {self.release}
-        for release_id in sorted(ids):
-            row = board.board_row(session, release_id, g.get("user"))
+        for release_id in sorted(ids):  # each row read and rendered once for all filters
+            row = shared(("row", release_id),
+                         partial(board.board_row, session, release_id, g.get("user")))
             if row is None:
                 continue
             shown = board.matches(row.release, self.project, self.status)
             if not shown and self.release is None:
                 continue
-            html = render_template("_row.html", row=row, stream=True)
+            html = shared(("row.html", release_id),
+                          partial(render_template, "_row.html", row=row, stream=True))
             yield "row", {"id": release_id, "html": html,
                           "insert": shown and self.first_page and self.release is None}
 
 
-class BuildView:
+class BuildView(LiveView):
     """The header and new log lines of one build page."""
 
-    def __init__(self, args, log_after):
+    kinds = frozenset({"release", "task", "log", "migration"})  # those that name a task
+
+    def __init__(self, args: Mapping[str, str], log_after: int) -> None:
         self.task_id = args.get("task", "")
         self.log_after = log_after
         self.renderer = AnsiRenderer()
-        self.release_id = None
+        self.release_id: int | None = None
 
-    def prime(self, session):
+    def key(self) -> Hashable:
+        return ("build", self.task_id, self.log_after)
+
+    def position(self, change_id: int) -> str:
+        return "%d.%d" % (change_id, self.log_after)
+
+    def prime(self, session: Session) -> None:
         task = session.get(Task, self.task_id)
         self.release_id = task.release_id if task is not None else None
         _, tail = logs.tail_chunks(session, self.task_id, logs.PAGE_BYTES)
@@ -122,7 +137,7 @@ class BuildView:
                 break
             self.renderer.feed(text)
 
-    def events(self, session, changes):
+    def events(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
         mine = [c for c in changes if c.task_id == self.task_id
                 or (c.release_id is not None and c.release_id == self.release_id
                     and c.kind == "release")]
@@ -139,16 +154,23 @@ class BuildView:
                 yield "build", {"html": html, "status": task.status}
 
 
-class AgentsView:
+class AgentsView(LiveView):
     """The agents table: on heartbeats (at most every 2 s), and every 10 s anyway,
     since an agent going offline is the absence of a change."""
 
-    def __init__(self):
-        self.started = time.monotonic()
-        self.sent = None
+    kinds = frozenset({"agent"})
+    ticks = True
 
-    def events(self, session, changes):
-        now = time.monotonic()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.sent: float | None = None
+
+    def key(self) -> Hashable:
+        return ("agents",)
+
+    def events(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
+        now = self.clock()
         beat = any(c.kind == "agent" for c in changes)
         if ((beat and (self.sent is None or now - self.sent > 2))
                 or now - (self.sent or self.started) > 10):
@@ -157,27 +179,30 @@ class AgentsView:
                                                      agents=list_agents(session))}
 
 
-class MigrationsView:
+class MigrationsView(LiveView):
     """The migrations page: reload it when a migration of its project changes."""
 
-    def __init__(self, args):
+    kinds = frozenset({"migration"})
+
+    def __init__(self, args: Mapping[str, str]) -> None:
         self.project = args.get("project") or None
-        self.project_id = None
+        self.project_id: int | None = None
 
-    def prime(self, session):
-        from rds_db.models import Project
+    def key(self) -> Hashable:
+        return ("migrations", self.project)
 
+    def prime(self, session: Session) -> None:
         if self.project:
             project = session.query(Project).filter_by(name=self.project).one_or_none()
             self.project_id = project.id if project is not None else -1
 
-    def events(self, session, changes):
+    def events(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
         if any(c.kind == "migration" and self.project_id in (None, c.project_id)
                for c in changes):
             yield "reload", {}
 
 
-def _view(name, args, log_after):
+def _view(name: str, args: Mapping[str, str], log_after: int) -> LiveView:
     if name == "migrations":
         return MigrationsView(args)
     if name == "build":
@@ -187,7 +212,7 @@ def _view(name, args, log_after):
     return BoardView(args)
 
 
-def client_gone(environ):
+def client_gone(environ: Mapping[str, Any]) -> Callable[[], bool]:
     """A check that the browser closed the connection (under gunicorn; else never).
 
     Without it a closed tab would hold its thread until the next write.
@@ -196,7 +221,7 @@ def client_gone(environ):
     if sock is None:
         return lambda: False
 
-    def gone():
+    def gone() -> bool:
         try:
             readable, _, _ = select.select([sock], [], [], 0)
             return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
@@ -207,56 +232,32 @@ def client_gone(environ):
     return gone
 
 
-def _wait(hub, seen, seconds, gone):
-    """Sleep until a change newer than ``seen``, ``seconds`` pass or the client leaves."""
-    deadline = time.monotonic() + seconds
-    while not gone():
-        left = deadline - time.monotonic()
-        if left <= 0 or hub.wait(seen, min(left, 1.0)) > seen:
-            return
-
-
-def _follow(view, cursor, hub, seconds, keepalive, gone=lambda: False):
-    """Yield SSE text for ``view`` until ``seconds`` have passed or the client leaves."""
+def follow(subscriber: Subscriber, csrf_token: str, seconds: float, keepalive: float,
+           gone: Callable[[], bool] = lambda: False) -> Iterator[str]:
+    """Yield the SSE text queued for ``subscriber`` until ``seconds`` pass, the client
+    leaves or the stream is told to reload (the caller joins and leaves the reader)."""
     deadline = time.monotonic() + seconds
     last_write = time.monotonic()
-    session = get_session()
-    try:
-        cursor.prime(session)
-        if hasattr(view, "prime"):
-            view.prime(session)
-    finally:
-        close_session()
     yield sse(retry=1000)
-    while time.monotonic() < deadline and not gone():
-        seen = hub.latest()
-        session = get_session()
-        try:
-            changes = cursor.fetch(session, limit=MAX_BACKLOG)
-            if len(changes) >= MAX_BACKLOG:
-                yield sse("reload", {}, event_id=cursor.last)
+    while not gone():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        items = subscriber.take(min(left, 1.0))  # wake each second to notice a closed tab
+        for text in items:
+            yield text.replace(CSRF_MARKER, csrf_token)
+        if items:
+            last_write = time.monotonic()
+            if subscriber.ended:
                 return
-            out = [(name, data) for name, data in view.events(session, changes)]
-        finally:
-            close_session()
-        for name, data in out:
-            yield sse(name, data)
-        if changes:
-            event_id = cursor.last
-            if isinstance(view, BuildView):
-                event_id = "%d.%d" % (cursor.last, view.log_after)
-            yield sse(event_id=event_id)  # no event: only moves the resume point
-        if out or changes:
-            last_write = time.monotonic()
         elif time.monotonic() - last_write >= keepalive:
-            yield ": keepalive\n\n"
+            position = subscriber.idle_position()  # moves the resume point past quiet changes
+            yield (sse(event_id=position) if position else "") + ": keepalive\n\n"
             last_write = time.monotonic()
-        wait = 0.5 if cursor.waiting else min(POLL_SECONDS, keepalive)
-        _wait(hub, seen, max(min(wait, deadline - time.monotonic()), 0), gone)
 
 
 @bp.get("/events")
-def stream():
+def stream() -> Response:
     """Stream a page's live changes as server-sent events (resumes from Last-Event-ID)."""
     user = g.get("user")
     if user is None or not can(user, "view"):
@@ -265,13 +266,20 @@ def stream():
         request.headers.get("Last-Event-ID") or request.args.get("after"))
     view = _view(request.args.get("view", "board"), request.args, log_after)
     hub = get_hub()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    reader = get_reader(app, session_factory(), hub.add_listener)
     hub.start()
+    # links in live HTML are relative: pages under the same script root share renders
+    subscriber = Subscriber(view, change_id, Looker(role=str(user.role)),
+                            "http://localhost" + request.script_root)
+    csrf_token = generate_csrf()  # this session's token, swapped into the shared renders
+    close_session()  # the login check's connection: a stream holds none while it is open
     gone = client_gone(request.environ)
     limit = int(_setting("UI_MAX_STREAMS"))
     seconds = float(_setting("UI_STREAM_SECONDS"))
     keepalive = float(_setting("UI_KEEPALIVE_SECONDS"))
 
-    def generate():
+    def generate() -> Iterator[str]:
         global _open_streams
         with _open_lock:
             busy = _open_streams >= limit
@@ -280,9 +288,11 @@ def stream():
         if busy:  # every stream slot taken: come back in a few seconds, from the same point
             yield sse(retry=5000)
             return
+        reader.join(subscriber)
         try:
-            yield from _follow(view, ChangeCursor(change_id), hub, seconds, keepalive, gone)
+            yield from follow(subscriber, csrf_token, seconds, keepalive, gone)
         finally:
+            reader.leave(subscriber)
             with _open_lock:
                 _open_streams -= 1
 
