@@ -584,7 +584,7 @@ def change_ban(situation: Situation) -> Denial | None:
 
 def flip_switch(role: str | None) -> Denial | None:
     """Stop or resume every deploy with the global switch (admins only)."""
-    if role != "admin":
+    if role != ADMIN_ROLE:
         return Denial("only an admin may switch deployment on or off (your role: %s)"
                       % (role or "none"), DenialKind.ROLE)
     return None
