@@ -73,7 +73,11 @@ class DenialKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Denial:
-    """Why an action is not allowed now (``reason`` is shown to people as it is)."""
+    """Why an action is not allowed now (``reason`` is shown to people as it is).
+
+    Always true, so the checks of an action chain as ``_role(s) or _gone(r) or …``:
+    the first denial wins.
+    """
 
     reason: str
     kind: DenialKind = DenialKind.INAPPLICABLE
@@ -184,12 +188,33 @@ def _forbidden(reason: str) -> Denial:
     return Denial(reason, DenialKind.FORBIDDEN)
 
 
+def _blocked_by(reason: str | None) -> Denial | None:
+    """A blocker when there is a ``reason`` (a busy lane's sentence, a project's problem)."""
+    return _blocked(reason) if reason else None
+
+
 def _gone(release: ReleaseFacts) -> Denial | None:
     """A deleted release, or one removed from the servers, has nothing left to act on."""
-    if release.deleted or release.destroyed:
-        return _inapplicable("release %s is %s" % (
-            release.version, "deleted" if release.deleted else "removed from the servers"))
+    if release.deleted:
+        return _inapplicable("release %s was deleted" % release.version)
+    if release.destroyed:
+        return _inapplicable("release %s was removed from the servers" % release.version)
     return None
+
+
+def _busy(situation: Situation, lane: Lane) -> Denial | None:
+    """What the project's ``lane`` is busy with, if anything (one task per lane)."""
+    return _blocked_by(situation.project.busy.get(lane))
+
+
+def _cannot_build(situation: Situation) -> Denial | None:
+    """A build is running, or the project cannot build at all (no servers, no script)."""
+    return _busy(situation, Lane.BUILD) or _blocked_by(situation.project.problem)
+
+
+def _cannot_migrate(situation: Situation) -> Denial | None:
+    """Migrations run in the activation lane, and need the project's migration script."""
+    return _busy(situation, Lane.ACTIVATE) or _blocked_by(situation.project.migration_problem)
 
 
 def _role(situation: Situation) -> Denial | None:
@@ -222,25 +247,20 @@ _ONLY_ROLLBACK = " (only a rollback to the previous version is allowed)"
 
 def _activation(release: ReleaseFacts, situation: Situation) -> Denial | None:
     """May ``release`` be switched live (role already checked)?"""
-    if release.deleted:
-        return _inapplicable("release %s was deleted" % release.version)
-    if release.destroyed:
-        return _inapplicable("release %s was removed from the servers" % release.version)
+    if denial := _gone(release):
+        return denial
     if release.removal_running:
         return _being_removed(release)
     if release.status not in ACTIVATABLE:
         return _inapplicable("only installed or old releases can be activated; %s is %s"
                              % (release.version, release.status))
-    busy = situation.project.busy.get(Lane.ACTIVATE)
-    if busy:
-        return _blocked(busy)
+    if denial := _busy(situation, Lane.ACTIVATE):
+        return denial
     if not is_rollback_to_previous(release, situation):
-        stopped = _deploys_stopped(situation, release.release_line, _ONLY_ROLLBACK)
-        if stopped:
-            return stopped
-    migrations = pre_migration_gate(release, situation) or below_floor(release, situation)
-    if migrations:
-        return migrations
+        if denial := _deploys_stopped(situation, release.release_line, _ONLY_ROLLBACK):
+            return denial
+    if denial := pre_migration_gate(release, situation) or below_floor(release, situation):
+        return denial
     if release.not_ready_on:
         return _blocked("release %s is not ready on %s (its upload there failed or never "
                         "happened); it must be installed on every server first"
@@ -260,8 +280,7 @@ def activate(release: ReleaseFacts, situation: Situation) -> Denial | None:
 
 def revert(release: ReleaseFacts, situation: Situation) -> Denial | None:
     """Activate the version that was live before ``release`` (the live one)."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation):
         return denial
     if release.status != S.USED:
         return _inapplicable("only the live release can be reverted; %s is %s"
@@ -277,8 +296,7 @@ def revert(release: ReleaseFacts, situation: Situation) -> Denial | None:
 
 def rebuild(release: ReleaseFacts, situation: Situation) -> Denial | None:
     """Build the latest release again under the same version (also automatic retries)."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation):
         return denial
     if release.deleted:
         return _inapplicable("release %s was deleted" % release.version)
@@ -291,18 +309,12 @@ def rebuild(release: ReleaseFacts, situation: Situation) -> Denial | None:
                              % situation.project.name)
     if release.removal_running:
         return _being_removed(release)
-    busy = situation.project.busy.get(Lane.BUILD)
-    if busy:
-        return _blocked(busy)
-    if situation.project.problem:
-        return _blocked(situation.project.problem)
-    return _deploys_stopped(situation, release.release_line, "")
+    return _cannot_build(situation) or _deploys_stopped(situation, release.release_line, "")
 
 
 def cancel(release: ReleaseFacts, situation: Situation) -> Denial | None:
     """Cancel the release's running build."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation):
         return denial
     if release.status not in IN_PROGRESS:
         return _inapplicable("only a release that is building can be cancelled; %s is %s"
@@ -318,8 +330,7 @@ UNDELETABLE = IN_PROGRESS | {S.USING, S.USED, S.CANCELLING}
 
 def delete(release: ReleaseFacts, situation: Situation) -> Denial | None:
     """Soft-delete the release (its files go with the next garbage collection)."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation):
         return denial
     if release.deleted:
         return _inapplicable("release %s is already deleted" % release.version)
@@ -337,14 +348,12 @@ PINNABLE = frozenset({S.INSTALLED, S.USING, S.USED, S.OLD})
 
 def pin(release: ReleaseFacts, situation: Situation) -> Denial | None:
     """Keep the release on the servers whatever the retention policy says."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation):
         return denial
     if release.pinned:
         return _inapplicable("release %s is already pinned" % release.version)
-    gone = _gone(release)
-    if gone:
-        return gone
+    if denial := _gone(release):
+        return denial
     if release.status not in PINNABLE:
         return _inapplicable("only a release installed on the servers can be pinned; %s is %s"
                              % (release.version, release.status))
@@ -355,8 +364,7 @@ def pin(release: ReleaseFacts, situation: Situation) -> Denial | None:
 
 def unpin(release: ReleaseFacts, situation: Situation) -> Denial | None:
     """Let the retention policy decide about the release again."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation):
         return denial
     if not release.pinned:
         return _inapplicable("release %s is not pinned" % release.version)
@@ -369,23 +377,14 @@ def install_missing(release: ReleaseFacts, situation: Situation) -> Denial | Non
     Not a deploy: nothing goes live, so neither the switch nor a ban stops it; activation
     still requires every server.
     """
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation) or _gone(release):
         return denial
-    gone = _gone(release)
-    if gone:
-        return gone
     if release.status not in ACTIVATABLE:
         return _inapplicable("only an installed or old release can be installed on its missing "
                              "servers; %s is %s" % (release.version, release.status))
     if not release.not_ready_on:
         return _inapplicable("release %s is installed on every server" % release.version)
-    busy = situation.project.busy.get(Lane.BUILD)
-    if busy:
-        return _blocked(busy)
-    if situation.project.problem:
-        return _blocked(situation.project.problem)
-    return None
+    return _cannot_build(situation)
 
 
 # --- project migrations (pre gate, rollback floor, running migrations) -----------------
@@ -486,22 +485,15 @@ def floor_override(situation: Situation, reason: str | None) -> Denial | None:
 
 def run_pre_migrations(release: ReleaseFacts, situation: Situation) -> Denial | None:
     """Run the release's pending pre migrations in order (then it may be activated)."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation) or _gone(release):
         return denial
-    gone = _gone(release)
-    if gone:
-        return gone
     if release.status not in ACTIVATABLE:
         return _inapplicable("pre migrations run for an installed or old release; %s is %s"
                              % (release.version, release.status))
     if not pending_pre(release, situation):
         return _inapplicable("release %s has no pending pre migrations" % release.version)
-    busy = situation.project.busy.get(Lane.ACTIVATE)
-    if busy:
-        return _blocked(busy)
-    if situation.project.migration_problem:
-        return _blocked(situation.project.migration_problem)
+    if denial := _cannot_migrate(situation):
+        return denial
     if release.not_ready_on:
         return _blocked("release %s is not ready on %s; its migrations run in its directory"
                         % (release.version, ", ".join(release.not_ready_on)))
@@ -524,22 +516,15 @@ def apply_migration(migration: MigrationFacts, situation: Situation,
                     now: datetime) -> Denial | None:
     """Run one migration ``up`` (a post one only after the stabilisation delay); stopped,
     like deploys, by the deployment switch and by a ban on its release's line."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation):
         return denial
     if migration.state not in APPLICABLE:
         return _inapplicable("migration %s is %s; only a pending or failed migration can be "
                              "applied" % (migration.name, migration.state))
-    busy = situation.project.busy.get(Lane.ACTIVATE)
-    if busy:
-        return _blocked(busy)
-    if situation.project.migration_problem:
-        return _blocked(situation.project.migration_problem)
     # (release gone: no line, so only the switch can stop it)
     line = migration.release_line if migration.release_line is not None else -1
-    stopped = _deploys_stopped(situation, line, "")
-    if stopped:
-        return stopped
+    if denial := _cannot_migrate(situation) or _deploys_stopped(situation, line, ""):
+        return denial
     if migration.type == MigrationType.POST:
         if migration.release_version is None or migration.release_activated_at is None:
             return _blocked("post migration %s runs only after its release %s went live"
@@ -559,18 +544,12 @@ def apply_migration(migration: MigrationFacts, situation: Situation,
 def rollback_migration(migration: MigrationFacts, situation: Situation) -> Denial | None:
     """Run one applied migration ``down`` (a repair: the deployment switch and bans,
     which stop applying migrations, never stop this)."""
-    denial = _role(situation)
-    if denial:
+    if denial := _role(situation):
         return denial
     if migration.state not in ROLLBACKABLE:
         return _inapplicable("migration %s is %s; only an applied migration can be rolled back"
                              % (migration.name, migration.state))
-    busy = situation.project.busy.get(Lane.ACTIVATE)
-    if busy:
-        return _blocked(busy)
-    if situation.project.migration_problem:
-        return _blocked(situation.project.migration_problem)
-    return None
+    return _cannot_migrate(situation)
 
 
 RULES: dict[Action, Rule] = {
@@ -593,18 +572,8 @@ def evaluate(release: ReleaseFacts, situation: Situation) -> dict[Action, Denial
 
 def new_release(situation: Situation, line: int) -> Denial | None:
     """May a new version of the project be built on release line ``line``?"""
-    denial = _role(situation)
-    if denial:
-        return denial
-    stopped = _deploys_stopped(situation, line, "")
-    if stopped:
-        return stopped
-    if situation.project.problem:
-        return _blocked(situation.project.problem)
-    busy = situation.project.busy.get(Lane.BUILD)
-    if busy:
-        return _blocked(busy)
-    return None
+    return (_role(situation) or _deploys_stopped(situation, line, "")
+            or _blocked_by(situation.project.problem) or _busy(situation, Lane.BUILD))
 
 
 # -- bans and the deployment switch themselves --------------------------------

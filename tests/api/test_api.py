@@ -120,17 +120,8 @@ def installed(client, persona, project_body, session_factory):
 
 
 @pytest.fixture
-def deployment_off(session_factory):
-    from rds_db.models import DeploymentSwitch
-    from rds_db.session import transaction
-
-    def flip(enabled):
-        with transaction(session_factory) as session:
-            switch = session.get(DeploymentSwitch, 1)
-            switch.enabled, switch.reason = enabled, None if enabled else "incident 7"
-    flip(False)
-    yield
-    flip(True)
+def deployment_off(deployment_switch):
+    deployment_switch(False, "incident 7")
 
 
 def test_the_reported_actions_are_the_ones_enforced(client, installed, persona):

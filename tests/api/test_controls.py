@@ -3,9 +3,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rds_db.models import DeploymentSwitch
-from rds_db.session import transaction
-
 API = "/api/v1"
 
 
@@ -15,14 +12,6 @@ def project(client, persona, project_body):
     assert client.post(API + "/projects", headers=persona("deployer"), json=body).status_code \
         == 201
     return body["name"]
-
-
-@pytest.fixture
-def switch_restored(session_factory):
-    yield
-    with transaction(session_factory) as session:
-        switch = session.get(DeploymentSwitch, 1)
-        switch.enabled, switch.reason = True, None
 
 
 def test_a_deployer_bans_a_project_and_its_releases_are_refused_until_lifted(
@@ -70,7 +59,7 @@ def test_a_bad_ban_is_refused_with_the_field_and_nothing_is_saved(client, person
 
 
 def test_only_an_admin_switches_deployment_and_it_stops_releases(client, persona, project,
-                                                                 switch_restored):
+                                                                 deployment_switch):
     deployer, admin = persona("deployer"), persona("admin")
     refused = client.put(API + "/deployment", headers=deployer,
                          json={"enabled": False, "reason": "incident"})

@@ -9,11 +9,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rds_bus import topology
 from rds_contracts import agents
-from rds_control import projects, releases, users
 from rds_control.ingest import apply_event
 from rds_db.models.base import utcnow
 from rds_db.session import transaction
 from rds_web import create_app
+from tests import factories
 
 
 @pytest.fixture
@@ -37,13 +37,7 @@ def test_a_scrape_reports_releases_queues_agents_and_dead_letters(metrics_app, s
                                                                   amqp_uri):
     pool = "m-%s" % uuid.uuid4().hex[:8]
     with transaction(session_factory) as session:
-        owner = users.create_user(session, "m-%s" % uuid.uuid4().hex[:6], "deployer")
-        project = projects.create_project(session, {
-            "name": "m-%s" % uuid.uuid4().hex[:6], "repository": "/srv/git/m.git",
-            "deploy_path": "apps/m", "agent_pool": pool,
-            "servers": [{"host": "10.0.0.9", "user": "deploy"}],
-            "scripts": {"build": "make"}}, owner)
-        release = releases.create_release(session, project.name, {}, owner)
+        release = factories.queued_release(session, "m", host="10.0.0.9", pool=pool)
         release.tasks[0].created_at = utcnow() - timedelta(seconds=90)
         apply_event(session, agents.AGENT_HEARTBEAT, agents.AgentHeartbeat(
             agent="m-host/builder/1", service="builder", pool=pool, host="m-host", pid=1,
@@ -67,12 +61,7 @@ def test_a_scrape_reports_releases_queues_agents_and_dead_letters(metrics_app, s
 
 def test_durations_are_histograms(metrics_app, session_factory):
     with transaction(session_factory) as session:
-        owner = users.create_user(session, "h-%s" % uuid.uuid4().hex[:6], "deployer")
-        project = projects.create_project(session, {
-            "name": "h-%s" % uuid.uuid4().hex[:6], "repository": "/srv/git/h.git",
-            "deploy_path": "apps/h", "servers": [{"host": "10.0.0.8", "user": "deploy"}],
-            "scripts": {"build": "make"}}, owner)
-        release = releases.create_release(session, project.name, {}, owner)
+        release = factories.queued_release(session, "h", host="10.0.0.8")
         start = utcnow() - timedelta(minutes=10)
         release.build_started_at = start
         release.built_at = start + timedelta(seconds=7)

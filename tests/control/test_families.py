@@ -31,6 +31,14 @@ def install(agent_for, release):
     agent_for(release.tasks[-1]).install_everything(release.project)
 
 
+def installed_family(db_session, family, alice, agent_for, comment="together"):
+    """A release of the whole family, built and installed on every server."""
+    members = release_family(db_session, family, alice, comment)
+    for member in members:
+        install(agent_for, member)
+    return members
+
+
 def activation_task(db_session, release):
     return db_session.scalars(select(Task).where(
         Task.release_id == release.id, Task.kind == TaskKind.ACTIVATE)
@@ -120,9 +128,7 @@ def test_a_child_that_fails_fails_its_waiting_parent(db_session, family, alice, 
 
 def test_activating_the_parent_activates_every_child_as_one_family(db_session, family, alice,
                                                                    agent_for):
-    members = release_family(db_session, family, alice)
-    for member in members:
-        install(agent_for, member)
+    members = installed_family(db_session, family, alice, agent_for)
     releases.activate_release(db_session, members[0].id, alice)
     assert {m.status for m in members} == {"using"}
     tasks = [activation_task(db_session, m) for m in members]
@@ -131,9 +137,7 @@ def test_activating_the_parent_activates_every_child_as_one_family(db_session, f
 
 def test_a_child_that_cannot_go_live_refuses_the_whole_activation(db_session, family, alice,
                                                                    agent_for):
-    members = release_family(db_session, family, alice)
-    for member in members:
-        install(agent_for, member)
+    members = installed_family(db_session, family, alice, agent_for)
     db_session.query(ReleaseTarget).filter_by(release_id=members[2].id).delete()
     with pytest.raises(Conflict, match="cannot activate: child project %s: .*not ready"
                        % members[2].project.name):
@@ -145,13 +149,9 @@ def test_a_child_that_cannot_go_live_refuses_the_whole_activation(db_session, fa
 
 def test_one_child_failing_to_activate_switches_every_member_back(db_session, family, alice,
                                                                   agent_for):
-    first = release_family(db_session, family, alice, "v1")
-    for member in first:
-        install(agent_for, member)
+    first = installed_family(db_session, family, alice, agent_for, "v1")
     go_live_together(db_session, agent_for, alice, first)
-    second = release_family(db_session, family, alice, "v2")
-    for member in second:
-        install(agent_for, member)
+    second = installed_family(db_session, family, alice, agent_for, "v2")
     releases.activate_release(db_session, second[0].id, alice)
     finish_activation(db_session, agent_for, second[0])            # parent went live
     finish_activation(db_session, agent_for, second[2], ok=False)  # a child failed
@@ -170,13 +170,9 @@ def test_one_child_failing_to_activate_switches_every_member_back(db_session, fa
 
 
 def test_revert_and_cancel_move_the_whole_family(db_session, family, alice, agent_for):
-    first = release_family(db_session, family, alice, "v1")
-    for member in first:
-        install(agent_for, member)
+    first = installed_family(db_session, family, alice, agent_for, "v1")
     go_live_together(db_session, agent_for, alice, first)
-    second = release_family(db_session, family, alice, "v2")
-    for member in second:
-        install(agent_for, member)
+    second = installed_family(db_session, family, alice, agent_for, "v2")
     go_live_together(db_session, agent_for, alice, second)
     assert releases.revert_project(db_session, family[0].name, alice).id == first[0].id
     assert [m.status for m in first] == ["using"] * 3
@@ -191,12 +187,8 @@ def test_revert_and_cancel_move_the_whole_family(db_session, family, alice, agen
 
 def test_after_a_switch_back_revert_goes_to_the_version_before(db_session, family, alice,
                                                                agent_for):
-    versions = []
-    for comment in ("v1", "v2", "v3"):
-        members = release_family(db_session, family, alice, comment)
-        for member in members:
-            install(agent_for, member)
-        versions.append(members)
+    versions = [installed_family(db_session, family, alice, agent_for, comment)
+                for comment in ("v1", "v2", "v3")]
     go_live_together(db_session, agent_for, alice, versions[0])
     go_live_together(db_session, agent_for, alice, versions[1])
     releases.activate_release(db_session, versions[2][0].id, alice)

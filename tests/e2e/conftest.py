@@ -3,16 +3,13 @@ import uuid
 
 import pytest
 
-from tests.e2e.helpers import BUILD_SCRIPT, commit_page, git
+from tests.e2e.helpers import BUILD_SCRIPT, new_repo
 
 
 @pytest.fixture
 def project(rds_system, tmp_path):
     """A project on a fresh local repository, deployed to both app servers."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    commit_page(repo, "hello from v1")
+    repo = new_repo(tmp_path / "repo", "hello from v1")
     name = "e2e-%s" % uuid.uuid4().hex[:8]
     rds_system.api.post("/projects", {
         "name": name, "repository": str(repo), "default_ref": "main",

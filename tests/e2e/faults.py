@@ -9,7 +9,19 @@ from urllib.parse import unquote, urlsplit
 from kombu import Connection
 
 from rds_bus import topology
+from rds_db.models import Task
+from rds_db.session import transaction
 from rds_testing import localrun
+from tests.e2e.helpers import installed
+
+
+def installed_build(rds_system, name, comment):
+    """Build a release of project ``name`` until it is installed: (the release, its build
+    task's id, that task's run id), what an event of the task names."""
+    release = installed(rds_system.api, name, comment, timeout=60)
+    task_id = release["tasks"][0]["id"]
+    with transaction(rds_system.session_factory) as session:
+        return release, task_id, session.get(Task, task_id).run_id
 
 
 def vhost(rds_system):

@@ -22,6 +22,37 @@ def commit_page(repo, text):
     git(repo, "commit", "-q", "-m", text)
 
 
+def new_repo(path, text):
+    """A git repository at ``path`` (branch main) whose first commit has page.txt ``text``."""
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    commit_page(path, text)
+    return path
+
+
+def installed(api, name, comment="e2e", timeout=180):
+    """Build the next version of project ``name``; the release once it is installed."""
+    created = api.post("/projects/%s/releases" % name, {"comment": comment})
+    return api.wait_release(created["id"], {"installed"}, timeout=timeout)
+
+
+def activated(api, release_id, body=None, timeout=120):
+    """Activate a release (``body``: e.g. an override reason); the release once it is live."""
+    api.post("/releases/%d/activate" % release_id, body)
+    return api.wait_release(release_id, {"used"}, timeout=timeout)
+
+
+def config_pushed(api, name, filename, version):
+    """A config file's version once its upload is no longer pending (up to ~4 minutes)."""
+    url = "/projects/%s/configs/%s/versions/%d?wait=30" % (name, filename, version)
+    data = api.get(url)
+    for _ in range(8):  # each call long-polls up to 30 s on the server
+        if data["upload_state"] != "pending":
+            break
+        data = api.get(url)
+    return data
+
+
 def read_fifo(path, timeout=120):
     """Block until a line is written to the FIFO ``path`` (fail after ``timeout`` s).
 

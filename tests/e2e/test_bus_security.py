@@ -7,9 +7,7 @@ import pytest
 from rds_bus.entrypoints import REASON_HEADER
 from rds_bus.publish import BusPublisher
 from rds_contracts import builder
-from rds_db.models import Task
-from rds_db.session import transaction
-from tests.e2e.faults import dead_letter_for
+from tests.e2e.faults import dead_letter_for, installed_build
 
 pytestmark = pytest.mark.e2e
 
@@ -32,14 +30,10 @@ def test_a_forged_build_command_never_runs(rds_system, tmp_path, key, reason):
 
 def test_a_forged_event_cannot_fail_a_release(rds_system, project):
     api, (name, _) = rds_system.api, project
-    created = api.post("/projects/%s/releases" % name, {"comment": "forged event"})
-    release = api.wait_release(created["id"], {"installed"}, timeout=60)
-    task_id = release["tasks"][0]["id"]
-    with transaction(rds_system.session_factory) as session:
-        run_id = session.get(Task, task_id).run_id
+    release, task_id, run_id = installed_build(rds_system, name, "forged event")
     forged = builder.BuildFailed(task_id=task_id, run_id=run_id, seq=10**6, phase="upload",
                                  reason="forged")
     BusPublisher(rds_system.env["RDS_AMQP_URI"]).send_event(forged)
     dead = dead_letter_for(rds_system, task_id)
     assert "unsigned event" in dead.headers[REASON_HEADER]
-    assert api.get("/releases/%d" % created["id"])["status"] == "installed"
+    assert api.get("/releases/%d" % release["id"])["status"] == "installed"

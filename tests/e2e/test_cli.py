@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.helpers import commit_page, git
+from tests.e2e.helpers import commit_page, new_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -38,10 +38,7 @@ def rds_json(system, *args, **kwargs):
 
 @pytest.fixture
 def cli_project(rds_system, tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    commit_page(repo, "cli v1")
+    repo = new_repo(tmp_path / "repo", "cli v1")
     name = "cli-%s" % uuid.uuid4().hex[:8]
     spec = tmp_path / "project.json"
     spec.write_text(json.dumps({

@@ -7,19 +7,9 @@ import uuid
 import pytest
 
 from rds_web.client import ApiError
-from tests.e2e.helpers import commit_page, read_fifo
+from tests.e2e.helpers import activated, commit_page, installed, read_fifo
 
 pytestmark = pytest.mark.e2e
-
-
-def release(api, name, comment):
-    created = api.post("/projects/%s/releases" % name, {"comment": comment})
-    return api.wait_release(created["id"], {"installed"}, timeout=180)
-
-
-def activate(api, release_id):
-    api.post("/releases/%d/activate" % release_id)
-    return api.wait_release(release_id, {"used"}, timeout=120)
 
 
 def assert_live_everywhere(rds_system, name, version, text):
@@ -34,25 +24,25 @@ def test_it_builds_ships_activates_and_rolls_back(rds_system, project):
     api, (name, repo) = rds_system.api, project
     started = time.monotonic()
 
-    v1 = release(api, name, "first")
+    v1 = installed(api, name, "first")
     assert v1["version"] == "1.00.001.1"
     assert {s["state"] for s in v1["servers"]} == {"ready"} and len(v1["servers"]) == 2
     log = api.get("/releases/%d?log=1" % v1["id"])["tasks"][0]["log"]
     assert "building %s 1.00.001.1 for: 127.0.0.1 127.0.0.1" % name in log
     assert "Cloning mirror" in log
-    v1 = activate(api, v1["id"])
+    v1 = activated(api, v1["id"])
     assert_live_everywhere(rds_system, name, v1["version"], "hello from v1")
     first_deploy = time.monotonic() - started
 
     commit_page(repo, "hello from v2")
-    v2 = release(api, name, "second")
+    v2 = installed(api, name, "second")
     log = api.get("/releases/%d?log=1" % v2["id"])["tasks"][0]["log"]
     assert "Updating mirror" in log and "Cloning mirror" not in log  # the mirror is reused
-    activate(api, v2["id"])
+    activated(api, v2["id"])
     assert_live_everywhere(rds_system, name, v2["version"], "hello from v2")
     assert api.get("/releases/%d" % v1["id"])["status"] == "old"
 
-    rolled_back = activate(api, v1["id"])  # rollback = activate an old release
+    rolled_back = activated(api, v1["id"])  # rollback = activate an old release
     assert rolled_back["previous_version"] == v2["version"]
     assert_live_everywhere(rds_system, name, v1["version"], "hello from v1")
     assert api.get("/releases/%d" % v2["id"])["status"] == "old"
@@ -65,9 +55,9 @@ def test_it_builds_ships_activates_and_rolls_back(rds_system, project):
 
 def test_revert_goes_back_to_the_version_live_before(rds_system, project):
     api, (name, repo) = rds_system.api, project
-    v1 = activate(api, release(api, name, "first")["id"])
+    v1 = activated(api, installed(api, name, "first")["id"])
     commit_page(repo, "hello again")
-    v2 = activate(api, release(api, name, "second")["id"])
+    v2 = activated(api, installed(api, name, "second")["id"])
     reverted = api.post("/projects/%s/revert" % name)
     assert reverted["version"] == v1["version"]
     api.wait_release(v1["id"], {"used"})

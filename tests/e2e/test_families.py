@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.helpers import BUILD_SCRIPT, commit_page, git
+from tests.e2e.helpers import BUILD_SCRIPT, installed, new_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -15,10 +15,7 @@ pytestmark = pytest.mark.e2e
 def family(rds_system, tmp_path):
     names = []
     for role in ("front", "api", "jobs"):
-        repo = tmp_path / role
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        commit_page(repo, "%s v1" % role)
+        repo = new_repo(tmp_path / role, "%s v1" % role)
         name = "fam-%s-%s" % (role, uuid.uuid4().hex[:6])
         rds_system.api.post("/projects", {
             "name": name, "repository": str(repo), "deploy_path": "apps/%s" % name,
@@ -40,9 +37,7 @@ def members(api, parent_release):
 
 
 def release_family(api, parent, comment):
-    created = api.post("/projects/%s/releases" % parent, {"comment": comment})
-    installed = api.wait_release(created["id"], {"installed"}, timeout=240)
-    family = members(api, installed)
+    family = members(api, installed(api, parent, comment, timeout=240))
     assert {r["status"] for r in family.values()} == {"installed"}  # every child first
     return family
 

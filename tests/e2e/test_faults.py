@@ -15,21 +15,20 @@ from rds_bus import topology
 from rds_bus.entrypoints import REASON_HEADER
 from rds_bus.publish import BusPublisher
 from rds_contracts import agents
-from rds_db.models import Task
-from rds_db.session import transaction
 from rds_web.client import ApiError
 from tests.e2e.faults import (
     broker_away,
     broker_back,
     dead_letter_for,
     drop_broker_connections,
+    installed_build,
     start,
     stop,
     wait_exit,
     wait_log,
     wait_until,
 )
-from tests.e2e.helpers import read_fifo
+from tests.e2e.helpers import installed, read_fifo
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +44,24 @@ def set_build_script(api, name, script):
     api.request("PATCH", "/projects/%s" % name, {"scripts": {"build": script}})
 
 
+def paused_build(api, name, tmp_path, comment, then):
+    """Start a build whose script counts its runs (in the returned ``runs`` file), waits
+    for ``go()`` and then runs ``then``; returns (created release, its task id, go, runs)
+    once the script has started."""
+    started, go_fifo = fifos(tmp_path, "started", "go")
+    runs = tmp_path / "runs"
+    set_build_script(api, name, "echo run >> %s\necho $$ > %s\nread line < %s\n%s"
+                     % (runs, started, go_fifo, then))
+    created = api.post("/projects/%s/releases" % name, {"comment": comment})
+    read_fifo(started)
+    task_id = api.get("/releases/%d" % created["id"])["tasks"][0]["id"]
+
+    def go():
+        with open(go_fifo, "w") as handle:
+            handle.write("go\n")
+    return created, task_id, go, runs
+
+
 def release_dirs(rds_system, name):
     found = set()
     for server in rds_system.app_servers:
@@ -55,19 +72,12 @@ def release_dirs(rds_system, name):
 
 def test_dropped_broker_connections_mid_build_run_the_build_once(rds_system, project, tmp_path):
     api, (name, _) = rds_system.api, project
-    started, go = fifos(tmp_path, "started", "go")
-    runs = tmp_path / "runs"
-    set_build_script(api, name, (
-        "echo run >> %s\necho $$ > %s\nread line < %s\nmkdir -p public\n"
-        "echo once > public/index.html\n" % (runs, started, go)))
-    created = api.post("/projects/%s/releases" % name, {"comment": "broker drops"})
-    read_fifo(started)
-    task_id = api.get("/releases/%d" % created["id"])["tasks"][0]["id"]
+    created, task_id, go, runs = paused_build(
+        api, name, tmp_path, "broker drops", "mkdir -p public\necho once > public/index.html\n")
 
     drop_broker_connections(rds_system)  # the build command comes back to the builder
     wait_log(rds_system, "builder", "dropped the command: task %s is already running" % task_id)
-    with open(go, "w") as handle:
-        handle.write("go\n")
+    go()
 
     release = api.wait_release(created["id"], {"installed"}, timeout=60)
     assert [t["status"] for t in release["tasks"]] == ["succeeded"]
@@ -81,18 +91,12 @@ def test_dropped_broker_connections_mid_build_run_the_build_once(rds_system, pro
 def test_a_build_waits_for_the_broker_to_come_back_instead_of_failing(rds_system, project,
                                                                      tmp_path):
     api, (name, _) = rds_system.api, project
-    started, go = fifos(tmp_path, "started", "go")
-    runs = tmp_path / "runs"
-    set_build_script(api, name, (
-        "echo run >> %s\necho $$ > %s\nread line < %s\necho built while the broker was away\n"
-        "mkdir -p public\necho patient > public/index.html\n" % (runs, started, go)))
-    created = api.post("/projects/%s/releases" % name, {"comment": "broker away"})
-    read_fifo(started)
-    task_id = api.get("/releases/%d" % created["id"])["tasks"][0]["id"]
+    created, task_id, go, runs = paused_build(
+        api, name, tmp_path, "broker away",
+        "echo built while the broker was away\nmkdir -p public\necho patient > public/index.html\n")
     broker_away(rds_system)
     try:
-        with open(go, "w") as handle:
-            handle.write("go\n")
+        go()
         # its next event waits for the broker (the builder logs each attempt)
         wait_log(rds_system, "builder", "of task %s failed" % task_id)
     finally:
@@ -143,12 +147,8 @@ def test_cancels_sent_while_the_killer_restarts_are_not_lost(rds_system, project
 
 
 def test_an_out_of_range_event_is_dead_lettered_with_the_reason(rds_system, project):
-    api, (name, _) = rds_system.api, project
-    created = api.post("/projects/%s/releases" % name, {"comment": "out of range"})
-    release = api.wait_release(created["id"], {"installed"}, timeout=60)
-    task_id = release["tasks"][0]["id"]
-    with transaction(rds_system.session_factory) as session:
-        run_id = session.get(Task, task_id).run_id
+    name, _ = project
+    _, task_id, run_id = installed_build(rds_system, name, "out of range")
     body = {"task_id": task_id, "run_id": run_id, "seq": 2**31, "text": "overflow\n",
             "at": "2026-01-01T00:00:00Z"}
     BusPublisher(rds_system.env["RDS_AMQP_URI"],
@@ -164,20 +164,15 @@ def test_an_activation_never_picks_up_a_release_still_being_built_or_uploaded(
     api, (name, _) = rds_system.api, project
     v1 = api.post("/projects/%s/releases" % name, {"comment": "v1"})
     v1 = api.wait_release(v1["id"], {"installed"}, timeout=60)
-    started, go = fifos(tmp_path, "started", "go")
-    set_build_script(api, name, (
-        "echo $$ > %s\nread line < %s\nmkdir -p public\necho v2 > public/index.html\n"
-        % (started, go)))
-    v2 = api.post("/projects/%s/releases" % name, {"comment": "v2"})
-    read_fifo(started)
+    v2, _, go, _ = paused_build(api, name, tmp_path, "v2",
+                                "mkdir -p public\necho v2 > public/index.html\n")
     with pytest.raises(ApiError) as info:
         api.post("/releases/%d/activate" % v2["id"])
     assert info.value.status == 409 and "only installed or old" in info.value.message
     # a rollback (here: the first activation) never waits for the next build
     api.post("/releases/%d/activate" % v1["id"])
     api.wait_release(v1["id"], {"used"}, timeout=60)
-    with open(go, "w") as handle:
-        handle.write("go\n")
+    go()
     api.wait_release(v2["id"], {"installed"}, timeout=60)
     api.post("/releases/%d/activate" % v2["id"])
     api.wait_release(v2["id"], {"used"}, timeout=60)
@@ -196,8 +191,7 @@ def test_a_partial_install_is_completed_on_the_missing_servers(rds_system, proje
     blocker = bad.path("apps", name)
     with open(blocker, "w") as handle:  # the deploy path cannot be created there
         handle.write("in the way\n")
-    created = api.post("/projects/%s/releases" % name, {"comment": "partial"})
-    release = api.wait_release(created["id"], {"installed"}, timeout=60)
+    release = installed(api, name, "partial", timeout=60)
     states = {s["server"]: s["state"] for s in release["servers"]}
     assert states == {"%s@127.0.0.1:%d" % (good.user, good.port): "ready",
                       "%s@127.0.0.1:%d" % (bad.user, bad.port): "failed"}

@@ -18,7 +18,7 @@ from rds_control import removal
 from rds_db.models import Project, ReleaseRequest, Task
 from rds_db.models.changes import NOTIFY_CHANNEL
 from rds_db.session import transaction
-from tests.e2e.helpers import commit_page
+from tests.e2e.helpers import activated, commit_page, installed
 
 pytestmark = pytest.mark.e2e
 
@@ -44,11 +44,6 @@ def wait_until(database_url, check, timeout=120):
         connection.close()
 
 
-def installed(api, name, comment):
-    created = api.post("/projects/%s/releases" % name, {"comment": comment})
-    return api.wait_release(created["id"], {"installed"}, timeout=180)
-
-
 def finished_task(session_factory, task_id):
     def check():
         with transaction(session_factory) as session:
@@ -60,8 +55,7 @@ def finished_task(session_factory, task_id):
 def test_check_servers_and_removal_run_on_the_gc_agent(rds_system, project, database_url):
     api, (name, repo) = rds_system.api, project
     v1 = installed(api, name, "first")
-    api.post("/releases/%d/activate" % v1["id"])
-    api.wait_release(v1["id"], {"used"}, timeout=120)
+    activated(api, v1["id"])
     commit_page(repo, "hello from v2")
     v2 = installed(api, name, "second")
     os.makedirs(rds_system.app_servers[1].path("apps", name, "releases", "junk"))

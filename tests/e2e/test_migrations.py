@@ -21,7 +21,14 @@ from sqlalchemy import select
 
 from rds_testing import infra
 from rds_web.client import ApiError
-from tests.e2e.helpers import BUILD_SCRIPT, commit_page, git, read_fifo
+from tests.e2e.helpers import (
+    BUILD_SCRIPT,
+    activated,
+    git,
+    installed,
+    new_repo,
+    read_fifo,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -73,10 +80,7 @@ def add_migration(repo, kind, name, up, down):
 
 
 def make_project(rds_system, tmp_path, db_name):
-    repo = tmp_path / ("repo-%s" % uuid.uuid4().hex[:6])
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    commit_page(repo, "hello from v1")
+    repo = new_repo(tmp_path / ("repo-%s" % uuid.uuid4().hex[:6]), "hello from v1")
     name = "mig-%s" % uuid.uuid4().hex[:8]
     rds_system.api.post("/projects", {
         "name": name, "repository": str(repo), "default_ref": "main",
@@ -84,16 +88,6 @@ def make_project(rds_system, tmp_path, db_name):
         "scripts": {"build": BUILD_SCRIPT, "migrations": LIST_SCRIPT,
                     "migration": MIGRATION_SCRIPT % {"db": db_name}}})
     return name, repo
-
-
-def release(api, name, comment):
-    created = api.post("/projects/%s/releases" % name, {"comment": comment})
-    return api.wait_release(created["id"], {"installed"}, timeout=180)
-
-
-def activate(api, release_id, body=None):
-    api.post("/releases/%d/activate" % release_id, body)
-    return api.wait_release(release_id, {"used"}, timeout=120)
 
 
 def migration(api, project, name):
@@ -137,11 +131,11 @@ def test_a_pending_pre_migration_gates_activation_until_it_ran(rds_system, tmp_p
     url, connection = app_db
     api = rds_system.api
     name, repo = make_project(rds_system, tmp_path, db_name(url))
-    activate(api, release(api, name, "no migrations yet")["id"])
+    activated(api, installed(api, name, "no migrations yet")["id"])
 
     add_migration(repo, "pre", "0001_add_email", "ALTER TABLE users ADD COLUMN email text;",
                   "ALTER TABLE users DROP COLUMN email;")
-    v2 = release(api, name, "adds a column")
+    v2 = installed(api, name, "adds a column")
     assert v2["pending_pre_migrations"] == ["0001_add_email"]
     assert not v2["actions"]["activate"]["allowed"]
     assert v2["actions"]["run_pre_migrations"]["allowed"]
@@ -161,7 +155,7 @@ def test_a_pending_pre_migration_gates_activation_until_it_ran(rds_system, tmp_p
     log = api.get("/migrations/%d?log=1" % applied["id"])["task"]["log"]
     assert "running pre migration 0001_add_email up in" in log
     assert "/apps/%s/releases/%s on rdsapp1" % (name, v2["version"]) in log  # first server
-    activate(api, v2["id"])
+    activated(api, v2["id"])
     task = applied["task"]
     steps = api.get("/migrations/%d?log=1" % applied["id"])["task"]["steps"]["migrate"]
     print("\n'run pre migrations' to activatable: %.2fs (migrate step on the host: %.2fs, "
@@ -186,13 +180,13 @@ def test_post_migration_waits_for_the_delay_then_sets_the_rollback_floor(
     url, connection = app_db
     api = rds_system.api
     name, repo = make_project(rds_system, tmp_path, db_name(url))
-    v1 = activate(api, release(api, name, "first")["id"])
+    v1 = activated(api, installed(api, name, "first")["id"])
     add_migration(repo, "post", "0002_drop_legacy", "ALTER TABLE users DROP COLUMN legacy;",
                   "ALTER TABLE users ADD COLUMN legacy text;")
-    v2 = release(api, name, "stops reading legacy")
+    v2 = installed(api, name, "stops reading legacy")
     assert v2["pending_pre_migrations"] == []  # post migrations never gate activation
     assert v2["pending_post_migrations"] == ["0002_drop_legacy"]
-    v2 = activate(api, v2["id"])
+    v2 = activated(api, v2["id"])
 
     post = migration(api, name, "0002_drop_legacy")
     assert post["type"] == "post" and post["release_version"] == v2["version"]
@@ -221,7 +215,7 @@ def test_post_migration_waits_for_the_delay_then_sets_the_rollback_floor(
         api.post("/projects/%s/revert" % name)
     assert revert.value.status == 403 and "rollback floor" in revert.value.message
 
-    activate(api, v1["id"], {"override_reason": "legacy column restored by hand"})
+    activated(api, v1["id"], {"override_reason": "legacy column restored by hand"})
     with rds_system.session_factory() as session:
         entries = session.scalars(select(AuditEntry).where(
             AuditEntry.action == "release.floor_override",
@@ -238,7 +232,7 @@ def test_a_failing_migration_shows_its_output_and_blocks_nothing_else(
     other, _ = make_project(rds_system, tmp_path, db_name(url))
     add_migration(repo, "pre", "0003_broken", "ALTER TABLE no_such_table ADD COLUMN x int;",
                   "SELECT 1;")
-    v1 = release(api, name, "broken migration")
+    v1 = installed(api, name, "broken migration")
     api.post("/releases/%d/pre-migrations" % v1["id"])
     failed = wait_migration(api, migration(api, name, "0003_broken")["id"])
     assert failed["state"] == "failed"
@@ -257,7 +251,7 @@ def test_a_failing_migration_shows_its_output_and_blocks_nothing_else(
     assert again.exit_code != 0 and "0003_broken failed" in again.output
     assert "no_such_table" in again.output
     # another project deploys as usual meanwhile
-    activate(api, release(api, other, "unaffected")["id"])
+    activated(api, installed(api, other, "unaffected")["id"])
     assert columns(connection) == ["id", "legacy"]
 
 
@@ -299,7 +293,7 @@ def test_cancelling_a_migration_kills_its_process_group_on_the_server(
     api.request("PATCH", "/projects/%s" % name, {"scripts": {"migration": (
         "#!/bin/bash\nsleep 300 &\necho \"$$ $!\" > %s\nwait\n" % marker)}})
     add_migration(repo, "pre", "0004_slow", "SELECT 1;", "SELECT 1;")
-    v1 = release(api, name, "slow migration")
+    v1 = installed(api, name, "slow migration")
     api.post("/releases/%d/pre-migrations" % v1["id"])
     pids = [int(p) for p in read_fifo(marker).split()]
     slow = migration(api, name, "0004_slow")

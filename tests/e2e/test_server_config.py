@@ -10,7 +10,14 @@ import uuid
 import pytest
 
 from rds_ssh.cron import replace_block
-from tests.e2e.helpers import BUILD_SCRIPT, commit_page, git
+from tests.e2e.helpers import (
+    BUILD_SCRIPT,
+    activated,
+    commit_page,
+    config_pushed,
+    installed,
+    new_repo,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -30,10 +37,7 @@ def remove_block(user, project):
 
 @pytest.fixture
 def project(rds_system, tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    commit_page(repo, "v1")
+    repo = new_repo(tmp_path / "repo", "v1")
     name = "e2e-cfg-%s" % uuid.uuid4().hex[:8]
     rds_system.api.post("/projects", {
         "name": name, "repository": str(repo), "deploy_path": "apps/%s" % name,
@@ -47,23 +51,7 @@ def project(rds_system, tmp_path):
 def save_config(api, name, filename, content):
     saved = api.request("PUT", "/projects/%s/configs/%s" % (name, filename),
                         {"content": content, "comment": "e2e"})
-    url = "/projects/%s/configs/%s/versions/%d?wait=30" % (name, filename, saved["version"])
-    version = api.get(url)
-    for _ in range(8):  # each call long-polls up to 30 s on the server
-        if version["upload_state"] != "pending":
-            break
-        version = api.get(url)
-    return version
-
-
-def build(api, name):
-    created = api.post("/projects/%s/releases" % name, {"comment": "e2e"})
-    return api.wait_release(created["id"], {"installed"}, timeout=180)
-
-
-def activate(api, release_id):
-    api.post("/releases/%d/activate" % release_id)
-    return api.wait_release(release_id, {"used"}, timeout=120)
+    return config_pushed(api, name, filename, saved["version"])
 
 
 def test_config_shared_dirs_and_cron_across_redeploy_and_rollback(rds_system, project):
@@ -78,7 +66,7 @@ def test_config_shared_dirs_and_cron_across_redeploy_and_rollback(rds_system, pr
         assert open(path).read() == "KEY=one\n"
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
 
-    v1 = build(api, name)
+    v1 = installed(api, name)
     assert v1["config_revision"] == 1
     assert v1["cron"] == "*/5 * * * * echo %s >> apps/%s/shared/storage/cron.log\n" % (
         v1["version"], name)
@@ -87,7 +75,7 @@ def test_config_shared_dirs_and_cron_across_redeploy_and_rollback(rds_system, pr
         assert open(os.path.join(release, ".env")).read() == "KEY=one\n"  # through the link
         assert open(os.path.join(release, "post-deploy-saw-env")).read() == "KEY=one\n"
         assert os.readlink(os.path.join(release, "storage")) == "../../shared/storage"
-    activate(api, v1["id"])
+    activated(api, v1["id"])
     for server in servers:
         assert "echo %s >>" % v1["version"] in crontab(server.user)
         with open(server.path("apps", name, "current", "storage", "upload.txt"), "w") as f:
@@ -95,9 +83,9 @@ def test_config_shared_dirs_and_cron_across_redeploy_and_rollback(rds_system, pr
 
     commit_page(repo, "v2")
     assert save_config(api, name, ".env", "KEY=two\n")["upload_state"] == "pushed"
-    v2 = build(api, name)
+    v2 = installed(api, name)
     assert v2["config_revision"] == 2
-    activate(api, v2["id"])
+    activated(api, v2["id"])
     for server in servers:
         current = server.path("apps", name, "current")
         assert open(os.path.join(current, "storage", "upload.txt")).read() == "kept"
@@ -105,7 +93,7 @@ def test_config_shared_dirs_and_cron_across_redeploy_and_rollback(rds_system, pr
         text = crontab(server.user)
         assert "echo %s >>" % v2["version"] in text and v1["version"] not in text
 
-    activate(api, v1["id"])  # rollback
+    activated(api, v1["id"])  # rollback
     for server in servers:
         current = server.path("apps", name, "current")
         assert os.readlink(current) == "releases/" + v1["version"]

@@ -10,7 +10,6 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from rds_bus import topology
 from rds_contracts import agents, builder
-from rds_control import projects, releases, users
 from rds_control.ingest import apply_event
 from rds_db.models import Task
 from rds_db.models.base import utcnow
@@ -18,6 +17,7 @@ from rds_db.session import transaction
 from rds_pruner.service import PrunerService
 from rds_settings.nameko import nameko_config
 from rds_settings.settings import load
+from tests import factories
 
 
 @pytest.fixture
@@ -36,14 +36,8 @@ def queued_release(session_factory):
     """A release whose build task waits in pool ``<pool>`` (committed, as the web would)."""
     pool = "ops-%s" % uuid.uuid4().hex[:8]
     with transaction(session_factory) as session:
-        owner = users.create_user(session, "op-%s" % uuid.uuid4().hex[:6], "deployer")
-        project = projects.create_project(session, {
-            "name": "ops-%s" % uuid.uuid4().hex[:6], "repository": "/srv/git/app.git",
-            "deploy_path": "apps/app", "agent_pool": pool,
-            "servers": [{"host": "10.0.0.1", "user": "deploy"}],
-            "scripts": {"build": "make"}}, owner)
-        release = releases.create_release(session, project.name, {}, owner)
-        return {"pool": pool, "project": project.name, "release_id": release.id,
+        release = factories.queued_release(session, "ops", pool=pool)
+        return {"pool": pool, "project": release.project.name, "release_id": release.id,
                 "task_id": release.tasks[0].id, "version": release.version}
 
 

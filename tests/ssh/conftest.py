@@ -16,6 +16,22 @@ from rds_core.manifest import scan_tree
 from rds_ssh.connection import SshSettings
 from rds_ssh.upload import upload_release
 
+V1, V2 = "1.00.001.1", "1.00.002.2"
+R1, R2 = "releases/" + V1, "releases/" + V2
+
+
+def quiet(text):
+    pass
+
+
+def on_disk(app_servers, deploy_path):
+    """What ``current`` is on each server's filesystem (None if missing)."""
+    links = []
+    for server in app_servers:
+        path = server.path(deploy_path, "current")
+        links.append(os.readlink(path) if os.path.lexists(path) else None)
+    return links
+
 
 @pytest.fixture
 def settings(ssh_key, tmp_path):
@@ -77,6 +93,23 @@ def upload(servers, deploy_path, settings, tmp_path):
         return upload_release(servers if targets is None else targets, deploy_path, version,
                               root, scan_tree(root), settings, str(tmp_path / "work"), **kwargs)
     return run
+
+
+@pytest.fixture
+def two_releases(upload):
+    """V1 and V2 uploaded to every server (``a.txt``: "one", "two")."""
+    for version, text in ((V1, "one"), (V2, "two")):
+        assert all(r.ok for r in upload(version, {"a.txt": text}))
+
+
+@pytest.fixture
+def no_ssh(monkeypatch):
+    """Any SSH connection fails the test (names must be refused before connecting)."""
+    def refuse(*args):
+        raise AssertionError("connected despite a bad name")
+
+    monkeypatch.setattr("rds_ssh.workers.connect", refuse)
+    monkeypatch.setattr("rds_ssh.workers.RemoteShell", refuse)
 
 
 class Reporter:

@@ -4,7 +4,6 @@ Both strategies (built-in switch, the project's ``use`` script), post-use
 failures, and the restart rule: a rerun switches back to the command's
 ``previous_version``, never to what the servers point at when it starts.
 """
-import os
 import uuid
 
 import pytest
@@ -12,42 +11,16 @@ import pytest
 from rds_agent.activation import run_activation
 from rds_agent.reporting import TaskReporter
 from rds_agent.run_records import TaskFiles
-from rds_agent.settings import AgentSettings
 from rds_contracts.activator import ActivateCommand, ActivationFailed, ActivationFinished
 from rds_ssh.activate import switch_servers
-
-V1, V2 = "1.00.001.1", "1.00.002.2"
-R1, R2 = "releases/" + V1, "releases/" + V2
-
-
-def quiet(text):
-    pass
-
-
-def on_disk(app_servers, deploy_path):
-    links = []
-    for server in app_servers:
-        path = server.path(deploy_path, "current")
-        links.append(os.readlink(path) if os.path.lexists(path) else None)
-    return links
+from tests.ssh.conftest import R1, R2, V1, V2, agent_settings, on_disk, quiet
 
 
 @pytest.fixture
-def two_releases(upload):
-    for version, text in ((V1, "one"), (V2, "two")):
-        assert all(r.ok for r in upload(version, {"a.txt": text}))
-
-
-@pytest.fixture
-def agent_settings(ssh_key, settings, tmp_path):
-    return AgentSettings(work_dir=str(tmp_path / "agent"), run_dir=str(tmp_path / "agent" / "run"),
-                         ssh_key_path=ssh_key, known_hosts=settings.known_hosts_path,
-                         host_key_policy="accept-new", script_timeout=60)
-
-
-@pytest.fixture
-def activate(servers, deploy_path, agent_settings):
+def activate(servers, deploy_path, settings, tmp_path):
     """``activate(version, previous, **scripts)`` runs one task; returns its terminal event."""
+    config = agent_settings(tmp_path, settings)
+
     def run(version, previous, redelivered=False, **scripts):
         command = ActivateCommand(task_id=uuid.uuid4().hex, project="shop", version=version,
                                   previous_version=previous, deploy_path=deploy_path,
@@ -55,7 +28,7 @@ def activate(servers, deploy_path, agent_settings):
         events, lines = [], []
         reporter = TaskReporter(events.append, command.task_id, "test-agent")
         reporter.line = lambda text, real=reporter.line: (lines.append(text), real(text))[1]
-        run_activation(command, reporter, agent_settings, TaskFiles(agent_settings.run_dir),
+        run_activation(command, reporter, config, TaskFiles(config.run_dir),
                        redelivered=redelivered)
         terminal = [e for e in events if isinstance(e, (ActivationFinished, ActivationFailed))]
         assert len(terminal) == 1, events

@@ -35,12 +35,17 @@ def _sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_changed_host_key_is_refused(servers, settings):
+def record_another_host_key(server, settings):
+    """Make ``known_hosts`` hold a key for ``server`` that is not its host key."""
     other = paramiko.Ed25519Key.from_private_key_file(settings.key_path)  # not the host key
     os.makedirs(os.path.dirname(settings.known_hosts_path))
     with open(settings.known_hosts_path, "w") as handle:
-        handle.write("[127.0.0.1]:%d %s %s\n" % (servers[0].port, other.get_name(),
+        handle.write("[127.0.0.1]:%d %s %s\n" % (server.port, other.get_name(),
                                                  other.get_base64()))
+
+
+def test_a_changed_host_key_is_refused(servers, settings):
+    record_another_host_key(servers[0], settings)
     with pytest.raises(SshError, match="host key CHANGED"):
         connect(servers[0], settings)
 
@@ -108,11 +113,7 @@ def test_a_remote_shell_refuses_a_changed_host_key_and_names_the_problem(servers
 
     from rds_ssh.connection import RemoteShell
 
-    other = paramiko.Ed25519Key.from_private_key_file(settings.key_path)  # not the host key
-    os.makedirs(os.path.dirname(settings.known_hosts_path))
-    with open(settings.known_hosts_path, "w") as handle:
-        handle.write("[127.0.0.1]:%d %s %s\n" % (servers[0].port, other.get_name(),
-                                                 other.get_base64()))
+    record_another_host_key(servers[0], settings)
     with pytest.raises(SshError, match="host key CHANGED"):
         RemoteShell(shutil.which("ssh"), servers[0], settings)
     closed = ServerSpec(id=9, host="127.0.0.1", port=free_port(), user="rdsapp1")

@@ -13,9 +13,7 @@ from rds_contracts.activator import ActivateCommand, ActivationFailed, Activatio
 from rds_contracts.builder import BuildBuilt, BuildCommand, BuildFailed, BuildFinished, ServerReady
 from rds_ssh.cron import begin_marker, install_cron
 from tests.e2e.helpers import git
-from tests.ssh.conftest import Reporter, agent_settings
-
-V1, V2 = "1.00.001.1", "1.00.002.2"
+from tests.ssh.conftest import V1, V2, Reporter, agent_settings
 
 
 @pytest.fixture

@@ -8,12 +8,9 @@ from rds_contracts.base import ServerSpec
 from rds_core.names import InvalidName
 from rds_ssh.activate import switch_servers
 from rds_ssh.remove import check_not_live, inspect, remove_release
+from tests.ssh.conftest import quiet
 
 V1, V2, V3 = "1.00.001.1", "1.00.002.2", "1.00.003.3"
-
-
-def quiet(text):
-    pass
 
 
 def place(app_server, deploy_path, *relative, link=None):

@@ -6,19 +6,10 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.helpers import config_pushed
 from tests.ui.test_release_board import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ui]
-
-
-def wait_pushed(api, name, filename, version):
-    url = "/projects/%s/configs/%s/versions/%d?wait=30" % (name, filename, version)
-    data = api.get(url)
-    for _ in range(8):  # each call long-polls up to 30 s on the server
-        if data["upload_state"] != "pending":
-            break
-        data = api.get(url)
-    return data
 
 
 def test_a_config_saved_in_the_browser_reaches_both_servers(rds_system, page):
@@ -40,7 +31,7 @@ def test_a_config_saved_in_the_browser_reaches_both_servers(rds_system, page):
     page.locator("#config-edit input[name=comment]").fill("read from the replica")
     page.locator("#config-save").click()
     expect(page.locator(".flash-success")).to_contain_text("version 2")
-    assert wait_pushed(rds_system.api, name, "config/local.yml", 2)["upload_state"] == "pushed"
+    assert config_pushed(rds_system.api, name, "config/local.yml", 2)["upload_state"] == "pushed"
     for server in rds_system.app_servers:
         path = server.path("apps", name, "shared", "config", "config", "local.yml")
         assert open(path).read() == "db: replica\npool: 5\n"

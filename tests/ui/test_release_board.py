@@ -9,7 +9,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import commit_page, git
+from tests.e2e.helpers import commit_page, git, new_repo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ui]
 
@@ -29,11 +29,7 @@ SWITCH_TIMEOUT = 120_000
 
 @pytest.fixture
 def repo(tmp_path):
-    repo = tmp_path / "site"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    commit_page(repo, "hello from v1")
-    return repo
+    return new_repo(tmp_path / "site", "hello from v1")
 
 
 def log_in(page, url):

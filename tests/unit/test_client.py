@@ -16,10 +16,17 @@ class Answers(BaseHTTPRequestHandler):
         "/api/v1/list": (502, b'["upstream", "down"]'),
         "/api/v1/string": (503, b'"maintenance"'),
         "/api/v1/object": (500, b'{"detail": "boom"}'),
+        "/api/v1/releases/1/wait": (200, b'{"status": "installed", "version": "1.0"}'),
+        "/api/v1/releases/2/wait": (200, b'{"status": "failed", "version": "2.0", '
+                                         b'"last_error": "boom"}'),
+        "/api/v1/migrations/3/wait": (200, b'{"state": "applying", "name": "0001_a"}'),
     }
+    #: The paths asked for, with their query.
+    asked: list[str] = []
 
     def do_GET(self) -> None:
-        status, body = self.answers[self.path]
+        self.asked.append(self.path)
+        status, body = self.answers[self.path.partition("?")[0]]
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -52,3 +59,20 @@ def test_every_error_answer_is_an_api_error(client, path, status, message):
         client.get(path)
     assert (raised.value.status, raised.value.message) == (status, message)
     assert str(raised.value) == "HTTP %d: %s" % (status, message)
+
+
+def test_waiting_for_a_release_long_polls_for_the_statuses_asked(client):
+    assert client.wait_release(1, {"installed"})["status"] == "installed"
+    assert Answers.asked[-1].startswith("/api/v1/releases/1/wait?status=installed&timeout=")
+    with pytest.raises(ApiError, match="release 2.0 ended failed: boom") as raised:
+        client.wait_release(2, {"installed"})
+    assert raised.value.status == 409
+    assert client.wait_release(2, {"failed"})["status"] == "failed"  # asked for: no error
+
+
+def test_a_wait_that_times_out_names_the_object_and_its_state(client):
+    with pytest.raises(ApiError, match="migration 0001_a still applying after 0s") as raised:
+        client.wait_until("/migrations/3/wait", "state", {"applied"}, {"failed"},
+                          lambda m: "migration %s" % m["name"], timeout=0)
+    assert raised.value.status == 504
+    assert Answers.asked[-1] == "/api/v1/migrations/3/wait?state=applied&timeout=0.0"

@@ -1,14 +1,9 @@
 """Per-agent git mirrors: clone once, fetch after; fresh checkouts."""
-import subprocess
 
 import pytest
 
 from rds_agent.git import GitError, Mirrors
-
-
-def git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
-                   check=True, capture_output=True)
+from tests.e2e.helpers import git
 
 
 @pytest.fixture

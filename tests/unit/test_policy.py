@@ -90,7 +90,7 @@ CONDITIONS = [
         A.ACTIVATE: (DenialKind.INAPPLICABLE, "was deleted"),
         A.REBUILD: (DenialKind.INAPPLICABLE, "was deleted"),
         A.DELETE: (DenialKind.INAPPLICABLE, "already deleted"),
-        A.PIN: (DenialKind.INAPPLICABLE, "is deleted")}),
+        A.PIN: (DenialKind.INAPPLICABLE, "was deleted")}),
     ("destroyed", {"destroyed": True}, {}, {
         A.ACTIVATE: (DenialKind.INAPPLICABLE, "removed from the servers"),
         A.PIN: (DenialKind.INAPPLICABLE, "removed from the servers")}),

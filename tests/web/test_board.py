@@ -4,8 +4,14 @@ import re
 import pytest
 from sqlalchemy import select
 
-from rds_db.models import DeploymentSwitch, Project, ReleaseBan, ReleaseRequest
-from tests.web.web_support import Agent, in_tx, logged_in, make_user, seed_releases
+from rds_db.models import Project, ReleaseBan, ReleaseRequest
+from tests.web.web_support import (
+    in_tx,
+    logged_in,
+    make_user,
+    seed_releases,
+    statements_run,
+)
 
 
 def row_html(page, release_id):
@@ -124,12 +130,9 @@ def test_the_live_row_is_marked_and_offers_revert(as_deployer, make_project, mak
     assert actions(page, first) == {"activate", "pin", "delete"}
 
 
-def test_failed_release_shows_its_error_and_rebuild(as_deployer, make_project, make_release,
-                                                    session_factory):
+def test_failed_release_shows_its_error_and_rebuild(as_deployer, make_project, make_release):
     project = make_project()
-    release, task, _ = make_release.create(project)
-    agent = Agent(session_factory, task)
-    agent.start()
+    release, agent, _ = make_release.building(project)
     agent.fail(reason="make: *** [all] Error 2")
     page = board(as_deployer, project)
     row = row_html(page, release)
@@ -156,18 +159,13 @@ def test_a_release_not_on_every_server_cannot_be_activated(as_deployer, make_pro
     assert "not ready on deploy@10.0.0.3:22" in row_html(page, release)
 
 
-def test_progress_while_building_uses_the_previous_build(as_viewer, make_project, make_release,
-                                                        session_factory):
+def test_progress_while_building_uses_the_previous_build(as_viewer, make_project, make_release):
     project = make_project()
-    done, task, servers = make_release.create(project)
-    agent = Agent(session_factory, task)
-    agent.start()
+    done, agent, servers = make_release.building(project)
     agent.step("build", "started")
     agent.step("build", "finished")
     agent.install(servers)
-    building, task, _ = make_release.create(project)
-    agent = Agent(session_factory, task)
-    agent.start()
+    building, agent, _ = make_release.building(project)
     agent.step("build", "started")
     row = row_html(board(as_viewer, project), building)
     assert re.search(r'<progress max="100" value="[\d.]+" data-base', row)
@@ -245,25 +243,13 @@ def test_a_ban_is_shown_and_nothing_is_created(as_deployer, make_project, sessio
     assert "0 releases" in board(as_deployer, project)
 
 
-@pytest.fixture
-def deployment(session_factory):
-    """``deployment(False)`` switches every deploy off (back on after the test)."""
-    def switch(enabled):
-        def flip(session):
-            row = session.get(DeploymentSwitch, 1)
-            row.enabled, row.reason = enabled, None if enabled else "incident 42"
-        in_tx(session_factory, flip)
-    yield switch
-    switch(True)
-
-
 def test_with_deployment_off_only_the_rollback_is_offered(as_deployer, make_project,
-                                                          make_release, deployment):
+                                                          make_release, deployment_switch):
     project = make_project()
     first = make_release.live(project)
     second = make_release.live(project)
     spare = make_release.installed(project)
-    deployment(False)
+    deployment_switch(False, "incident 42")
     page = board(as_deployer, project)
     assert "Deployment is switched off" in page and "incident 42" in page
     assert 'id="new-release"' not in page
@@ -333,17 +319,9 @@ def test_release_page(as_viewer, make_project, make_release):
 
 def test_the_board_is_read_in_a_fixed_number_of_queries(app, as_viewer, make_project,
                                                         session_factory, make_release):
-    from sqlalchemy import event
-
     def statements_for(project):
-        engine = app.extensions["rds_db"].kw["bind"]
-        statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
+        with statements_run(app) as statements:
             board(as_viewer, project)
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
         return statements
 
     small, full = make_project(), make_project()

@@ -1,10 +1,7 @@
 """Bans, the deployment switch and release lines in the UI (Flask client, CSRF on)."""
 import re
 
-import pytest
-
 from rds_control import controls
-from rds_db.models import DeploymentSwitch
 from tests.web.web_support import in_tx
 
 
@@ -17,15 +14,6 @@ def page_of(client, url):
 def bans_of(session_factory, project):
     return in_tx(session_factory, lambda s: [(b.id, b.comment, b.author.username)
                                              for b in controls.active_bans(s, project)])
-
-
-@pytest.fixture
-def switch_restored(session_factory):
-    yield
-    def on(session):
-        row = session.get(DeploymentSwitch, 1)
-        row.enabled, row.reason = True, None
-    in_tx(session_factory, on)
 
 
 def test_a_deployer_bans_from_the_project_page_and_the_board_shows_it(
@@ -68,7 +56,7 @@ def test_a_bad_ban_from_the_form_names_the_field_and_saves_nothing(as_deployer, 
 
 
 def test_an_admin_switches_deployment_off_and_every_page_shows_the_banner(
-        as_admin, as_deployer, as_viewer, switch_restored):
+        as_admin, as_deployer, as_viewer, deployment_switch):
     assert 'id="switch-form"' in page_of(as_admin, "/")
     assert 'id="switch-form"' not in page_of(as_deployer, "/")
     assert as_deployer.post("/deployment", {"enabled": "off", "reason": "x"}).status_code == 302

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from rds_contracts.migrator import MigrationListing
 from rds_control import migrations, releases
 from rds_db.models import Migration, Project
-from tests.web.web_support import in_tx
+from tests.web.web_support import in_tx, statements_run
 
 SCRIPTS = {"build": "make", "migrations": "ls migrations/$type",
            "migration": "psql -f migrations/$type/$migrationName.$command.sql"}
@@ -106,17 +106,9 @@ def test_the_migrations_page_reloads_live_when_a_migration_of_its_project_change
 
 def test_the_migrations_page_is_read_in_a_fixed_number_of_queries(
         app, as_viewer, make_project, make_release, session_factory):
-    from sqlalchemy import event
-
     def queries_for(projects):
-        engine = app.extensions["rds_db"].kw["bind"]
-        statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
+        with statements_run(app) as statements:
             page = as_viewer.get("/migrations?type=post&state=pending").get_data(as_text=True)
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
         assert all(p in page for p in projects)
         return len(statements)
 

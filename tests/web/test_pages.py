@@ -2,7 +2,7 @@
 import re
 from datetime import UTC, datetime, timedelta
 
-from tests.web.web_support import Agent, heartbeat, unique
+from tests.web.web_support import heartbeat, unique
 
 
 def test_agents_page(as_viewer, session_factory):
@@ -38,26 +38,23 @@ def test_audit_log_lists_and_filters(as_viewer, make_project, make_release):
     assert "0 entries" in page
 
 
-def test_build_page_shows_phases_log_and_error(as_viewer, make_project, make_release,
-                                               session_factory):
+def test_build_page_shows_phases_log_and_error(as_viewer, make_project, make_release):
     project = make_project()
-    release, task, _ = make_release.create(project)
-    agent = Agent(session_factory, task)
-    agent.start()
+    release, agent, _ = make_release.building(project)
     agent.step("checkout", "started")
     agent.log("Cloning...\n\x1b[32mok\x1b[0m <done>\n")
     agent.step("checkout", "finished")
     agent.step("build", "started")
     agent.log("\x1b[1;31merror:\x1b[0m missing file\n")
     agent.fail(reason="build script exited with 2")
-    page = as_viewer.get("/builds/%s" % task).get_data(as_text=True)
+    page = as_viewer.get("/builds/%s" % agent.task_id).get_data(as_text=True)
     assert '<div class="build-error" role="alert">' in page
     assert "build failed: build script exited with 2" in page
     assert '<span class="ansi-fg-2">ok</span> &lt;done&gt;' in page
     assert '<span class="ansi-fg-1 ansi-bold">error:</span>' in page
     phases = re.findall(r"<tr class=\"[^\"]*\"><td>(\w+)</td>", page)
     assert phases == ["queued", "checkout", "build"]
-    raw = as_viewer.get("/builds/%s/log.txt" % task)
+    raw = as_viewer.get("/builds/%s/log.txt" % agent.task_id)
     assert raw.mimetype == "text/plain" and "\x1b[32mok" in raw.get_data(as_text=True)
     assert as_viewer.get("/builds/%s" % ("0" * 32)).status_code == 404
 

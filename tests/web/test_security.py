@@ -109,23 +109,20 @@ def test_local_secret_files_are_private(tmp_path):
 
 
 def test_a_long_log_shows_its_tail_and_downloads_whole(as_viewer, make_project, make_release,
-                                                       session_factory, monkeypatch):
+                                                       monkeypatch):
     from rds_control import logs
-    from tests.web.web_support import Agent
 
     monkeypatch.setattr(logs, "PAGE_BYTES", 1000)
     project = make_project()
-    release, task, _ = make_release.create(project)
-    agent = Agent(session_factory, task)
-    agent.start()
+    release, agent, _ = make_release.building(project)
     lines = ["line %04d %s\n" % (n, "x" * 80) for n in range(40)]
     for n in range(0, 40, 4):
         agent.log("".join(lines[n:n + 4]))
-    page = as_viewer.get("/builds/%s" % task).get_data(as_text=True)
+    page = as_viewer.get("/builds/%s" % agent.task_id).get_data(as_text=True)
     assert "line 0039" in page and "line 0000" not in page
     assert "earlier bytes of this log are not shown" in page
-    assert "/builds/%s/log.txt" % task in page
-    raw = as_viewer.get("/builds/%s/log.txt" % task)
+    assert "/builds/%s/log.txt" % agent.task_id in page
+    raw = as_viewer.get("/builds/%s/log.txt" % agent.task_id)
     assert raw.is_streamed and raw.get_data(as_text=True) == "".join(lines)
 
 

@@ -1,4 +1,5 @@
 """Helpers of the web UI tests (imported by conftest and the tests)."""
+import contextlib
 import re
 import secrets
 import uuid
@@ -23,6 +24,21 @@ class RecordingBus:
 
     def broadcast_command(self, command, pool):
         self.sent.append(("broadcast", command, pool))
+
+
+@contextlib.contextmanager
+def statements_run(app):
+    """The SQL statements the app's database engine runs inside the ``with`` block."""
+    from sqlalchemy import event
+
+    engine = app.extensions["rds_db"].kw["bind"]
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
 
 
 def unique(prefix):
@@ -154,10 +170,15 @@ class Releases:
             return [t.id for t in release.tasks if t.kind == kind][-1]
         return in_tx(self.session_factory, find)
 
-    def installed(self, project, comment="a change"):
+    def building(self, project, comment="a change"):
+        """A new release whose build an agent has started: (release id, agent, server ids)."""
         release_id, task_id, servers = self.create(project, comment)
         agent = Agent(self.session_factory, task_id)
         agent.start()
+        return release_id, agent, servers
+
+    def installed(self, project, comment="a change"):
+        release_id, agent, servers = self.building(project, comment)
         agent.install(servers)
         return release_id
 

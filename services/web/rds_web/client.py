@@ -1,6 +1,6 @@
 """A small client of rds's JSON API (used by the CLI, the demo and the tests)."""
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import requests
@@ -51,6 +51,23 @@ class ApiClient:
     def delete(self, path: str) -> Answer:
         return self.request("DELETE", path)
 
+    def wait_until(self, path: str, key: str, wanted: Collection[str], ends: Collection[str],
+                   name: Callable[[Answer], str], timeout: float) -> Answer:
+        """Long-poll ``path`` (an API ``…/wait``, asked for each ``?key=`` in ``wanted``)
+        until the object's ``key`` is one of ``wanted`` or ``ends``; return it.
+
+        Raises ApiError (504) after ``timeout`` seconds, naming it ``name(answer)``.
+        """
+        deadline = time.monotonic() + timeout
+        query = "&".join("%s=%s" % (key, value) for value in sorted(wanted))
+        while True:
+            chunk = max(0.0, min(25.0, deadline - time.monotonic()))
+            data = self.get("%s?%s&timeout=%.1f" % (path, query, chunk))
+            if data[key] in wanted or data[key] in ends:
+                return data
+            if time.monotonic() >= deadline:
+                raise ApiError(504, "%s still %s after %ss" % (name(data), data[key], timeout))
+
     def wait_release(self, release_id: int, statuses: Collection[str],
                      timeout: float = 900.0) -> Answer:
         """Wait (server-side long-poll) until a release reaches one of ``statuses``.
@@ -58,16 +75,10 @@ class ApiClient:
         Raises ApiError when it ends failed or cancelled instead (unless asked
         for), or after ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
-        query = "&".join("status=%s" % s for s in sorted(statuses))
-        while True:
-            chunk = max(0.0, min(25.0, deadline - time.monotonic()))
-            release = self.get("/releases/%d/wait?%s&timeout=%.1f" % (release_id, query, chunk))
-            if release["status"] in statuses:
-                return release
-            if release["status"] in TERMINAL_FAILURES:
-                raise ApiError(409, "release %s ended %s: %s" % (
-                    release["version"], release["status"], release.get("last_error")))
-            if time.monotonic() >= deadline:
-                raise ApiError(504, "release %s still %s after %ss" % (
-                    release["version"], release["status"], timeout))
+        release = self.wait_until("/releases/%d/wait" % release_id, "status", statuses,
+                                  TERMINAL_FAILURES, lambda r: "release %s" % r["version"],
+                                  timeout)
+        if release["status"] not in statuses:
+            raise ApiError(409, "release %s ended %s: %s" % (
+                release["version"], release["status"], release.get("last_error")))
+        return release

@@ -23,6 +23,7 @@ from rds_control.lines import LineInput
 from rds_control.projects import get_project
 from rds_db.models import DeploymentSwitch, NotificationChannel, ReleaseBan
 from rds_web.api import bp, json_body
+from rds_web.api.params import path_param
 from rds_web.api.schemas import Out, dump
 from rds_web.auth import require
 from rds_web.db import get_session, run
@@ -242,10 +243,10 @@ def openapi_paths(op: Callable[..., JSONObject],
                   body: Callable[[str, type[BaseModel]], JSONObject], error: JSONObject,
                   name: JSONObject) -> dict[str, dict[str, JSONObject]]:
     """This module's routes for the OpenAPI document (helpers passed in by it)."""
-    ban_id = {"name": "ban_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    ban_id = path_param("ban_id", {"type": "integer"})
     bans, ban = body("bans in force", BanList), body("the ban", BanOut)
     switch, lines_ = body("the switch", SwitchOut), body("the lines", LinesOut)
-    channel_id = dict(ban_id, name="channel_id")
+    channel_id = path_param("channel_id", {"type": "integer"})
     return {
         "/bans": {"get": op("Release bans in force, every project", {"200": bans})},
         "/projects/{name}/bans": {

@@ -15,7 +15,9 @@ from rds_core.migrations import MigrationState, MigrationType
 from rds_db.models import Migration, User
 from rds_web.api import bp, json_body
 from rds_web.api.longpoll import long_poll, seconds_arg
-from rds_web.api.schemas import ActionAnswer, Out, TaskOut, dump, release_body
+from rds_web.api.params import path_param, query
+from rds_web.api.releases import release_action
+from rds_web.api.schemas import ActionAnswer, Out, TaskOut, dump
 from rds_web.auth import require
 from rds_web.db import get_session, run
 from rds_web.json_types import JSONObject
@@ -142,10 +144,7 @@ def cancel_migration(migration_id: int) -> ResponseReturnValue:
 @require("deploy")
 def run_pre_migrations(release_id: int) -> ResponseReturnValue:
     """Run the release's pending pre migrations in order; then it may be activated."""
-    def act(session: Session) -> dict[str, object]:
-        return release_body(session, migrations.run_pre_migrations(session, release_id,
-                                                                    g.user), g.user)
-    return run(act), 202
+    return release_action(migrations.run_pre_migrations, release_id)
 
 
 def override_reason() -> str | None:
@@ -156,19 +155,14 @@ def override_reason() -> str | None:
     return parse(OverrideInput, data).override_reason
 
 
-def _path(name: str, kind: str = "string") -> JSONObject:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
-
-
 def _query(name: str, description: str) -> JSONObject:
-    return {"name": name, "in": "query", "schema": {"type": "string"},
-            "description": description}
+    return query(name, {"type": "string"}, description)
 
 
 def paths(op: Callable[..., JSONObject], body: Callable[[str, type[BaseModel]], JSONObject],
           error: JSONObject, release: JSONObject) -> dict[str, dict[str, JSONObject]]:
     """The OpenAPI paths of this module (the helpers and shapes of openapi.py)."""
-    mid = _path("migration_id", "integer")
+    mid = path_param("migration_id", {"type": "integer"})
     one = body("the migration, with its actions for the caller", MigrationOut)
     return {
         "/migrations": {"get": op("Migrations, newest first", {
@@ -194,5 +188,5 @@ def paths(op: Callable[..., JSONObject], body: Callable[[str, type[BaseModel]], 
         "/releases/{release_id}/pre-migrations": {"post": op(
             "Run pre migrations: the release's pending pre migrations, in order",
             {"202": release, "403": error, "409": error},
-            params=[_path("release_id", "integer")])},
+            params=[path_param("release_id", {"type": "integer"})])},
     }

@@ -19,6 +19,7 @@ from rds_web.api import bp, controls
 from rds_web.api import configs as config_api
 from rds_web.api import migrations as migration_api
 from rds_web.api.longpoll import MAX_WAIT
+from rds_web.api.params import path_param, query
 from rds_web.api.schemas import (
     AgentList,
     ErrorOut,
@@ -31,7 +32,7 @@ from rds_web.api.schemas import (
     TaskStarted,
 )
 from rds_web.edge import MAX_ID
-from rds_web.json_types import JSON, JSONObject
+from rds_web.json_types import JSONObject
 
 REF = "#/components/schemas/{model}"
 #: The models the document refers to: request bodies and response bodies.
@@ -82,27 +83,25 @@ def _op(summary: str, responses: JSONObject, body: str | None = None,
     return operation
 
 
-def _path_param(name: str, schema: JSONObject) -> JSONObject:
-    return {"name": name, "in": "path", "required": True, "schema": schema}
-
-
-def _query(name: str, schema: JSONObject, description: str = "", **extra: JSON) -> JSONObject:
-    return {"name": name, "in": "query", "schema": schema, "description": description, **extra}
-
-
 #: The same bounds the views and ``rds_web.edge`` enforce.
-RID = _path_param("release_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID})
-NAME = _path_param("name", {"type": "string", "minLength": 1, "maxLength": 63})
-LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-               "how many, newest first")
-STATUS = _query("status", {"type": "array", "minItems": 1, "items": {
+RID = path_param("release_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID})
+NAME = path_param("name", {"type": "string", "minLength": 1, "maxLength": 63})
+LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+              "how many, newest first")
+STATUS = query("status", {"type": "array", "minItems": 1, "items": {
     "type": "string", "enum": [s.value for s in ReleaseStatus]}}, "repeatable",
     required=True, style="form", explode=True)
-TIMEOUT = _query("timeout", {"type": "number", "minimum": 0, "maximum": MAX_WAIT,
-                             "default": 25}, "seconds")
-LOG = _query("log", {"type": "string", "enum": ["1", "true", "yes", "0"]},
-             "1: include the build logs")
+TIMEOUT = query("timeout", {"type": "number", "minimum": 0, "maximum": MAX_WAIT,
+                            "default": 25}, "seconds")
+LOG = query("log", {"type": "string", "enum": ["1", "true", "yes", "0"]},
+            "1: include the build logs")
 WRITE: JSONObject = {"403": ERROR, "409": ERROR}
+
+
+def _release_action(summary: str, status: str = "202") -> dict[str, JSONObject]:
+    """A POST on one release, answered with the release (and every action's answer)."""
+    return {"post": _op(summary, {status: RELEASE, **WRITE}, params=[RID])}
+
 
 PATHS: dict[str, dict[str, JSONObject]] = {
     "/health": {"get": _op("Database reachability (details only with the health token)",
@@ -145,25 +144,18 @@ PATHS: dict[str, dict[str, JSONObject]] = {
     "/releases/{release_id}/wait": {
         "get": _op("Long-poll until the release reaches a status",
                    {"200": RELEASE}, params=[RID, STATUS, TIMEOUT])},
-    "/releases/{release_id}/activate": {
-        "post": _op("Switch live (an older release: rollback)",
-                    {"202": RELEASE, **WRITE}, params=[RID])},
-    "/releases/{release_id}/rebuild": {
-        "post": _op("Build the latest release again, same version",
-                    {"202": RELEASE, **WRITE}, params=[RID])},
-    "/releases/{release_id}/cancel": {
-        "post": _op("Cancel a build", {"202": RELEASE, **WRITE}, params=[RID])},
-    "/releases/{release_id}/install-missing": {
-        "post": _op("Install a partly installed release on the servers where it is missing",
-                    {"202": RELEASE, **WRITE}, params=[RID])},
-    "/releases/{release_id}/pin": {
-        "post": _op("Keep the release on the servers whatever the retention policy says",
-                    {"200": RELEASE, **WRITE}, params=[RID])},
-    "/releases/{release_id}/unpin": {
-        "post": _op("Let the retention policy decide about the release again",
-                    {"200": RELEASE, **WRITE}, params=[RID])},
+    "/releases/{release_id}/activate": _release_action("Switch live (an older release: rollback)"),
+    "/releases/{release_id}/rebuild": _release_action(
+        "Build the latest release again, same version"),
+    "/releases/{release_id}/cancel": _release_action("Cancel a build"),
+    "/releases/{release_id}/install-missing": _release_action(
+        "Install a partly installed release on the servers where it is missing"),
+    "/releases/{release_id}/pin": _release_action(
+        "Keep the release on the servers whatever the retention policy says", status="200"),
+    "/releases/{release_id}/unpin": _release_action(
+        "Let the retention policy decide about the release again", status="200"),
 }
-FILE = _path_param("filename", {"type": "string", "minLength": 1, "maxLength": 128})
+FILE = path_param("filename", {"type": "string", "minLength": 1, "maxLength": 128})
 PATHS.update({
     "/projects/{name}/configs": {
         "get": _op("Config files of a project (contents only for admin and deployer)",
@@ -191,9 +183,9 @@ PATHS.update({
         "get": _op("One version of a config file",
                    {"200": _body("the version", config_api.ConfigVersionOut), "404": ERROR},
                    params=[NAME, FILE,
-                           _path_param("version", {"type": "integer", "minimum": 1}),
-                           _query("wait", {"type": "number", "minimum": 0, "maximum": 60},
-                                  "long-poll up to N seconds while the upload is pending")])},
+                           path_param("version", {"type": "integer", "minimum": 1}),
+                           query("wait", {"type": "number", "minimum": 0, "maximum": 60},
+                                 "long-poll up to N seconds while the upload is pending")])},
 })
 
 PATHS.update(controls.openapi_paths(_op, _body, ERROR, NAME))

@@ -88,8 +88,10 @@ def wait_release(release_id: int) -> ResponseReturnValue:
     return long_poll(read, lambda data: data["status"] in wanted | TERMINAL, timeout)
 
 
-def _action(fn: Callable[[Session, int, User], ReleaseRequest], release_id: int,
-            status: int = 202) -> ResponseReturnValue:
+def release_action(fn: Callable[[Session, int, User], ReleaseRequest], release_id: int,
+                   status: int = 202) -> ResponseReturnValue:
+    """Run a control-plane action on a release as the caller; answer the release (with
+    every action's answer) or the refusal."""
     def act(session: Session) -> dict[str, object]:
         return release_body(session, fn(session, release_id, g.user), g.user)
     return run(act), status
@@ -105,7 +107,7 @@ def post_activate(release_id: int) -> ResponseReturnValue:
     from rds_web.api.migrations import override_reason
 
     reason = override_reason()
-    return _action(lambda s, rid, user: releases.activate_release(
+    return release_action(lambda s, rid, user: releases.activate_release(
         s, rid, user, override_reason=reason), release_id)
 
 
@@ -113,30 +115,30 @@ def post_activate(release_id: int) -> ResponseReturnValue:
 @require("deploy")
 def rebuild_release(release_id: int) -> ResponseReturnValue:
     """Build the latest release again under the same version."""
-    return _action(releases.rebuild_release, release_id)
+    return release_action(releases.rebuild_release, release_id)
 
 
 @bp.post("/releases/<int:release_id>/cancel")
 @require("deploy")
 def cancel_release(release_id: int) -> ResponseReturnValue:
     """Cancel a release that is building."""
-    return _action(releases.cancel_release, release_id)
+    return release_action(releases.cancel_release, release_id)
 
 
 @bp.post("/releases/<int:release_id>/pin")
 @require("deploy")
 def pin_release(release_id: int) -> ResponseReturnValue:
     """Keep a release on the servers whatever the retention policy says."""
-    return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, True), release_id,
-                   status=200)
+    return release_action(lambda s, rid, user: releases.set_pinned(s, rid, user, True),
+                          release_id, status=200)
 
 
 @bp.post("/releases/<int:release_id>/unpin")
 @require("deploy")
 def unpin_release(release_id: int) -> ResponseReturnValue:
     """Let the retention policy decide about a release again."""
-    return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
-                   status=200)
+    return release_action(lambda s, rid, user: releases.set_pinned(s, rid, user, False),
+                          release_id, status=200)
 
 
 @bp.post("/releases/<int:release_id>/install-missing")
@@ -146,11 +148,11 @@ def install_missing(release_id: int) -> ResponseReturnValue:
 
     :raise 409: installed everywhere, not installed, or a build is running.
     """
-    return _action(installs.install_missing, release_id)
+    return release_action(installs.install_missing, release_id)
 
 
 @bp.delete("/releases/<int:release_id>")
 @require("deploy")
 def delete_release(release_id: int) -> ResponseReturnValue:
     """Soft-delete a release that is not live (its files go with the next GC)."""
-    return _action(releases.delete_release, release_id, status=200)
+    return release_action(releases.delete_release, release_id, status=200)

@@ -9,7 +9,6 @@
 ``--wait`` waits until the migration (every one, for ``run-pre``) ended and
 exits non-zero, with the script's last output, when one failed.
 """
-import time
 from typing import Any
 
 import click
@@ -23,19 +22,12 @@ FAILED = {"failed", "rollback_failed"}
 def wait_for(client: ApiClient, migration_id: int, states: set[str],
              timeout: float = 3600.0) -> dict[str, Any]:
     """Long-poll until the migration is in one of ``states``; raise on failure."""
-    deadline = time.monotonic() + timeout
-    query = "&".join("state=%s" % s for s in sorted(states))
-    while True:
-        chunk = max(0.0, min(25.0, deadline - time.monotonic()))
-        data = client.get("/migrations/%d/wait?%s&timeout=%.1f" % (migration_id, query, chunk))
-        if data["state"] in states:
-            return data
-        if data["state"] in FAILED:
-            raise ApiError(409, "migration %s %s: %s" % (data["name"], data["state"],
-                                                          data.get("last_error")))
-        if time.monotonic() >= deadline:
-            raise ApiError(504, "migration %s still %s after %ss" % (
-                data["name"], data["state"], timeout))
+    data = client.wait_until("/migrations/%d/wait" % migration_id, "state", states, FAILED,
+                             lambda m: "migration %s" % m["name"], timeout)
+    if data["state"] not in states:
+        raise ApiError(409, "migration %s %s: %s" % (data["name"], data["state"],
+                                                      data.get("last_error")))
+    return data
 
 
 def migration_lines(data: dict[str, Any]) -> list[str]:

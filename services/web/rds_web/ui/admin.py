@@ -1,11 +1,14 @@
 """Administration: users, their roles, and API tokens (admins only)."""
+from collections.abc import Callable
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from rds_control import user_admin, users
 from rds_control.errors import ControlError
-from rds_db.models import Role
+from rds_db.models import Role, User
 from rds_web.db import get_session, run
 from rds_web.ui.common import form_text, perform, requires
 
@@ -43,32 +46,35 @@ def create_user() -> ResponseReturnValue:
     return redirect(url_for("admin.index"))
 
 
+def _change_user(change: Callable[[Session], User], done: Callable[[str], str]) -> Response:
+    """Change a user as the admin, flash ``done(username)`` or the refusal, back to the list."""
+    perform(lambda s: change(s).username, success=done)
+    return redirect(url_for("admin.index"))
+
+
 @bp.post("/users/<int:user_id>/role")
 @requires("admin")
 def set_role(user_id: int) -> ResponseReturnValue:
     """Give a user another role."""
     role = form_text("role")
-    perform(lambda s: user_admin.set_role(s, user_id, role, g.user).username,
-            success=lambda name: "%s is now %s." % (name, role))
-    return redirect(url_for("admin.index"))
+    return _change_user(lambda s: user_admin.set_role(s, user_id, role, g.user),
+                        lambda name: "%s is now %s." % (name, role))
 
 
 @bp.post("/users/<int:user_id>/disable")
 @requires("admin")
 def disable(user_id: int) -> ResponseReturnValue:
     """Disable a user: no login, no API access."""
-    perform(lambda s: user_admin.set_disabled(s, user_id, True, g.user).username,
-            success=lambda name: "Disabled %s." % name)
-    return redirect(url_for("admin.index"))
+    return _change_user(lambda s: user_admin.set_disabled(s, user_id, True, g.user),
+                        lambda name: "Disabled %s." % name)
 
 
 @bp.post("/users/<int:user_id>/enable")
 @requires("admin")
 def enable(user_id: int) -> ResponseReturnValue:
     """Enable a disabled user again."""
-    perform(lambda s: user_admin.set_disabled(s, user_id, False, g.user).username,
-            success=lambda name: "Enabled %s." % name)
-    return redirect(url_for("admin.index"))
+    return _change_user(lambda s: user_admin.set_disabled(s, user_id, False, g.user),
+                        lambda name: "Enabled %s." % name)
 
 
 @bp.post("/users/<int:user_id>/password")
@@ -76,9 +82,8 @@ def enable(user_id: int) -> ResponseReturnValue:
 def password(user_id: int) -> ResponseReturnValue:
     """Set a new password for a user."""
     new = request.form.get("password") or ""
-    perform(lambda s: user_admin.reset_password(s, user_id, new, g.user).username,
-            success=lambda name: "Set a new password for %s." % name)
-    return redirect(url_for("admin.index"))
+    return _change_user(lambda s: user_admin.reset_password(s, user_id, new, g.user),
+                        lambda name: "Set a new password for %s." % name)
 
 
 @bp.post("/users/<int:user_id>/tokens")

@@ -7,6 +7,7 @@ diffs (contents are secrets).
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from rds_control import configs, projects
 from rds_control.errors import ControlError
@@ -20,6 +21,18 @@ bp = Blueprint("configs", __name__, url_prefix="/projects/<name>/configs")
 
 def _readable() -> bool:
     return configs.may_read_contents(g.user)
+
+
+def _form_version() -> dict[str, str]:
+    """The new version's content and comment as the form sent them."""
+    return {"content": request.form.get("content", ""),
+            "comment": request.form.get("comment", "")}
+
+
+def _saved(name: str, filename: str, version: int) -> Response:
+    flash("Saved %s (version %d); pushing it to every server." % (filename, version),
+          "success")
+    return redirect(url_for("configs.show", name=name, filename=filename))
 
 
 def _history_context(session: Session, project: Project,
@@ -46,8 +59,7 @@ def index(name: str) -> ResponseReturnValue:
 def create(name: str) -> ResponseReturnValue:
     """Create a config file (its first version) and push it; nothing saved on error."""
     filename = (request.form.get("filename") or "").strip()
-    data = {"content": request.form.get("content", ""),
-            "comment": request.form.get("comment", "")}
+    data = _form_version()
     try:
         row = run(lambda s: configs.save_file(s, name, filename, data, g.user))
     except ControlError as exc:
@@ -58,9 +70,7 @@ def create(name: str) -> ResponseReturnValue:
                                values=dict(data, filename=filename),
                                errors={exc.field or "filename": exc.message},
                                readable=True), exc.status
-    flash("Saved %s (version %d); pushing it to every server." % (filename, row.version),
-          "success")
-    return redirect(url_for("configs.show", name=name, filename=filename))
+    return _saved(name, filename, row.version)
 
 
 @bp.post("/_push")
@@ -108,8 +118,7 @@ def show(name: str, filename: str) -> ResponseReturnValue:
 @requires(configs.CONTENT_PERMISSION)
 def save(name: str, filename: str) -> ResponseReturnValue:
     """Save a new version of a config file and push it; nothing saved on error."""
-    data = {"content": request.form.get("content", ""),
-            "comment": request.form.get("comment", "")}
+    data = _form_version()
     try:
         row = run(lambda s: configs.save_file(s, name, filename, data, g.user))
     except ControlError as exc:
@@ -120,9 +129,7 @@ def save(name: str, filename: str) -> ResponseReturnValue:
         return render_template("config_file.html", content=data["content"],
                                comment=data["comment"], error=exc.message,
                                error_field=exc.field or "content", **context), exc.status
-    flash("Saved %s (version %d); pushing it to every server." % (filename, row.version),
-          "success")
-    return redirect(url_for("configs.show", name=name, filename=filename))
+    return _saved(name, filename, row.version)
 
 
 @bp.post("/<path:filename>/delete")

@@ -15,6 +15,7 @@ from rds_core.migrations import MigrationState, MigrationType
 from rds_db.models import Migration, User
 from rds_web.db import get_session
 from rds_web.ui.common import back, form_text, perform, requires
+from rds_web.ui.releases import release_action
 
 bp = Blueprint("migrations", __name__)
 
@@ -78,11 +79,8 @@ def cancel(migration_id: int) -> ResponseReturnValue:
 @requires("deploy")
 def run_pre(release_id: int) -> ResponseReturnValue:
     """Run the release's pending pre migrations in order."""
-    def act(session: Session) -> str:
-        release = migrations.run_pre_migrations(session, release_id, g.user)
-        return "Running the pre migrations of %s %s." % (release.project.name, release.version)
-    perform(act, success=lambda message: message)
-    return back()
+    return release_action(migrations.run_pre_migrations, release_id,
+                          "Running the pre migrations of %s.")
 
 
 @bp.post("/releases/<int:release_id>/activate-below-floor")
@@ -90,11 +88,6 @@ def run_pre(release_id: int) -> ResponseReturnValue:
 def activate_below_floor(release_id: int) -> ResponseReturnValue:
     """An admin activates a release older than the rollback floor, with a reason."""
     reason = form_text("reason")
-
-    def act(session: Session) -> str:
-        release = releases.activate_release(session, release_id, g.user,
-                                            override_reason=reason)
-        return "Activating %s %s below the rollback floor." % (release.project.name,
-                                                               release.version)
-    perform(act, success=lambda message: message)
-    return back()
+    return release_action(
+        lambda s, rid, user: releases.activate_release(s, rid, user, override_reason=reason),
+        release_id, "Activating %s below the rollback floor.")

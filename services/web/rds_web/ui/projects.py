@@ -101,6 +101,15 @@ def _render_form(values: Mapping[str, object], errors: dict[str, str], creating:
                            form_error=error), status
 
 
+def _refused_form(values: Mapping[str, object], exc: ControlError, creating: bool,
+                  project: Project | None = None) -> tuple[str, int]:
+    """The form again with the refusal: next to its field, or above the form."""
+    field = field_of(exc)
+    return _render_form(values, {field: exc.message} if field else {}, creating,
+                        project=project, error=None if field else exc.message,
+                        status=exc.status)
+
+
 @bp.get("")
 @requires("view")
 def index() -> ResponseReturnValue:
@@ -143,9 +152,7 @@ def create() -> ResponseReturnValue:
         data = form_data(request.form, creating=True)
         name = run(lambda s: projects.create_project(s, data, g.user).name)
     except ControlError as exc:
-        field = field_of(exc)
-        return _render_form(values, {field: exc.message} if field else {}, creating=True,
-                            error=None if field else exc.message, status=exc.status)
+        return _refused_form(values, exc, creating=True)
     flash("Created project %s." % name, "success")
     return redirect(url_for("projects.show", name=name))
 
@@ -165,10 +172,7 @@ def edit(name: str) -> ResponseReturnValue:
         run(lambda s: projects.update_project(s, projects.get_project(s, name, lock=True),
                                               data, g.user).name)
     except ControlError as exc:
-        field = field_of(exc)
-        return _render_form(values, {field: exc.message} if field else {}, creating=False,
-                            project=project, error=None if field else exc.message,
-                            status=exc.status)
+        return _refused_form(values, exc, creating=False, project=project)
     flash("Saved project %s." % name, "success")
     return redirect(url_for("projects.show", name=name))
 

@@ -32,12 +32,14 @@ def show(release_id: int) -> ResponseReturnValue:
                            history=history, **release_extras(session, row.release))
 
 
-def _action(fn: Callable[[Session, int, User], ReleaseRequest], release_id: int,
-            verb: str) -> Response:
+def release_action(fn: Callable[[Session, int, User], ReleaseRequest], release_id: int,
+                   message: str) -> Response:
+    """Run a control-plane action on a release as the user, flash ``message`` (its ``%s``:
+    the project and version) or the refusal, and go back to the page the form was on."""
     def act(session: Session) -> str:
         release = fn(session, release_id, g.user)
-        return "%s %s %s." % (verb, release.project.name, release.version)
-    perform(act, success=lambda message: message)
+        return message % ("%s %s" % (release.project.name, release.version))
+    perform(act, success=lambda said: said)
     return back()
 
 
@@ -45,51 +47,52 @@ def _action(fn: Callable[[Session, int, User], ReleaseRequest], release_id: int,
 @requires("deploy")
 def activate(release_id: int) -> ResponseReturnValue:
     """Switch a release live on every server (an older one: roll back to it)."""
-    return _action(releases.activate_release, release_id, "Activating")
+    return release_action(releases.activate_release, release_id, "Activating %s.")
 
 
 @bp.post("/releases/<int:release_id>/rebuild")
 @requires("deploy")
 def rebuild(release_id: int) -> ResponseReturnValue:
     """Build the latest release again under the same version."""
-    return _action(releases.rebuild_release, release_id, "Rebuilding")
+    return release_action(releases.rebuild_release, release_id, "Rebuilding %s.")
 
 
 @bp.post("/releases/<int:release_id>/cancel")
 @requires("deploy")
 def cancel(release_id: int) -> ResponseReturnValue:
     """Cancel a release that is building."""
-    return _action(releases.cancel_release, release_id, "Cancelling")
+    return release_action(releases.cancel_release, release_id, "Cancelling %s.")
 
 
 @bp.post("/releases/<int:release_id>/delete")
 @requires("deploy")
 def delete(release_id: int) -> ResponseReturnValue:
     """Soft-delete a release that is not live (its files go with the next cleanup)."""
-    return _action(releases.delete_release, release_id, "Deleted")
+    return release_action(releases.delete_release, release_id, "Deleted %s.")
 
 
 @bp.post("/releases/<int:release_id>/pin")
 @requires("deploy")
 def pin(release_id: int) -> ResponseReturnValue:
     """Keep a release on the servers whatever the retention policy says."""
-    return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, True), release_id,
-                   "Pinned")
+    return release_action(lambda s, rid, user: releases.set_pinned(s, rid, user, True),
+                          release_id, "Pinned %s.")
 
 
 @bp.post("/releases/<int:release_id>/unpin")
 @requires("deploy")
 def unpin(release_id: int) -> ResponseReturnValue:
     """Let the retention policy decide about a release again."""
-    return _action(lambda s, rid, user: releases.set_pinned(s, rid, user, False), release_id,
-                   "Unpinned")
+    return release_action(lambda s, rid, user: releases.set_pinned(s, rid, user, False),
+                          release_id, "Unpinned %s.")
 
 
 @bp.post("/releases/<int:release_id>/install-missing")
 @requires("deploy")
 def install_missing(release_id: int) -> ResponseReturnValue:
     """Install a partly installed release on the servers where it is missing."""
-    return _action(installs.install_missing, release_id, "Installing on the missing servers:")
+    return release_action(installs.install_missing, release_id,
+                          "Installing on the missing servers: %s.")
 
 
 @bp.post("/projects/<name>/revert")
