@@ -278,7 +278,8 @@ class Http:
         response = self.connection.getresponse()
         body = response.read()
         if response.status != 200:
-            raise RuntimeError("GET %s: %d %s" % (path, response.status, body[:300]))
+            raise RuntimeError("GET %s: %d %s" % (path, response.status,
+                                                   body[:300].decode(errors="replace")))
         return body
 
     def close(self) -> None:
