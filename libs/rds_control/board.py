@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from rds_control import facts, policy
+from rds_control.errors import NotFound
 from rds_control.policy import Action, Denial, ReleaseFacts
 from rds_control.releases import deployment_switch
 from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, ReleaseStatus, TaskKind, TaskStatus
-from rds_db.models import Project, ReleaseRequest, Task
+from rds_db.models import Project, ReleaseRequest, Task, User
 from rds_db.models.base import utcnow
 
 S = ReleaseStatus
@@ -260,6 +261,15 @@ def with_row_data(query):
         selectinload(ReleaseRequest.targets))
 
 
+def load_release(session: Session, release_id: int) -> ReleaseRequest:
+    """One release with what its row (or API body) reads. :raise NotFound: no such id."""
+    release = session.scalars(with_row_data(select(ReleaseRequest).where(
+        ReleaseRequest.id == release_id))).unique().one_or_none()
+    if release is None:
+        raise NotFound("no release with id %s" % release_id)
+    return release
+
+
 def _filtered(query, project=None, status=None, release_id=None):
     if project:
         query = query.join(Project, Project.id == ReleaseRequest.project_id).where(
@@ -324,11 +334,12 @@ def board_page(session, user, project=None, status=None, before=None, after=None
                      filters={"project": project or "", "status": status or ""})
 
 
-def board_row(session, release_id, user, now=None):
+def board_row(session: Session, release_id: int, user: User | None,
+              now: datetime | None = None) -> Row | None:
     """The board row of one release, or None if it no longer exists."""
-    release = session.scalars(with_row_data(select(ReleaseRequest).where(
-        ReleaseRequest.id == release_id))).unique().one_or_none()
-    if release is None:
+    try:
+        release = load_release(session, release_id)
+    except NotFound:
         return None
     return build_rows(session, [release], user, now)[0]
 

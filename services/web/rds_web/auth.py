@@ -9,9 +9,10 @@ import functools
 
 from flask import g, jsonify, request
 
-from rds_control.users import can, user_for_token
+from rds_control.users import can, touch_token, user_for_token
+from rds_db.models import User
 from rds_db.session import transaction
-from rds_web.db import session_factory
+from rds_web.db import get_session, session_factory
 
 
 def token_from_request():
@@ -22,12 +23,17 @@ def token_from_request():
     return None
 
 
-def load_token_user():
+def load_token_user() -> User | None:
+    """The token's user, read in the request's session; its use is recorded in a
+    short transaction of its own, at most once a minute (``TOKEN_TOUCH_SECONDS``)."""
     token = token_from_request()
     if token is None:
         return None
-    with transaction(session_factory()) as session:
-        return user_for_token(session, token)
+    user, stale_token = user_for_token(get_session(), token)
+    if stale_token is not None:
+        with transaction(session_factory()) as session:
+            touch_token(session, stale_token)
+    return user
 
 
 def api_error(status, message, field=None):

@@ -1,7 +1,8 @@
 """Releases: create, list, show (with builds, logs and allowed actions), activate,
 rebuild, cancel, pin, unpin, delete."""
 
-from flask import g, request
+from flask import Response, g, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from rds_control import board, installs, releases
@@ -13,7 +14,7 @@ from rds_core.versions import version_key
 from rds_db.models import ReleaseRequest
 from rds_web.api import bp, json_body
 from rds_web.api.longpoll import long_poll, seconds_arg
-from rds_web.api.schemas import release_body, releases_body
+from rds_web.api.schemas import release_body, releases_json
 from rds_web.auth import require
 from rds_web.db import get_session, run
 
@@ -34,7 +35,7 @@ def create_release(name):
 
 @bp.get("/projects/<name>/releases")
 @require("view")
-def list_releases(name):
+def list_releases(name: str) -> Response:
     """The project's releases, highest version first (``?limit=`` 1-500, default 50;
     ``?before=<version>`` continues after the last version of the previous page)."""
     session = get_session()
@@ -52,22 +53,22 @@ def list_releases(name):
         query = query.where(ReleaseRequest.version_key < key)
     rows = session.scalars(board.with_row_data(query.order_by(
         ReleaseRequest.version_key.desc()).limit(int(limit_text)))).unique().all()
-    return releases_body(session, list(rows), g.user)
+    return Response(releases_json(session, list(rows), g.user), mimetype="application/json")
 
 
 @bp.get("/releases/<int:release_id>")
 @require("view")
-def show_release(release_id):
+def show_release(release_id: int) -> dict[str, object]:
     """A release with its status, builds and (``?log=1``) their logs."""
     with_log = request.args.get("log") in ("1", "true", "yes")
     session = get_session()
-    return release_body(session, releases.get_release(session, release_id), g.user,
-                        with_log=with_log)
+    return release_body(session, board.load_release(session, release_id),
+                        g.user, with_log=with_log)
 
 
 @bp.get("/releases/<int:release_id>/wait")
 @require("view")
-def wait_release(release_id):
+def wait_release(release_id: int) -> ResponseReturnValue:
     """Long-poll: return the release once its status is one of ``?status=`` (repeatable),
     once it ended failed/cancelled, or after ``?timeout=`` seconds (default 25, max 60)."""
     wanted = set(request.args.getlist("status"))
@@ -78,9 +79,9 @@ def wait_release(release_id):
         raise InvalidInput("unknown status %s" % sorted(unknown)[0][:40], field="status")
     timeout = seconds_arg("timeout", 25)
 
-    def read():
+    def read() -> dict[str, object]:
         session = get_session()
-        return release_body(session, releases.get_release(session, release_id), g.user)
+        return release_body(session, board.load_release(session, release_id), g.user)
     return long_poll(read, lambda data: data["status"] in wanted | TERMINAL, timeout)
 
 
