@@ -274,8 +274,14 @@ class Http:
         self.headers = headers or {}
 
     def get(self, path: str) -> bytes:
-        self.connection.request("GET", path, headers=self.headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("GET", path, headers=self.headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # gunicorn closes a keep-alive connection idle for 2 s: reconnect, as browsers do
+            self.connection.close()
+            self.connection.request("GET", path, headers=self.headers)
+            response = self.connection.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError("GET %s: %d %s" % (path, response.status,
