@@ -309,8 +309,9 @@ def login_cookie(port: int) -> str:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], log_path: str) -> Iterator[int]:
-    """Serve ``app`` with the command ``rds_testing.localrun`` uses for web; yields the port."""
+def gunicorn(app: str, env: dict[str, str], log_path: str) -> Iterator[tuple[int, int]]:
+    """Serve ``app`` with the command ``rds_testing.localrun`` uses for web; yields
+    ``(port, master pid)``."""
     port = free_port()
     command = localrun.command_for("web", port)
     command[-1] = app
@@ -328,7 +329,7 @@ def gunicorn(app: str, env: dict[str, str], log_path: str) -> Iterator[int]:
                     with open(log_path, errors="replace") as handle:
                         raise RuntimeError("gunicorn did not start:\n" + handle.read()[-2000:])
                 time.sleep(0.2)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -395,6 +396,33 @@ def under_load(port: int, headers: dict[str, str], paths: Callable[[random.Rando
     return Load(len(every) / elapsed, every, len(errors), errors[0] if errors else None)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (gunicorn's workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 def tail(path: str, lines: int = 30) -> str:
     with open(path, errors="replace") as handle:
         return "".join(handle.readlines()[-lines:])
@@ -411,6 +439,13 @@ def optional(module: str) -> ModuleType | None:
 
 
 # -- the scenarios ---------------------------------------------------------------------
+
+def database_backends(cursor: Any) -> list[int]:
+    """The PostgreSQL server processes connected to the bench's database."""
+    cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                   " AND pid <> pg_backend_pid()")
+    return [pid for (pid,) in cursor.fetchall()]
+
 
 def plain_board_page(cursor: Any, before: int | None) -> list[tuple[Any, ...]]:
     """The anchor: 25 releases with their tasks and targets, in one plain query."""
@@ -455,7 +490,7 @@ def web_rows(report: Report, url: str, names: list[str], token: str, env: dict[s
     low, high = cursor.fetchone()
     api = {"Authorization": "Bearer " + token}
     log = os.path.join(var_dir, "web.log")
-    with gunicorn("rds_web.wsgi:app", env, log) as port:
+    with gunicorn("rds_web.wsgi:app", env, log) as (port, master):
         browser = Http(port, {"Cookie": login_cookie(port)})
         for what, path, before in (("board, first page", "/", None),
                                    ("board, 90% deep (keyset cursor)", "/?before=%d" % deep_id,
@@ -486,16 +521,29 @@ def web_rows(report: Report, url: str, names: list[str], token: str, env: dict[s
                 return path
             return "/api/v1/projects"
 
+        workers = children(master)
+        backends = database_backends(cursor)
+        web_cpu, db_cpu = cpu_seconds(workers), cpu_seconds(backends)
         api_load = under_load(port, api, mix, clients, seconds)
         row_load = load()
+        done = len(api_load.timings)
+        web_ms = (cpu_seconds(workers) - web_cpu) * 1000 / max(done, 1)
+        db_ms = (cpu_seconds(sorted(set(backends) | set(database_backends(cursor))))
+                 - db_cpu) * 1000 / max(done, 1)
     if api_load.errors:
         print("web log (end):\n" + tail(log), flush=True)
-    with gunicorn("hello:app", env, log) as port:
+    with gunicorn("hello:app", env, log) as (port, _):
         hello = under_load(port, {}, lambda rng: "/hello", clients, min(seconds, 5.0))
     report.add(Row("API, %d concurrent clients (list/show mix)" % clients,
                    api_load.describe(), goal=">= 200 req/s, p95 < 150 ms",
                    anchor="bare Flask hello " + hello.describe(),
                    ratio="%.2fx" % (api_load.rate / hello.rate), load=row_load))
+    cores = os.cpu_count() or 1
+    report.add(Row("API mix, CPU per request", "web %.1f ms + PostgreSQL %.1f ms" % (
+        web_ms, db_ms), goal="<= %.1f ms for 200 req/s on %d cores" % (1000 * cores / 200,
+                                                                       cores),
+        anchor="%d cores / that: %.0f req/s at most" % (cores, 1000 * cores / (web_ms + db_ms)),
+        load=row_load))
     connection.close()
 
 

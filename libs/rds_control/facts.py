@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from rds_control.policy import (
     Ban,
@@ -207,7 +207,7 @@ def _with_facts(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
     """Load what :func:`release_facts` reads, without a query per row."""
     return query.options(selectinload(ReleaseRequest.targets),
                          selectinload(ReleaseRequest.tasks),
-                         selectinload(ReleaseRequest.project).selectinload(Project.servers))
+                         joinedload(ReleaseRequest.project).selectinload(Project.servers))
 
 
 def _who(user: User | None) -> tuple[str | None, bool]:
