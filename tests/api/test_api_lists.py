@@ -1,5 +1,6 @@
 """API lists at scale: a fixed number of queries whatever the page size, the list's fast
 JSON equal to what the models validate, and token auth that reads without writing."""
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -53,7 +54,8 @@ def test_the_project_list_costs_the_same_queries_for_3_or_25_projects(
 
     def queries_with(projects: int) -> int:
         while len(body(client.get("/api/v1/projects", headers=headers))["projects"]) < projects:
-            new = project_body(servers=[{"host": "10.1.1.%d" % n, "user": "deploy"}
+            new = project_body(name="lists-%s" % uuid.uuid4().hex[:8],
+                               servers=[{"host": "10.1.1.%d" % n, "user": "deploy"}
                                         for n in range(1, 4)])
             assert client.post("/api/v1/projects", headers=headers, json=new).status_code == 201
             _releases(client, headers, new["name"], 1)
@@ -61,7 +63,7 @@ def test_the_project_list_costs_the_same_queries_for_3_or_25_projects(
         with recorded(app) as statements:
             listed = body(client.get("/api/v1/projects", headers=headers))["projects"]
         assert len(listed) >= projects and all(len(p["servers"]) == 3 for p in listed
-                                               if p["name"].startswith("api-"))
+                                               if p["name"].startswith("lists-"))
         return len(statements)
 
     assert queries_with(3) == queries_with(25)
