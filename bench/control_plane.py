@@ -256,9 +256,9 @@ def ms(value: float) -> str:
 
 
 def latency_row(report: Report, what: str, goal: str, rds: list[float],
-                plain: list[float] | None, plain_name: str) -> None:
+                plain: list[float] | None, plain_name: str, cpu: str = "") -> None:
     p50, p95 = statistics.median(rds), percentile(rds, 0.95)
-    row = Row(what, "p50 %s, p95 %s" % (ms(p50), ms(p95)), goal=goal, load=load())
+    row = Row(what, "p50 %s, p95 %s%s" % (ms(p50), ms(p95), cpu), goal=goal, load=load())
     if plain is not None:
         plain_p95 = percentile(plain, 0.95)
         row.anchor = "%s p95 %s" % (plain_name, ms(plain_p95))
@@ -440,6 +440,28 @@ def optional(module: str) -> ModuleType | None:
 
 # -- the scenarios ---------------------------------------------------------------------
 
+class CpuMeter:
+    """CPU time the web workers and the database's backends spend, per request."""
+
+    def __init__(self, master: int, cursor: Any) -> None:
+        self.workers = children(master)
+        self.cursor = cursor
+        self.start()
+
+    def start(self) -> None:
+        self.backends = database_backends(self.cursor)
+        self.web, self.db = cpu_seconds(self.workers), cpu_seconds(self.backends)
+
+    def per_request(self, requests: int) -> tuple[float, float]:
+        """``(web ms, PostgreSQL ms)`` per request since :meth:`start`."""
+        backends = sorted(set(self.backends) | set(database_backends(self.cursor)))
+        web = (cpu_seconds(self.workers) - self.web) * 1000 / max(requests, 1)
+        return web, (cpu_seconds(backends) - self.db) * 1000 / max(requests, 1)
+
+    def text(self, requests: int) -> str:
+        return "; CPU web %.1f + PostgreSQL %.1f ms" % self.per_request(requests)
+
+
 def database_backends(cursor: Any) -> list[int]:
     """The PostgreSQL server processes connected to the bench's database."""
     cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
@@ -491,22 +513,27 @@ def web_rows(report: Report, url: str, names: list[str], token: str, env: dict[s
     api = {"Authorization": "Bearer " + token}
     log = os.path.join(var_dir, "web.log")
     with gunicorn("rds_web.wsgi:app", env, log) as (port, master):
+        meter = CpuMeter(master, cursor)
         browser = Http(port, {"Cookie": login_cookie(port)})
         for what, path, before in (("board, first page", "/", None),
                                    ("board, 90% deep (keyset cursor)", "/?before=%d" % deep_id,
                                     deep_id)):
+            meter.start()
             rds = timed(lambda: browser.get(path), requests_each)
+            cpu = meter.text(requests_each + 1)
             plain = timed(lambda: plain_board_page(cursor, before), requests_each)
-            latency_row(report, what, "p95 < 100 ms", rds, plain, "plain SELECT")
+            latency_row(report, what, "p95 < 100 ms", rds, plain, "plain SELECT", cpu)
         browser.close()
         client = Http(port, api)
         base = "/api/v1/projects/%s/releases?limit=500" % project
         for what, path, key in (("API release list, limit=500, first page", base, None),
                                 ("API release list, limit=500, 90% deep",
                                  base + "&before=" + deep_version, deep_key)):
+            meter.start()
             rds = timed(lambda: client.get(path), requests_each)
+            cpu = meter.text(requests_each + 1)
             plain = timed(lambda: plain_release_list(cursor, project, key), requests_each)
-            latency_row(report, what, "p95 < 150 ms", rds, plain, "plain SELECT")
+            latency_row(report, what, "p95 < 150 ms", rds, plain, "plain SELECT", cpu)
         client.close()
 
         def mix(rng: random.Random) -> str:
@@ -521,15 +548,10 @@ def web_rows(report: Report, url: str, names: list[str], token: str, env: dict[s
                 return path
             return "/api/v1/projects"
 
-        workers = children(master)
-        backends = database_backends(cursor)
-        web_cpu, db_cpu = cpu_seconds(workers), cpu_seconds(backends)
+        meter.start()
         api_load = under_load(port, api, mix, clients, seconds)
         row_load = load()
-        done = len(api_load.timings)
-        web_ms = (cpu_seconds(workers) - web_cpu) * 1000 / max(done, 1)
-        db_ms = (cpu_seconds(sorted(set(backends) | set(database_backends(cursor))))
-                 - db_cpu) * 1000 / max(done, 1)
+        web_ms, db_ms = meter.per_request(len(api_load.timings) + api_load.errors + clients)
     if api_load.errors:
         print("web log (end):\n" + tail(log), flush=True)
     with gunicorn("hello:app", env, log) as (port, _):
