@@ -258,7 +258,9 @@ def with_row_data(query):
         joinedload(ReleaseRequest.project).selectinload(Project.scripts),
         joinedload(ReleaseRequest.user),
         selectinload(ReleaseRequest.tasks),
-        selectinload(ReleaseRequest.targets))
+        selectinload(ReleaseRequest.targets),
+        # a child release's row names its parent ("part of <project> <version>")
+        selectinload(ReleaseRequest.parent).joinedload(ReleaseRequest.project))
 
 
 def load_release(session: Session, release_id: int) -> ReleaseRequest:
