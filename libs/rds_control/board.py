@@ -257,7 +257,8 @@ def with_row_data(query):
         joinedload(ReleaseRequest.project).selectinload(Project.servers),
         joinedload(ReleaseRequest.project).selectinload(Project.scripts),
         joinedload(ReleaseRequest.user),
-        selectinload(ReleaseRequest.tasks),
+        # a task's command is read only for the busy lanes, loaded whole by their own query
+        selectinload(ReleaseRequest.tasks).defer(Task.command),
         selectinload(ReleaseRequest.targets),
         # a child release's row names its parent ("part of <project> <version>")
         selectinload(ReleaseRequest.parent).joinedload(ReleaseRequest.project))
