@@ -12,7 +12,7 @@ plane enforces.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -251,7 +251,7 @@ def build_rows(session, releases, user, now=None):
     return rows
 
 
-def with_row_data(query):
+def with_row_data(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
     """Eager-load what a board row (or an API release) reads: no query per row."""
     return query.options(
         joinedload(ReleaseRequest.project).selectinload(Project.servers),
