@@ -84,11 +84,14 @@ docs-screenshot: install infra
 
 ## bench: the board's response time with 10,000 releases (throwaway database), then
 ## upload and activation side by side with scp/tar|ssh/rsync on 4 and 20 loopback sshd servers
-## (quick run: BENCH_SERVERS=4 BENCH_FILES=1000 make bench); gc removing 30 releases from 2 servers
+## (quick run: BENCH_SERVERS=4 BENCH_FILES=1000 make bench); gc removing 30 releases from 2 servers;
+## the control plane with 100,000 releases: board and API latency through gunicorn, 20 concurrent
+## API clients, ingest bursts, 100 live streams, beside the goals (quick run: BENCH_RELEASES=10000)
 bench: install infra
 	$(BIN)/python bench/board.py
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/gc.py
+	$(BIN)/python bench/control_plane.py
 
 clean: down
 	rm -rf $(VAR) test-artifacts

@@ -12,15 +12,16 @@ plane enforces.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from rds_control import facts, policy
+from rds_control.errors import NotFound
 from rds_control.policy import Action, Denial, ReleaseFacts
 from rds_control.releases import deployment_switch
 from rds_core.lifecycle import ACTIVATABLE, IN_PROGRESS, ReleaseStatus, TaskKind, TaskStatus
-from rds_db.models import Project, ReleaseRequest, Task
+from rds_db.models import Project, ReleaseRequest, Task, User
 from rds_db.models.base import utcnow
 
 S = ReleaseStatus
@@ -250,14 +251,26 @@ def build_rows(session, releases, user, now=None):
     return rows
 
 
-def with_row_data(query):
+def with_row_data(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
     """Eager-load what a board row (or an API release) reads: no query per row."""
     return query.options(
         joinedload(ReleaseRequest.project).selectinload(Project.servers),
         joinedload(ReleaseRequest.project).selectinload(Project.scripts),
         joinedload(ReleaseRequest.user),
-        selectinload(ReleaseRequest.tasks),
-        selectinload(ReleaseRequest.targets))
+        # a task's command is read only for the busy lanes, loaded whole by their own query
+        selectinload(ReleaseRequest.tasks).defer(Task.command),
+        selectinload(ReleaseRequest.targets),
+        # a child release's row names its parent ("part of <project> <version>")
+        selectinload(ReleaseRequest.parent).joinedload(ReleaseRequest.project))
+
+
+def load_release(session: Session, release_id: int) -> ReleaseRequest:
+    """One release with what its row (or API body) reads. :raise NotFound: no such id."""
+    release = session.scalars(with_row_data(select(ReleaseRequest).where(
+        ReleaseRequest.id == release_id))).unique().one_or_none()
+    if release is None:
+        raise NotFound("no release with id %s" % release_id)
+    return release
 
 
 def _filtered(query, project=None, status=None, release_id=None):
@@ -324,11 +337,12 @@ def board_page(session, user, project=None, status=None, before=None, after=None
                      filters={"project": project or "", "status": status or ""})
 
 
-def board_row(session, release_id, user, now=None):
+def board_row(session: Session, release_id: int, user: User | None,
+              now: datetime | None = None) -> Row | None:
     """The board row of one release, or None if it no longer exists."""
-    release = session.scalars(with_row_data(select(ReleaseRequest).where(
-        ReleaseRequest.id == release_id))).unique().one_or_none()
-    if release is None:
+    try:
+        release = load_release(session, release_id)
+    except NotFound:
         return None
     return build_rows(session, [release], user, now)[0]
 
@@ -342,15 +356,23 @@ def matches(release, project=None, status=None):
     return not status or release.status == status
 
 
-def most_used_projects(session, user, limit=5, days=90, now=None):
-    """The names of the projects ``user`` released most in the last ``days`` days."""
+#: "Your projects" counts at most this many of the user's latest releases (an index range).
+RECENT_RELEASES = 1000
+
+
+def most_used_projects(session: Session, user: User | None, limit: int = 5, days: int = 90,
+                       now: datetime | None = None) -> list[str]:
+    """The names of the projects ``user`` released most in the last ``days`` days (among
+    their latest ``RECENT_RELEASES`` releases: the same cost on any table size)."""
     if user is None:
         return []
     since = (now or utcnow()) - timedelta(days=days)
-    count = func.count(ReleaseRequest.id)
+    recent = (select(ReleaseRequest.project_id)
+              .where(ReleaseRequest.user_id == user.id, ReleaseRequest.created_at >= since)
+              .order_by(ReleaseRequest.id.desc()).limit(RECENT_RELEASES).subquery())
+    count = func.count()
     rows = session.execute(
-        select(Project.name, count).join(ReleaseRequest, ReleaseRequest.project_id == Project.id)
-        .where(ReleaseRequest.user_id == user.id, ReleaseRequest.created_at >= since)
+        select(Project.name, count).join(recent, recent.c.project_id == Project.id)
         .group_by(Project.name).order_by(count.desc(), Project.name).limit(limit))
     return [name for name, _ in rows]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from rds_control.policy import (
     Ban,
@@ -130,7 +130,8 @@ def _live(session: Session, project_ids: Sequence[int],
     missing = [pid for pid in project_ids if pid not in live]
     if missing:
         for release in session.scalars(_with_facts(select(ReleaseRequest).where(
-                ReleaseRequest.project_id.in_(missing), ReleaseRequest.status == S.USED))):
+                ReleaseRequest.project_id.in_(missing),
+                ReleaseRequest.status == S.USED))).unique():
             live[release.project_id] = release
     return live
 
@@ -142,7 +143,7 @@ def _revert_targets(session: Session,
         return {}
     rows = session.scalars(_with_facts(select(ReleaseRequest).where(or_(*[
         (ReleaseRequest.project_id == pid) & (ReleaseRequest.version == version)
-        for pid, version in wanted]))))
+        for pid, version in wanted])))).unique()
     return {r.project_id: r for r in rows}
 
 
@@ -204,10 +205,11 @@ def unapplied(session: Session, project_ids: Sequence[int]
 
 
 def _with_facts(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
-    """Load what :func:`release_facts` reads, without a query per row."""
-    return query.options(selectinload(ReleaseRequest.targets),
-                         selectinload(ReleaseRequest.tasks),
-                         selectinload(ReleaseRequest.project).selectinload(Project.servers))
+    """Load what :func:`release_facts` reads in the same query (a few releases at most:
+    the live one and the revert target of each project), without a query per row."""
+    return query.options(joinedload(ReleaseRequest.targets),
+                         joinedload(ReleaseRequest.tasks),
+                         joinedload(ReleaseRequest.project).selectinload(Project.servers))
 
 
 def _who(user: User | None) -> tuple[str | None, bool]:

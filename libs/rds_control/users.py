@@ -8,10 +8,10 @@ import functools
 import hashlib
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from rds_control import audit
@@ -24,6 +24,9 @@ EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
 TOKEN_PREFIX = "rds_"
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
+#: A token's ``last_used_at`` is rewritten at most this often: a write (and its commit)
+#: on every API request cost more than the request's reads.
+TOKEN_TOUCH_SECONDS = 60.0
 
 #: What each role may do; every check goes through ``can``.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -136,13 +139,25 @@ def revoke_token(session: Session, token_id: int, actor: User | None) -> None:
                  % (row.prefix, row.user.username), user=actor)
 
 
-def user_for_token(session: Session, token: str | None) -> User | None:
-    """The enabled user owning an unrevoked token, else None."""
+def user_for_token(session: Session, token: str | None,
+                   now: datetime | None = None) -> tuple[User | None, int | None]:
+    """``(user, token id to mark used)``: the enabled user owning an unrevoked token (else
+    None), and the token's id when its ``last_used_at`` is older than
+    ``TOKEN_TOUCH_SECONDS`` (else None; see :func:`touch_token`). One query: a request
+    reads, it does not write, unless the token's last use is stale."""
     if not token or not token.startswith(TOKEN_PREFIX):
-        return None
-    row = session.scalars(select(ApiToken).where(
+        return None, None
+    row = session.scalars(select(ApiToken).options(joinedload(ApiToken.user)).where(
         ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None))).one_or_none()
     if row is None or row.user.disabled_at is not None:
-        return None
-    row.last_used_at = utcnow()
-    return row.user
+        return None, None
+    now = now or utcnow()
+    stale = (row.last_used_at is None
+             or now - row.last_used_at >= timedelta(seconds=TOKEN_TOUCH_SECONDS))
+    return row.user, row.id if stale else None
+
+
+def touch_token(session: Session, token_id: int, now: datetime | None = None) -> None:
+    """Record that a token was used (``last_used_at``, shown to admins to the minute)."""
+    session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                    .values(last_used_at=now or utcnow()))

@@ -37,6 +37,8 @@ class ReleaseRequest(Timestamps, Base):
         # keyset pages of the board (newest first by id), filtered by project or status
         Index("ix_release_requests_project_id_id", "project_id", "id"),
         Index("ix_release_requests_status_id", "status", "id"),
+        # a user's latest releases (the board's "your projects")
+        Index("ix_release_requests_user_id_id", "user_id", "id"),
         Index("ix_release_requests_deleted_id", "id",
               postgresql_where=text("deleted_at IS NOT NULL")),
     )

@@ -12,10 +12,10 @@ from typing import ParamSpec
 from flask import Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from rds_control.users import can, user_for_token
+from rds_control.users import can, touch_token, user_for_token
 from rds_db.models import User
 from rds_db.session import transaction
-from rds_web.db import session_factory
+from rds_web.db import get_session, session_factory
 
 P = ParamSpec("P")
 View = Callable[P, ResponseReturnValue]
@@ -30,11 +30,16 @@ def token_from_request() -> str | None:
 
 
 def load_token_user() -> User | None:
+    """The token's user, read in the request's session; its use is recorded in a
+    short transaction of its own, at most once a minute (``TOKEN_TOUCH_SECONDS``)."""
     token = token_from_request()
     if token is None:
         return None
-    with transaction(session_factory()) as session:
-        return user_for_token(session, token)
+    user, stale_token = user_for_token(get_session(), token)
+    if stale_token is not None:
+        with transaction(session_factory()) as session:
+            touch_token(session, stale_token)
+    return user
 
 
 def api_error(status: int, message: str, field: str | None = None) -> Response:

@@ -1,10 +1,13 @@
 """Projects: list, show, create, update, revert."""
 from flask import g
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from rds_control import projects, releases, removal
 from rds_control.retention import RetentionSettings
+from rds_core.lifecycle import ReleaseStatus
+from rds_db.models import Project, ReleaseRequest
 from rds_web.api import bp, json_body
 from rds_web.api.schemas import (
     ProjectList,
@@ -23,8 +26,12 @@ from rds_web.db import get_session, run
 def list_projects() -> ResponseReturnValue:
     """List every project with its servers and live version."""
     session = get_session()
-    return dump(ProjectList(projects=[ProjectOut.of(p, releases.live_release(session, p.id))
-                                      for p in projects.list_projects(session)]))
+    rows = list(session.scalars(select(Project).options(
+        selectinload(Project.servers), selectinload(Project.scripts)).order_by(Project.name)))
+    live = {r.project_id: r for r in session.scalars(select(ReleaseRequest).where(
+        ReleaseRequest.project_id.in_([p.id for p in rows]),
+        ReleaseRequest.status == ReleaseStatus.USED).order_by(ReleaseRequest.id))}
+    return dump(ProjectList(projects=[ProjectOut.of(p, live.get(p.id)) for p in rows]))
 
 
 @bp.get("/projects/<name>")

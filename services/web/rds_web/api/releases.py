@@ -3,7 +3,7 @@ rebuild, cancel, pin, unpin, delete."""
 
 from collections.abc import Callable
 
-from flask import g, request
+from flask import Response, g, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from rds_core.versions import version_key
 from rds_db.models import ReleaseRequest, User
 from rds_web.api import bp, json_body
 from rds_web.api.longpoll import long_poll, seconds_arg
-from rds_web.api.schemas import release_body, releases_body
+from rds_web.api.schemas import release_body, releases_json
 from rds_web.auth import require
 from rds_web.db import get_session, run
 
@@ -56,7 +56,7 @@ def list_releases(name: str) -> ResponseReturnValue:
         query = query.where(ReleaseRequest.version_key < key)
     rows = session.scalars(board.with_row_data(query.order_by(
         ReleaseRequest.version_key.desc()).limit(int(limit_text)))).unique().all()
-    return releases_body(session, list(rows), g.user)
+    return Response(releases_json(session, list(rows), g.user), mimetype="application/json")
 
 
 @bp.get("/releases/<int:release_id>")
@@ -65,8 +65,8 @@ def show_release(release_id: int) -> ResponseReturnValue:
     """A release with its status, builds and (``?log=1``) their logs."""
     with_log = request.args.get("log") in ("1", "true", "yes")
     session = get_session()
-    return release_body(session, releases.get_release(session, release_id), g.user,
-                        with_log=with_log)
+    return release_body(session, board.load_release(session, release_id),
+                        g.user, with_log=with_log)
 
 
 @bp.get("/releases/<int:release_id>/wait")
@@ -84,7 +84,7 @@ def wait_release(release_id: int) -> ResponseReturnValue:
 
     def read() -> dict[str, object]:
         session = get_session()
-        return release_body(session, releases.get_release(session, release_id), g.user)
+        return release_body(session, board.load_release(session, release_id), g.user)
     return long_poll(read, lambda data: data["status"] in wanted | TERMINAL, timeout)
 
 
