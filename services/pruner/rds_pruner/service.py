@@ -21,7 +21,9 @@ could wrongly find an agent silent is the one keeping its heartbeats fresh.
 
 It also answers the agents' fencing claims (``claim_task``, see
 ``rds_control.claims``): the web side owns the database, so it decides which
-run of a task may act.
+run of a task may act. A claim must be signed with ``RDS_BUS_EVENT_KEY``
+(``rds_bus.signing``) when that key is set: an unsigned or forged claim is
+refused ("not yours, stop") without reading the task.
 
 Settings: ``RDS_AGENT_TIMEOUT``, ``RDS_QUEUE_TIMEOUT``, ``RDS_CANCEL_TIMEOUT``,
 ``RDS_OUTBOX_GRACE``, ``RDS_TASK_DEADLINE_<KIND>``, ``RDS_LOST_TASK_GRACE``,
@@ -32,19 +34,21 @@ Operator RPCs (``nameko shell``, README "Operations"): ``running_tasks()``,
 ``show_task(id)``, ``agents()``, ``resend_command(id)``, ``reap_now()``,
 ``retention_plan(name)``, ``check_servers(name)``.
 """
+import logging
 from typing import Any
 
 from nameko.rpc import rpc
 from nameko.timer import timer
 
+from rds_bus import signing
 from rds_bus.heartbeats import heartbeat_consumer
-from rds_bus.providers import Bus
+from rds_bus.providers import Bus, ClaimSignature
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
 from rds_contracts.agents import AgentHeartbeat
 from rds_contracts.base import utcnow
 from rds_contracts.ingest import IngestProbe
-from rds_contracts.pruner import ClaimRequest
+from rds_contracts.pruner import ClaimAnswer, ClaimRequest
 from rds_contracts.registry import parse_command
 from rds_control import delivery, operations, outbox, removal, unit
 from rds_control.claims import claim_task
@@ -61,6 +65,8 @@ from rds_db.models import Task
 from rds_db.provider import Database
 from rds_settings.dependency import SettingsDependency
 
+log = logging.getLogger(__name__)
+
 
 class PrunerService:
     name = pruner.SERVICE_NAME
@@ -70,6 +76,7 @@ class PrunerService:
     # heartbeats too, so the agents page shows the web-side services alive
     runtime = AgentRuntime()
     settings = SettingsDependency()
+    claim_signer = ClaimSignature()
 
     @timer(interval=2)
     def relay_outbox(self) -> None:
@@ -143,8 +150,18 @@ class PrunerService:
                         grace=self.settings.lost_task_grace)
 
     @rpc
-    def claim_task(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Grant or refuse an agent's claim on a task (fencing); returns a ClaimAnswer."""
+    def claim_task(self, request: dict[str, Any],
+                   signature: str | None = None) -> dict[str, Any]:
+        """Grant or refuse an agent's claim on a task (fencing); returns a ClaimAnswer.
+
+        The claim is verified first (``signing.verify_claim``, over the request as
+        received): with a key set, an unsigned or wrongly signed one is refused.
+        """
+        try:
+            signing.verify_claim(self.claim_signer, request, signature)
+        except signing.BadSignature as exc:
+            log.warning("refused claim %r: %s", request, exc)
+            return ClaimAnswer(granted=False, reason=str(exc)).to_wire()
         claim = ClaimRequest.model_validate(request)
         answer = unit.run(self.db.session_factory, self.bus, claim_task, claim,
                           agent_timeout=self.settings.agent_timeout)
