@@ -8,9 +8,12 @@
   reaper knows how far behind ingest is (``rds_control.ingest_lag``);
 * every hour, trim sent commands, old change-feed rows and long-gone agents
   (``rds_control.housekeeping``);
-* every 5 minutes, start removals the retention plan allows, and every minute
-  check the servers of projects not checked for ``DRIFT_CHECK_INTERVAL``
-  seconds (``rds_control.removal``).
+* every ``RETENTION_INTERVAL`` seconds (5 minutes), start removals the
+  retention plan allows, and every minute (or ``DRIFT_CHECK_INTERVAL``
+  seconds if shorter) check the servers of projects not checked for
+  ``DRIFT_CHECK_INTERVAL`` seconds (``rds_control.removal``). These two
+  timers read their interval from the settings when the container starts
+  (``rds_settings.timer``).
 * every 2 s, deliver due notifications (``rds_control.delivery``; settings
   ``RDS_SMTP_*``, ``RDS_PUBLIC_URL``, ``RDS_NOTIFY_TIMEOUT``).
 
@@ -27,8 +30,8 @@ refused ("not yours, stop") without reading the task.
 
 Settings: ``RDS_AGENT_TIMEOUT``, ``RDS_QUEUE_TIMEOUT``, ``RDS_CANCEL_TIMEOUT``,
 ``RDS_OUTBOX_GRACE``, ``RDS_TASK_DEADLINE_<KIND>``, ``RDS_LOST_TASK_GRACE``,
-``RDS_RETENTION_*``, ``RDS_DRIFT_CHECK_INTERVAL`` (``rds_settings``; README
-"Configuration").
+``RDS_RETENTION_*`` (``RDS_RETENTION_INTERVAL``), ``RDS_DRIFT_CHECK_INTERVAL``
+(``rds_settings``; README "Configuration").
 
 Operator RPCs (``nameko shell``, README "Operations"): ``running_tasks()``,
 ``show_task(id)``, ``agents()``, ``resend_command(id)``, ``reap_now()``,
@@ -64,8 +67,17 @@ from rds_control.tasks import COMMAND_FOR_KIND
 from rds_db.models import Task
 from rds_db.provider import Database
 from rds_settings.dependency import SettingsDependency
+from rds_settings.settings import Settings
+from rds_settings.timer import setting_timer
 
 log = logging.getLogger(__name__)
+
+#: Seconds between looks for projects due a drift check (shorter if checks are more frequent).
+DRIFT_TICK = 60.0
+
+
+def drift_tick(settings: Settings) -> float:
+    return min(DRIFT_TICK, settings.drift_check_interval)
 
 
 class PrunerService:
@@ -106,14 +118,14 @@ class PrunerService:
         """Delete bookkeeping rows nobody needs any more."""
         return unit.run(self.db.session_factory, None, trim)
 
-    @timer(interval=300)
+    @setting_timer(interval=lambda settings: settings.retention_interval)
     def remove_old_releases(self) -> list[Any]:
         """Start the removals the retention plan of every project allows."""
         return removal.run_for_every_project(
             self.db.session_factory, self.bus, removal.schedule_removals,
             RetentionSettings.from_settings(self.settings))
 
-    @timer(interval=60)
+    @setting_timer(interval=drift_tick)
     def check_servers_when_due(self) -> list[Any]:
         """Check the servers of projects not checked for DRIFT_CHECK_INTERVAL seconds."""
         return removal.run_for_every_project(
