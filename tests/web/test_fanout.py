@@ -21,7 +21,7 @@ from rds_db.models import ReleaseRequest, Server
 from rds_web.change_hub import get_hub
 from rds_web.db import session_factory as app_session_factory
 from rds_web.ui import fanout
-from rds_web.ui.events import BoardView
+from rds_web.ui.events import BoardView, ProjectView
 from rds_web.ui.fanout import CSRF_MARKER, RELOAD, ChangeReader, Looker, Subscriber
 from tests.web.web_support import in_tx, logged_in
 
@@ -337,3 +337,34 @@ def test_drift_pushes_the_banners_to_the_boards_that_show_the_project(
     assert 'id="drift-banners"' in cleared and "banner-drift" not in cleared
     for subscriber in streams:
         reader.leave(subscriber)
+
+
+def test_a_project_page_gets_its_drift_banners_and_servers_table(
+        reader, make_project, session_factory):
+    project, other = make_project(), make_project()
+    after = in_tx(session_factory, last_change_id)
+    page = Subscriber(ProjectView({"project": project}), after, Looker("viewer"), BASE)
+    elsewhere = Subscriber(ProjectView({"project": other}), after, Looker("viewer"), BASE)
+    reader.join(page)
+    reader.join(elsewhere)
+    attached(page, elsewhere)
+    detail = "releases/zz is not a release rds knows (or one it removed)"
+
+    assert record_drift(session_factory, project, [{"kind": "unknown", "detail": detail}])
+    got = ""
+    while not ("event: drift" in got and "event: servers" in got):
+        items = page.take(WAIT)
+        assert items, "the project page was sent nothing within %ss" % WAIT
+        got += "".join(items)
+    assert reader.wait_idle(WAIT)
+    assert elsewhere.take(0) == []
+    banners = json.loads(got.split("event: drift\ndata: ", 1)[1].split("\n", 1)[0])["html"]
+    table = json.loads(got.split("event: servers\ndata: ", 1)[1].split("\n", 1)[0])["html"]
+    assert "banner-drift" in banners and str(escape(detail)) in banners
+    assert table.strip().startswith('<table class="compact" id="servers">')
+    assert 'class="drift-item"' in table and str(escape(detail)) in table
+
+    assert record_drift(session_factory, project, [])
+    assert "banner-drift" not in drift_banners(page)
+    reader.leave(page)
+    reader.leave(elsewhere)

@@ -11,6 +11,9 @@ from the id the page was rendered at (a reconnect resumes from the
   (``_drift_banners.html``), when a project the board shows changes (drift
   found, changed or resolved records a ``project`` change) and the banners
   differ from what the stream last sent;
+* ``servers``: ``{html}``, a project page's servers table (current, drift)
+  rendered again, and ``drift`` for its banners, when the project changes and
+  they differ from what was sent last (``view=project&project=<name>``);
 * ``build`` / ``log``: the header of a build page and the new lines of its
   log, as HTML (``view=build&task=<id>``; the event id is then
   ``<change id>.<log chunk id>``);
@@ -126,15 +129,56 @@ class BoardView(LiveView):
 
     def _drift(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
         """The banners again, if a project this board shows changed and they differ."""
-        if self.release is not None or not any(
-                c.kind == "project" and self.project_id in (None, c.project_id)
-                for c in changes):
+        if self.release is not None or not _project_changed(changes, self.project_id):
             return
-        html = shared(("drift", self.project), lambda: render_template(
-            "_drift_banners.html", drifting=gc.drifting(session, self.project)))
+        html = _drift_banners(session, self.project)
         if html != self.banners:
             self.banners = html
             yield "drift", {"html": html}
+
+
+def _project_changed(changes: Sequence[ChangeRow], project_id: int | None) -> bool:
+    """A change of the project (None: of any project)."""
+    return any(c.kind == "project" and project_id in (None, c.project_id) for c in changes)
+
+
+def _drift_banners(session: Session, project: str | None) -> str:
+    """The drift banners of one project (None: all), rendered once per round."""
+    return shared(("drift", project), lambda: render_template(
+        "_drift_banners.html", drifting=gc.drifting(session, project)))
+
+
+class ProjectView(LiveView):
+    """A project page's drift banners and servers table, when the project changes
+    (a drift check, a server's ``current`` read again)."""
+
+    kinds = frozenset({"project"})
+
+    def __init__(self, args: Mapping[str, str]) -> None:
+        self.project = args.get("project", "")
+        self.project_id = -1
+        #: What was sent last, by event (none yet: the page's own are not known here).
+        self.sent: dict[str, str] = {}
+
+    def key(self) -> Hashable:
+        return ("project", self.project)
+
+    def prime(self, session: Session) -> None:
+        project = session.query(Project).filter_by(name=self.project).one_or_none()
+        self.project_id = project.id if project is not None else -1
+
+    def events(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
+        if not _project_changed(changes, self.project_id):
+            return
+        project = session.get(Project, self.project_id)
+        if project is None:  # deleted: nothing left to update
+            return
+        fresh = {"drift": _drift_banners(session, self.project),
+                 "servers": render_template("_servers_table.html", project=project)}
+        for name, html in fresh.items():
+            if self.sent.get(name) != html:
+                self.sent[name] = html
+                yield name, {"html": html}
 
 
 class BuildView(LiveView):
@@ -235,6 +279,8 @@ def _view(name: str, args: Mapping[str, str], log_after: int) -> LiveView:
         return BuildView(args, log_after)
     if name == "agents":
         return AgentsView()
+    if name == "project":
+        return ProjectView(args)
     return BoardView(args)
 
 
