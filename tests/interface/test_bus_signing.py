@@ -228,6 +228,8 @@ def test_a_claim_signed_with_another_key_is_refused(pruner, container_factory, a
         runtime.claim(queued_task, uuid.uuid4().hex, START)
     assert "wrong signature" in str(refused.value) and not refused.value.cancelled
     assert task_row(session_factory, queued_task) == ("queued", None, 0)
+    # its heartbeat, signed with the same wrong key, was dead-lettered: leave rds.dead empty
+    assert next_dead_letter(amqp_uri).payload["agent"] == runtime.name
 
 
 def test_an_unsigned_or_altered_claim_is_refused(pruner, amqp_uri, session_factory,
