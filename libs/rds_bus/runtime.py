@@ -9,7 +9,8 @@ delays them.
 
 It also makes the copy's fencing claims (``claim``): an RPC to the pruner,
 retried with backoff until the web side answers (a claim never fails because
-the broker or the pruner is away for a while). A refusal raises
+the broker or the pruner is away for a while), signed with the event key
+(``rds_bus.signing``: the pruner refuses unsigned or forged claims). A refusal raises
 :class:`ClaimRefused`, which the command entrypoint acks and logs: the
 command is dropped. When the refusal names a holder on this host whose
 process is gone (killed -9), the claim is made again as its replacement.
@@ -31,6 +32,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 
+from rds_bus import signing
 from rds_bus.entrypoints import CommandDropped
 from rds_bus.identity import agent_host, agent_name, agent_pool, pid_is_gone
 from rds_bus.publish import BusPublisher
@@ -87,6 +89,7 @@ class AgentRuntime(DependencyProvider):
         self.interval = float(self.config.get(HEARTBEAT_INTERVAL_KEY,
                                               DEFAULT_HEARTBEAT_INTERVAL))
         self.claim_timeout = float(self.config.get(CLAIM_TIMEOUT_KEY, DEFAULT_CLAIM_TIMEOUT))
+        self.claim_signer = signing.claim_signer(self.config)
         self.publisher = BusPublisher.from_config(self.config, self.config[AMQP_URI_CONFIG_KEY])
         self.running: set[str] = set()
         self._thread = None
@@ -122,11 +125,14 @@ class AgentRuntime(DependencyProvider):
         return answer.token
 
     def _ask(self, request: ClaimRequest) -> ClaimAnswer:
+        body = request.to_wire()
+        signature = signing.sign_claim(self.claim_signer, body)
+
         def ask() -> ClaimAnswer:
             with ServiceRpcProxy(pruner.SERVICE_NAME, self.config,
                                  timeout=self.claim_timeout) as proxy:
                 return ClaimAnswer.model_validate(
-                    getattr(proxy, pruner.CLAIM_TASK)(request.to_wire()))
+                    getattr(proxy, pruner.CLAIM_TASK)(body, signature=signature))
         return _retry_forever("claiming task %s" % request.task_id, ask)
 
     def heartbeat(self) -> AgentHeartbeat:

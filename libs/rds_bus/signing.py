@@ -14,6 +14,15 @@ with two keys from configuration, one per direction:
   stolen agent host from publishing commands is its RabbitMQ user, which may
   not write ``rds.commands``/``rds.broadcast``: ``rds_bus.permissions``.)
 * ``BUS_EVENT_KEY`` signs **events**: agents publish them; ingest verifies.
+  It also signs the agents' fencing **claims** (the pruner's ``claim_task``
+  RPC, purpose ``claim``): a nameko RPC carries no headers we control, so the
+  signature travels as the RPC's ``signature`` argument, over
+  ``claim \n pruner.claim_task \n claim_task \n <request>``. The request
+  names the task, the run, the agent copy and the step, so a signed claim
+  cannot be turned into a claim of another task, run or step. A claim
+  replayed unchanged asks again what was asked (the answer comes from the
+  task row: the same run gets the same token, a run that lost the task stays
+  refused), so, like events, claims carry no timestamp.
 
 The routing key is signed, so a command signed for pool ``a`` cannot be
 re-routed to pool ``b``; the type is signed, so a body cannot be replayed as
@@ -40,7 +49,9 @@ SIGNATURE_HEADER = "rds-signature"
 VERSION = "v1"
 COMMAND_KEY = "BUS_COMMAND_KEY"
 EVENT_KEY = "BUS_EVENT_KEY"
-COMMAND, EVENT = "command", "event"
+COMMAND, EVENT, CLAIM = "command", "event", "claim"
+#: What a claim signature covers besides the request (in place of routing key and type).
+CLAIM_ROUTE, CLAIM_NAME = "pruner.claim_task", "claim_task"
 
 
 class BadSignature(InvalidMessage):
@@ -107,6 +118,21 @@ def command_signer(config: Mapping[str, Any] | None) -> Signer:
 
 def event_signer(config: Mapping[str, Any] | None) -> Signer:
     return Signer(_key(config, EVENT_KEY), EVENT)
+
+
+def claim_signer(config: Mapping[str, Any] | None) -> Signer:
+    """Agents sign their claims, and the pruner verifies them, with the event key."""
+    return Signer(_key(config, EVENT_KEY), CLAIM)
+
+
+def sign_claim(signer: Signer, request: object) -> str | None:
+    """The ``signature`` argument of a ``claim_task`` call (None without a key)."""
+    return signer.headers(CLAIM_ROUTE, CLAIM_NAME, request).get(SIGNATURE_HEADER)
+
+
+def verify_claim(signer: Signer, request: object, signature: object) -> None:
+    """Raise BadSignature unless ``request`` (as received) is signed (no key: accept)."""
+    signer.verify(CLAIM_ROUTE, CLAIM_NAME, request, {SIGNATURE_HEADER: signature})
 
 
 def warn_if_unsigned(signer: Signer, who: str) -> None:

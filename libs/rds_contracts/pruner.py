@@ -5,7 +5,8 @@ RPC (``nameko shell``: ``n.rpc.pruner.<method>()``):
 * ``running_tasks()``: every task that has not ended, with its agent;
 * ``resend_command(task_id)``: publish a queued task's command again;
 * ``reap_now()``: run the reaper once, returns how many tasks it ended;
-* ``claim_task(request)``: the fencing RPC agents call (below).
+* ``claim_task(request, signature)``: the fencing RPC agents call (below);
+  ``signature`` is the request's HMAC with the event key (``rds_bus.signing``).
 
 Fencing: an agent claims a task before it starts it and before each
 irreversible step (uploading a release to the servers, switching

@@ -125,6 +125,9 @@ class PrunerGroup(_Group):
         "creation or its last time live)"))
     retention_discarded_age_hours: float = Field(6.0, ge=0, le=87600, description=(
         "failed, cancelled and deleted releases are removed after this many hours"))
+    retention_interval: float = Field(300.0, ge=10, le=86400, description=(
+        "seconds between the pruner's runs of retention (each starts the removals the "
+        "plan of every project allows)"))
     drift_check_interval: float = Field(900.0, gt=0, description=(
         "seconds between automatic drift checks of a project's servers"))
 

@@ -1,21 +1,27 @@
 """Only signed commands reach an agent and only signed events reach ingest (and
-signed heartbeats the pruner); events that reach beyond their task are
+signed heartbeats and fencing claims the pruner); events that reach beyond their task are
 dead-lettered with the reason (real RabbitMQ)."""
 import uuid
 
 import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
+from nameko.testing.utils import get_extension
 
-from rds_bus import topology
+from rds_bus import signing, topology
 from rds_bus.entrypoints import command_handler
 from rds_bus.publish import BusPublisher
+from rds_bus.runtime import AgentRuntime, ClaimRefused
 from rds_contracts import agents, builder
-from rds_db.models import Agent
+from rds_contracts.pruner import START, ClaimRequest
+from rds_db.models import Agent, Task
+from rds_db.models.base import utcnow
 from rds_db.session import transaction
 from rds_ingest.service import IngestService
 from rds_pruner.service import PrunerService
 from rds_settings.nameko import nameko_config
 from rds_settings.settings import load
+from tests import factories
 from tests.interface.test_dead_letters import next_dead_letter
 
 COMMAND_KEY, EVENT_KEY = "c" * 64, "e" * 64
@@ -171,3 +177,71 @@ def test_only_heartbeats_travel_on_the_heartbeat_path(pruner, amqp_uri, caplog):
     dead = next_dead_letter(amqp_uri)
     assert dead.payload["task_id"] == task_id
     assert "expected 'agent_heartbeat'" in dead.headers["x-rds-reason"]
+
+
+class ClaimingAgent:
+    """An agent copy that only makes fencing claims (through its real runtime)."""
+
+    name = "claimer"
+    runtime = AgentRuntime()
+
+
+@pytest.fixture
+def queued_task(session_factory):
+    """A committed build task nobody has claimed; cancelled afterwards so that no
+    later reaper run ends it."""
+    with transaction(session_factory) as session:
+        task_id = factories.queued_release(session, "claim").tasks[0].id
+    yield task_id
+    with transaction(session_factory) as session:
+        task = session.get(Task, task_id)
+        task.status, task.finished_at = "cancelled", utcnow()
+
+
+def claiming_agent(container_factory, amqp_uri, key):
+    container = container_factory(ClaimingAgent, {
+        "AMQP_URI": amqp_uri, "HEARTBEAT_INTERVAL": 60, "BUS_EVENT_KEY": key,
+        "AGENT_NAME": "claim-%s/claimer/1" % uuid.uuid4().hex[:6], "CLAIM_TIMEOUT": 5})
+    runtime = get_extension(container, AgentRuntime)
+    container.start()
+    return runtime
+
+
+def task_row(session_factory, task_id):
+    with transaction(session_factory) as session:
+        task = session.get(Task, task_id)
+        return task.status, task.run_id, task.fence
+
+
+def test_a_signed_claim_is_granted(pruner, container_factory, amqp_uri, session_factory,
+                                   queued_task):
+    runtime = claiming_agent(container_factory, amqp_uri, EVENT_KEY)
+    run_id = uuid.uuid4().hex
+    assert runtime.claim(queued_task, run_id, START) == 1
+    assert task_row(session_factory, queued_task) == ("running", run_id, 1)
+
+
+def test_a_claim_signed_with_another_key_is_refused(pruner, container_factory, amqp_uri,
+                                                    session_factory, queued_task, caplog):
+    runtime = claiming_agent(container_factory, amqp_uri, COMMAND_KEY)
+    with pytest.raises(ClaimRefused) as refused:
+        runtime.claim(queued_task, uuid.uuid4().hex, START)
+    assert "wrong signature" in str(refused.value) and not refused.value.cancelled
+    assert task_row(session_factory, queued_task) == ("queued", None, 0)
+    # its heartbeat, signed with the same wrong key, was dead-lettered: leave rds.dead empty
+    assert next_dead_letter(amqp_uri).payload["agent"] == runtime.name
+
+
+def test_an_unsigned_or_altered_claim_is_refused(pruner, amqp_uri, session_factory,
+                                                 queued_task):
+    """Straight through the RPC, as anyone with the AMQP login could call it."""
+    request = ClaimRequest(task_id=queued_task, run_id=uuid.uuid4().hex,
+                           agent="forger/builder/1", step=START).to_wire()
+    signed_for_another_run = signing.sign_claim(
+        signing.claim_signer({"BUS_EVENT_KEY": EVENT_KEY}), {**request, "run_id": "other"})
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}) as cluster:
+        unsigned = cluster.pruner.claim_task(request)
+        altered = cluster.pruner.claim_task(request, signature=signed_for_another_run)
+    assert not unsigned["granted"] and "unsigned claim" in unsigned["reason"]
+    assert not altered["granted"] and "wrong signature" in altered["reason"]
+    assert task_row(session_factory, queued_task) == ("queued", None, 0)

@@ -4,20 +4,24 @@ Subscribers join the app's reader directly (as ``/events`` does), on the real
 database and LISTEN/NOTIFY hub; the SSE route itself is tested in
 ``test_events.py``.
 """
+import json
 import re
 import threading
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask, template_rendered
-from sqlalchemy import event
+from markupsafe import escape
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
+from rds_control import drift, projects
 from rds_control.changes import last_change_id, record_change, release_changed
-from rds_db.models import ReleaseRequest
+from rds_db.models import ReleaseRequest, Server
 from rds_web.change_hub import get_hub
 from rds_web.db import session_factory as app_session_factory
 from rds_web.ui import fanout
-from rds_web.ui.events import BoardView
+from rds_web.ui.events import BoardView, ProjectView
 from rds_web.ui.fanout import CSRF_MARKER, RELOAD, ChangeReader, Looker, Subscriber
 from tests.web.web_support import in_tx, logged_in
 
@@ -271,3 +275,96 @@ def test_a_stream_too_far_behind_is_told_to_reload(reader, session_factory, monk
     assert not near.ended
     reader.leave(behind)
     reader.leave(near)
+
+
+def record_drift(session_factory: object, project: str, items: list[dict[str, str]]) -> bool:
+    """What a drift check records for the project's first server (audit and change)."""
+    def write(session: Session) -> bool:
+        server = session.scalars(select(Server).where(
+            Server.project_id == projects.get_project(session, project).id)
+            .order_by(Server.id)).first()
+        return drift.record(session, server, items, "gc")
+    return in_tx(session_factory, write)
+
+
+def drift_banners(subscriber: Subscriber) -> str:
+    """The banners of the next ``drift`` event sent to the stream."""
+    while True:
+        items = subscriber.take(WAIT)
+        assert items, "no drift event reached the stream within %ss" % WAIT
+        for block in "".join(items).split("\n\n"):
+            if block.startswith("event: drift\n"):
+                return json.loads(block.split("data: ", 1)[1])["html"]
+
+
+def test_drift_pushes_the_banners_to_the_boards_that_show_the_project(
+        app, reader, make_project, make_release, session_factory):
+    project, other = make_project(), make_project()
+    release = make_release.installed(project)
+    after = in_tx(session_factory, last_change_id)
+    mine, everything = board(reader, after, project=project), board(reader, after)
+    elsewhere, release_page = board(reader, after, project=other), board(
+        reader, after, release=str(release))
+    streams = (mine, everything, elsewhere, release_page)
+    attached(*streams)
+    detail = "current points at releases/1.00.009.9, rds thinks 1.00.002.2 is live"
+
+    assert record_drift(session_factory, project, [{"kind": "current", "detail": detail}])
+    found_mine, found_all = drift_banners(mine), drift_banners(everything)
+    assert reader.wait_idle(WAIT)
+    assert elsewhere.take(0) == [] and release_page.take(0) == []
+    for html in (found_mine, found_all):
+        assert 'id="drift-banners"' in html and "banner-drift" in html
+        assert project in html and str(escape(detail)) in html
+
+    heard = threading.Event()
+    with app.app_context():
+        hub = get_hub()
+
+    def listener(kinds: frozenset[str] | None) -> None:
+        if kinds and "project" in kinds:
+            heard.set()
+    hub.add_listener(listener)  # called after the reader's own callback
+    in_tx(session_factory, record_change, "project",
+          project_id=in_tx(session_factory, lambda s: projects.get_project(s, project).id))
+    assert heard.wait(WAIT)
+    hub.remove_listener(listener)
+    assert reader.wait_idle(WAIT)  # the project changed, its banners did not: nothing sent
+    assert [text for text in mine.take(0) if "event: drift" in text] == []
+
+    assert record_drift(session_factory, project, [])  # resolved: the banner goes
+    cleared = drift_banners(mine)
+    assert 'id="drift-banners"' in cleared and "banner-drift" not in cleared
+    for subscriber in streams:
+        reader.leave(subscriber)
+
+
+def test_a_project_page_gets_its_drift_banners_and_servers_table(
+        reader, make_project, session_factory):
+    project, other = make_project(), make_project()
+    after = in_tx(session_factory, last_change_id)
+    page = Subscriber(ProjectView({"project": project}), after, Looker("viewer"), BASE)
+    elsewhere = Subscriber(ProjectView({"project": other}), after, Looker("viewer"), BASE)
+    reader.join(page)
+    reader.join(elsewhere)
+    attached(page, elsewhere)
+    detail = "releases/zz is not a release rds knows (or one it removed)"
+
+    assert record_drift(session_factory, project, [{"kind": "unknown", "detail": detail}])
+    got = ""
+    while not ("event: drift" in got and "event: servers" in got):
+        items = page.take(WAIT)
+        assert items, "the project page was sent nothing within %ss" % WAIT
+        got += "".join(items)
+    assert reader.wait_idle(WAIT)
+    assert elsewhere.take(0) == []
+    banners = json.loads(got.split("event: drift\ndata: ", 1)[1].split("\n", 1)[0])["html"]
+    table = json.loads(got.split("event: servers\ndata: ", 1)[1].split("\n", 1)[0])["html"]
+    assert "banner-drift" in banners and str(escape(detail)) in banners
+    assert table.strip().startswith('<table class="compact" id="servers">')
+    assert 'class="drift-item"' in table and str(escape(detail)) in table
+
+    assert record_drift(session_factory, project, [])
+    assert "banner-drift" not in drift_banners(page)
+    reader.leave(page)
+    reader.leave(elsewhere)

@@ -36,6 +36,8 @@ def test_drift_is_shown_on_the_project_page_and_the_board(as_viewer, make_projec
     board = as_viewer.get("/?project=%s" % project).get_data(as_text=True)
 
     assert str(escape(detail)) in project_page
+    assert "banner-drift" in project_page and 'id="drift-banners"' in project_page
+    assert "/events?view=project" in project_page  # banners and servers table are live
     assert "banner-drift" in board and label in board and str(escape(detail)) in board
     set_drift(session_factory, project, [])
     assert "banner-drift" not in as_viewer.get("/?project=%s" % project).get_data(as_text=True)

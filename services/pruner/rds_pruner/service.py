@@ -8,9 +8,12 @@
   reaper knows how far behind ingest is (``rds_control.ingest_lag``);
 * every hour, trim sent commands, old change-feed rows and long-gone agents
   (``rds_control.housekeeping``);
-* every 5 minutes, start removals the retention plan allows, and every minute
-  check the servers of projects not checked for ``DRIFT_CHECK_INTERVAL``
-  seconds (``rds_control.removal``).
+* every ``RETENTION_INTERVAL`` seconds (5 minutes), start removals the
+  retention plan allows, and every minute (or ``DRIFT_CHECK_INTERVAL``
+  seconds if shorter) check the servers of projects not checked for
+  ``DRIFT_CHECK_INTERVAL`` seconds (``rds_control.removal``). These two
+  timers read their interval from the settings when the container starts
+  (``rds_settings.timer``).
 * every 2 s, deliver due notifications (``rds_control.delivery``; settings
   ``RDS_SMTP_*``, ``RDS_PUBLIC_URL``, ``RDS_NOTIFY_TIMEOUT``).
 
@@ -21,30 +24,34 @@ could wrongly find an agent silent is the one keeping its heartbeats fresh.
 
 It also answers the agents' fencing claims (``claim_task``, see
 ``rds_control.claims``): the web side owns the database, so it decides which
-run of a task may act.
+run of a task may act. A claim must be signed with ``RDS_BUS_EVENT_KEY``
+(``rds_bus.signing``) when that key is set: an unsigned or forged claim is
+refused ("not yours, stop") without reading the task.
 
 Settings: ``RDS_AGENT_TIMEOUT``, ``RDS_QUEUE_TIMEOUT``, ``RDS_CANCEL_TIMEOUT``,
 ``RDS_OUTBOX_GRACE``, ``RDS_TASK_DEADLINE_<KIND>``, ``RDS_LOST_TASK_GRACE``,
-``RDS_RETENTION_*``, ``RDS_DRIFT_CHECK_INTERVAL`` (``rds_settings``; README
-"Configuration").
+``RDS_RETENTION_*`` (``RDS_RETENTION_INTERVAL``), ``RDS_DRIFT_CHECK_INTERVAL``
+(``rds_settings``; README "Configuration").
 
 Operator RPCs (``nameko shell``, README "Operations"): ``running_tasks()``,
 ``show_task(id)``, ``agents()``, ``resend_command(id)``, ``reap_now()``,
 ``retention_plan(name)``, ``check_servers(name)``.
 """
+import logging
 from typing import Any
 
 from nameko.rpc import rpc
 from nameko.timer import timer
 
+from rds_bus import signing
 from rds_bus.heartbeats import heartbeat_consumer
-from rds_bus.providers import Bus
+from rds_bus.providers import Bus, ClaimSignature
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import pruner
 from rds_contracts.agents import AgentHeartbeat
 from rds_contracts.base import utcnow
 from rds_contracts.ingest import IngestProbe
-from rds_contracts.pruner import ClaimRequest
+from rds_contracts.pruner import ClaimAnswer, ClaimRequest
 from rds_contracts.registry import parse_command
 from rds_control import delivery, operations, outbox, removal, unit
 from rds_control.claims import claim_task
@@ -60,6 +67,17 @@ from rds_control.tasks import COMMAND_FOR_KIND
 from rds_db.models import Task
 from rds_db.provider import Database
 from rds_settings.dependency import SettingsDependency
+from rds_settings.settings import Settings
+from rds_settings.timer import setting_timer
+
+log = logging.getLogger(__name__)
+
+#: Seconds between looks for projects due a drift check (shorter if checks are more frequent).
+DRIFT_TICK = 60.0
+
+
+def drift_tick(settings: Settings) -> float:
+    return min(DRIFT_TICK, settings.drift_check_interval)
 
 
 class PrunerService:
@@ -70,6 +88,7 @@ class PrunerService:
     # heartbeats too, so the agents page shows the web-side services alive
     runtime = AgentRuntime()
     settings = SettingsDependency()
+    claim_signer = ClaimSignature()
 
     @timer(interval=2)
     def relay_outbox(self) -> None:
@@ -99,14 +118,14 @@ class PrunerService:
         """Delete bookkeeping rows nobody needs any more."""
         return unit.run(self.db.session_factory, None, trim)
 
-    @timer(interval=300)
+    @setting_timer(interval=lambda settings: settings.retention_interval)
     def remove_old_releases(self) -> list[Any]:
         """Start the removals the retention plan of every project allows."""
         return removal.run_for_every_project(
             self.db.session_factory, self.bus, removal.schedule_removals,
             RetentionSettings.from_settings(self.settings))
 
-    @timer(interval=60)
+    @setting_timer(interval=drift_tick)
     def check_servers_when_due(self) -> list[Any]:
         """Check the servers of projects not checked for DRIFT_CHECK_INTERVAL seconds."""
         return removal.run_for_every_project(
@@ -143,8 +162,18 @@ class PrunerService:
                         grace=self.settings.lost_task_grace)
 
     @rpc
-    def claim_task(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Grant or refuse an agent's claim on a task (fencing); returns a ClaimAnswer."""
+    def claim_task(self, request: dict[str, Any],
+                   signature: str | None = None) -> dict[str, Any]:
+        """Grant or refuse an agent's claim on a task (fencing); returns a ClaimAnswer.
+
+        The claim is verified first (``signing.verify_claim``, over the request as
+        received): with a key set, an unsigned or wrongly signed one is refused.
+        """
+        try:
+            signing.verify_claim(self.claim_signer, request, signature)
+        except signing.BadSignature as exc:
+            log.warning("refused claim %r: %s", request, exc)
+            return ClaimAnswer(granted=False, reason=str(exc)).to_wire()
         claim = ClaimRequest.model_validate(request)
         answer = unit.run(self.db.session_factory, self.bus, claim_task, claim,
                           agent_timeout=self.settings.agent_timeout)

@@ -96,6 +96,8 @@
     source.addEventListener("log", function (e) { onLog(JSON.parse(e.data)); });
     source.addEventListener("build", function (e) { replaceById("build-header", JSON.parse(e.data).html); });
     source.addEventListener("agents", function (e) { replaceById("agents-table", JSON.parse(e.data).html); });
+    source.addEventListener("drift", function (e) { replaceById("drift-banners", JSON.parse(e.data).html); });
+    source.addEventListener("servers", function (e) { replaceById("servers", JSON.parse(e.data).html); });
     source.addEventListener("reload", function () { source.close(); window.location.reload(); });
     window.addEventListener("pagehide", function () { source.close(); });
   }

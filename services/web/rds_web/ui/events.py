@@ -7,6 +7,13 @@ from the id the page was rendered at (a reconnect resumes from the
 * ``row``: ``{id, html, insert}``, a release's board row rendered again;
   board and release pages (``view=board``, filters ``project``, ``status``,
   ``release``);
+* ``drift``: ``{html}``, the board's drift banners rendered again
+  (``_drift_banners.html``), when a project the board shows changes (drift
+  found, changed or resolved records a ``project`` change) and the banners
+  differ from what the stream last sent;
+* ``servers``: ``{html}``, a project page's servers table (current, drift)
+  rendered again, and ``drift`` for its banners, when the project changes and
+  they differ from what was sent last (``view=project&project=<name>``);
 * ``build`` / ``log``: the header of a build page and the new lines of its
   log, as HTML (``view=build&task=<id>``; the event id is then
   ``<change id>.<log chunk id>``);
@@ -44,7 +51,7 @@ from rds_control.users import can
 from rds_db.models import Project, Task
 from rds_web.change_hub import get_hub
 from rds_web.db import close_session, session_factory
-from rds_web.ui import builds
+from rds_web.ui import builds, gc
 from rds_web.ui.ansi import AnsiRenderer
 from rds_web.ui.fanout import (
     CSRF_MARKER,
@@ -77,9 +84,10 @@ def parse_event_id(text: str | None) -> tuple[int, int]:
 
 
 class BoardView(LiveView):
-    """Rows of the releases that changed, for a board or a release page."""
+    """Rows of the releases that changed, for a board or a release page; and the
+    board's drift banners when a project it shows changes."""
 
-    kinds = frozenset({"release", "task"})
+    kinds = frozenset({"release", "task", "project"})
 
     def __init__(self, args: Mapping[str, str]) -> None:
         self.project = args.get("project") or None
@@ -89,12 +97,21 @@ class BoardView(LiveView):
         except ValueError:
             self.release = None
         self.first_page = args.get("first", "1") in ("", "1")
+        self.project_id: int | None = None
+        #: The banners last sent (None: none yet; the page's own are not known here).
+        self.banners: str | None = None
 
     def key(self) -> Hashable:
         return ("board", self.project, self.status, self.release, self.first_page)
 
+    def prime(self, session: Session) -> None:
+        if self.project:
+            project = session.query(Project).filter_by(name=self.project).one_or_none()
+            self.project_id = project.id if project is not None else -1
+
     def events(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
-        ids = {c.release_id for c in changes if c.kind in self.kinds and c.release_id}
+        yield from self._drift(session, changes)
+        ids = {c.release_id for c in changes if c.kind in ("release", "task") and c.release_id}
         if self.release is not None:
             ids &= {self.release}
         for release_id in sorted(ids):  # each row read and rendered once for all filters
@@ -109,6 +126,59 @@ class BoardView(LiveView):
                           partial(render_template, "_row.html", row=row, stream=True))
             yield "row", {"id": release_id, "html": html,
                           "insert": shown and self.first_page and self.release is None}
+
+    def _drift(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
+        """The banners again, if a project this board shows changed and they differ."""
+        if self.release is not None or not _project_changed(changes, self.project_id):
+            return
+        html = _drift_banners(session, self.project)
+        if html != self.banners:
+            self.banners = html
+            yield "drift", {"html": html}
+
+
+def _project_changed(changes: Sequence[ChangeRow], project_id: int | None) -> bool:
+    """A change of the project (None: of any project)."""
+    return any(c.kind == "project" and project_id in (None, c.project_id) for c in changes)
+
+
+def _drift_banners(session: Session, project: str | None) -> str:
+    """The drift banners of one project (None: all), rendered once per round."""
+    return shared(("drift", project), lambda: render_template(
+        "_drift_banners.html", drifting=gc.drifting(session, project)))
+
+
+class ProjectView(LiveView):
+    """A project page's drift banners and servers table, when the project changes
+    (a drift check, a server's ``current`` read again)."""
+
+    kinds = frozenset({"project"})
+
+    def __init__(self, args: Mapping[str, str]) -> None:
+        self.project = args.get("project", "")
+        self.project_id = -1
+        #: What was sent last, by event (none yet: the page's own are not known here).
+        self.sent: dict[str, str] = {}
+
+    def key(self) -> Hashable:
+        return ("project", self.project)
+
+    def prime(self, session: Session) -> None:
+        project = session.query(Project).filter_by(name=self.project).one_or_none()
+        self.project_id = project.id if project is not None else -1
+
+    def events(self, session: Session, changes: Sequence[ChangeRow]) -> Iterator[Event]:
+        if not _project_changed(changes, self.project_id):
+            return
+        project = session.get(Project, self.project_id)
+        if project is None:  # deleted: nothing left to update
+            return
+        fresh = {"drift": _drift_banners(session, self.project),
+                 "servers": render_template("_servers_table.html", project=project)}
+        for name, html in fresh.items():
+            if self.sent.get(name) != html:
+                self.sent[name] = html
+                yield name, {"html": html}
 
 
 class BuildView(LiveView):
@@ -209,6 +279,8 @@ def _view(name: str, args: Mapping[str, str], log_after: int) -> LiveView:
         return BuildView(args, log_after)
     if name == "agents":
         return AgentsView()
+    if name == "project":
+        return ProjectView(args)
     return BoardView(args)
 
 

@@ -2,7 +2,8 @@
 
 The project page shows the retention plan (``rds_control.removal.project_plan``:
 what goes next and why each other release stays) and each server's drift;
-the board shows a banner while any server drifts. The ages come from the
+the board shows a banner while any server drifts (``_drift_banners.html``, also
+pushed live by ``rds_web.ui.events.BoardView``). The ages come from the
 same ``RDS_RETENTION_*`` variables the pruner reads.
 """
 from flask import Blueprint, Flask, flash, g, redirect, url_for

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from rds_control import channels, controls, families, lines, projects, releases
+from rds_control.changes import last_change_id
 from rds_control.errors import ControlError, InvalidInput
 from rds_core.notices import TITLES
 from rds_core.scripts import SCRIPTS
@@ -122,8 +123,10 @@ def index() -> ResponseReturnValue:
 @bp.get("/<name>")
 @requires("view")
 def show(name: str) -> ResponseReturnValue:
-    """Show a project's settings, servers, scripts and latest releases."""
+    """Show a project's settings, servers, scripts and latest releases (its drift banners
+    and servers table live)."""
     session = get_session()
+    after = last_change_id(session)  # read first: the stream resumes from here
     project = projects.get_project(session, name)
     latest = session.scalars(select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
                              .order_by(ReleaseRequest.created_at.desc()).limit(10)).all()
@@ -135,7 +138,8 @@ def show(name: str) -> ResponseReturnValue:
                            channels=channels.list_channels(session, project.id),
                            family=families.family_summary(session, project),
                            project_names=[p.name for p in projects.list_projects(session)],
-                           notice_events=TITLES)
+                           notice_events=TITLES, after=after,
+                           drifting=gc.drifting(session, project.name))
 
 
 @bp.route("/_new", methods=["GET", "POST"])
