@@ -58,13 +58,14 @@ def test_a_real_agent_and_ingest_run_with_their_role_logins(container_factory, l
                                                             database_url, session_factory,
                                                             tmp_path):
     ingest = container_factory(IngestService, config(login_as("web"), database_url, tmp_path))
-    with entrypoint_waiter(ingest, "handle_event"):  # its own heartbeat, as an event
+    with entrypoint_waiter(ingest, "handle_events"):  # its own heartbeat, as an event
         ingest.start()
     agent_config = config(login_as("agent"), database_url, tmp_path)
     builder = container_factory(BuilderService, agent_config)
-    with entrypoint_waiter(ingest, "handle_event",
-                           callback=lambda worker_ctx, result, exc_info:
-                           worker_ctx.args[1].service == "builder"):
+    with entrypoint_waiter(ingest, "handle_events",
+                           callback=lambda worker_ctx, result, exc_info: any(
+                               getattr(event, "service", None) == "builder"
+                               for _, event in worker_ctx.args[0])):
         builder.start()  # declares its queues, takes commands, heartbeats as an event
     with transaction(session_factory) as session:
         names = [a.name for a in session.query(Agent).filter(

@@ -38,7 +38,7 @@ def next_dead_letter(amqp_uri, timeout=10):
 
 def test_a_malformed_event_is_dead_lettered(container_factory, config, amqp_uri, caplog):
     container = container_factory(IngestService, config)
-    with entrypoint_waiter(container, "handle_event"):  # its own first heartbeat, so none
+    with entrypoint_waiter(container, "handle_events"):  # its own first heartbeat, so none
         container.start()                               # is left for another consumer
     publisher = BusPublisher(amqp_uri)
     publisher.publish_raw(topology.EVENTS_EXCHANGE, agents.TASK_LOG, agents.TASK_LOG,
@@ -52,12 +52,13 @@ def test_a_malformed_event_is_dead_lettered(container_factory, config, amqp_uri,
 
 def test_a_valid_event_is_applied(container_factory, config, amqp_uri, session_factory):
     container = container_factory(IngestService, config)
-    with entrypoint_waiter(container, "handle_event"):  # its own first heartbeat, so none
+    with entrypoint_waiter(container, "handle_events"):  # its own first heartbeat, so none
         container.start()                               # is left for another consumer
     name = "host-%s/builder/1" % uuid.uuid4().hex[:6]
     # wait for this heartbeat, not the ingest container's own first one
-    with entrypoint_waiter(container, "handle_event", callback=lambda worker_ctx, result,
-                           exc_info: getattr(worker_ctx.args[1], "agent", None) == name):
+    with entrypoint_waiter(container, "handle_events", callback=lambda worker_ctx, result,
+                           exc_info: any(getattr(event, "agent", None) == name
+                                         for _, event in worker_ctx.args[0])):
         BusPublisher(amqp_uri).send_event(agents.AgentHeartbeat(
             agent=name, service="builder", pool="default", host="h", pid=1, version="t",
             interval=5, at="2026-01-01T00:00:00Z"))
