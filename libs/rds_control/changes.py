@@ -8,7 +8,7 @@ newest id (what the listeners read from it).
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import String, cast, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from rds_db.models import Change
@@ -53,12 +53,14 @@ def _write(session: Session, keys: list[ChangeKey]) -> None:
     if not keys:
         return
     at = utcnow()
-    added = insert(Change).values([
+    ids = session.connection().execute(_ADD, [
         {"kind": kind, "project_id": project_id, "release_id": release_id, "task_id": task_id,
-         "at": at} for kind, project_id, release_id, task_id in keys
-    ]).returning(Change.id).cte("added")
-    session.execute(select(func.pg_notify(NOTIFY_CHANNEL, cast(func.max(added.c.id), String)))
-                    .select_from(added))
+         "at": at} for kind, project_id, release_id, task_id in keys]).scalars().all()
+    session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": NOTIFY_CHANNEL, "payload": str(max(ids))})
+
+
+_ADD = insert(Change).returning(Change.id)
 
 
 def release_changed(session, release, task_id=None):

@@ -289,9 +289,8 @@ class _Batch:
         session.flush()
         sizes: dict[str, int] = {}
         if self.chunks:
-            for task_id, size in session.execute(
-                    insert(TaskLog).values(list(self.chunks.values())).on_conflict_do_nothing()
-                    .returning(TaskLog.task_id, func.octet_length(TaskLog.text))):
+            connection = session.connection()
+            for task_id, size in connection.execute(_STORE_CHUNKS, list(self.chunks.values())):
                 sizes[task_id] = sizes.get(task_id, 0) + size
         if self.seen:
             fresh = select(Task.id).where(Task.id.in_(self.seen)).order_by(Task.id) \
@@ -301,11 +300,16 @@ class _Batch:
             for task_id in self.seen:
                 session.expire(self.tasks[task_id], ["seen_at"])
         if sizes:
-            statement = insert(TaskLogSize).values(
-                [{"task_id": task_id, "bytes": size} for task_id, size in sorted(sizes.items())])
-            session.execute(statement.on_conflict_do_update(
-                index_elements=[TaskLogSize.task_id],
-                set_={"bytes": TaskLogSize.bytes + statement.excluded.bytes}))
+            session.connection().execute(_ADD_SIZES, [{"task_id": task_id, "bytes": size}
+                                                     for task_id, size in sorted(sizes.items())])
+
+
+_STORE_CHUNKS = insert(TaskLog).on_conflict_do_nothing().returning(
+    TaskLog.task_id, func.octet_length(TaskLog.text))
+_new_sizes = insert(TaskLogSize)
+_ADD_SIZES = _new_sizes.on_conflict_do_update(
+    index_elements=[TaskLogSize.task_id],
+    set_={"bytes": TaskLogSize.bytes + _new_sizes.excluded.bytes})
 
 
 def _log_key(task: Task) -> LogKey:
