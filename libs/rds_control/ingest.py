@@ -67,7 +67,7 @@ from rds_control.outcomes import (
     record_targets,
     target_of,
 )
-from rds_control.tasks import finish_task, is_active
+from rds_control.tasks import finish_task, is_active, lock_tasks
 from rds_core.lifecycle import TASK_ACTIVE, ReleaseStatus, TargetState, TaskStatus
 from rds_db.models import Agent, ReleaseRequest, Server, Task, TaskLog, TaskLogSize
 from rds_db.models.base import utcnow
@@ -181,16 +181,11 @@ class _Batch:
                                     .where(Task.id.in_(names))).all()
         lock = {row.id for row in rows if names[row.id] - _UNLOCKED
                 or (row.run_id is None and TaskStatus(row.status) in TASK_ACTIVE)}
-        releases = sorted({row.release_id for row in rows
-                           if row.id in lock and row.release_id is not None})
-        if releases:
-            self.session.execute(select(ReleaseRequest.id).where(ReleaseRequest.id.in_(releases))
-                                 .order_by(ReleaseRequest.id).with_for_update(key_share=True))
         if lock:
-            self.tasks.update((task.id, task) for task in self.session.scalars(
-                select(Task).where(Task.id.in_(lock)).order_by(Task.id)
-                .with_for_update(key_share=True).execution_options(populate_existing=True)))
-            self.locked = set(lock)
+            releases = {row.release_id for row in rows
+                        if row.id in lock and row.release_id is not None}
+            self.tasks.update((task.id, task) for task in lock_tasks(self.session, lock, releases))
+            self.locked = lock
         rest = {row.id for row in rows} - lock
         if rest:
             self.tasks.update((task.id, task) for task in self.session.scalars(

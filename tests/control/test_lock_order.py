@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rds_contracts import agents
 from rds_control import ingest, projects, releases, users
-from rds_db.models import Task
+from rds_db.models import Project, Task, User
 from rds_db.session import transaction
 
 WAIT = 30.0
@@ -72,6 +72,9 @@ def building(session_factory: sessionmaker[Session]) -> Iterator[tuple[int, Task
         ingest.apply_event(session, agents.TASK_STARTED, agents.TaskStarted(
             task_id=task.id, run_id=run_id, seq=1, agent="host1/builder/1"))
     yield release.id, task, run_id, user
+    with transaction(session_factory) as session:  # other tests share the database
+        session.delete(session.get(Project, project.id))
+        session.delete(session.get(User, user.id))
 
 
 def test_cancel_and_ingest_of_one_build_run_together(session_factory, building, monkeypatch):
