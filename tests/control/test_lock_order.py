@@ -6,8 +6,7 @@ deadlocked. Here ingest is held right after it took its locks while cancel
 starts on another connection, then let go: both must finish.
 """
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from rds_contracts import agents
-from rds_control import ingest, projects, releases, users
-from rds_db.models import Project, Task, User
+from rds_control import ingest, releases
+from rds_db.models import Task
 from rds_db.session import transaction
 
 WAIT = 30.0
@@ -57,28 +56,9 @@ def wait_until_blocked(session_factory: sessionmaker[Session], pid: int) -> None
     pytest.fail("backend %d never waited for a lock" % pid)
 
 
-@pytest.fixture
-def building(session_factory: sessionmaker[Session]) -> Iterator[tuple[int, Task, str, Any]]:
-    """A committed release whose build runs: ``(release id, task, run id, user)``."""
-    with transaction(session_factory) as session:
-        user = users.create_user(session, "locks-%s" % uuid.uuid4().hex[:6], "deployer")
-        project = projects.create_project(session, {
-            "name": "locks-%s" % uuid.uuid4().hex[:6], "repository": "/srv/git/app.git",
-            "deploy_path": "apps/app", "servers": [{"host": "10.0.0.1", "user": "deploy"}],
-            "scripts": {"build": "make"}}, user)
-        release = releases.create_release(session, project.name, {}, user)
-        task = release.tasks[-1]
-        run_id = uuid.uuid4().hex
-        ingest.apply_event(session, agents.TASK_STARTED, agents.TaskStarted(
-            task_id=task.id, run_id=run_id, seq=1, agent="host1/builder/1"))
-    yield release.id, task, run_id, user
-    with transaction(session_factory) as session:  # other tests share the database
-        session.delete(session.get(Project, project.id))
-        session.delete(session.get(User, user.id))
-
-
-def test_cancel_and_ingest_of_one_build_run_together(session_factory, building, monkeypatch):
-    release_id, task, run_id, user = building
+def test_cancel_and_ingest_of_one_build_run_together(session_factory, committed_build,
+                                                     monkeypatch):
+    release_id, task, run_id, user = committed_build
     locked, go = threading.Event(), threading.Event()
     load = ingest._Batch._load
 
