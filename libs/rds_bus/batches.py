@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from eventlet.event import Event
 from eventlet.queue import Empty, LightQueue
 from kombu.message import Message as AmqpMessage
@@ -118,8 +119,13 @@ class BatchEventConsumer(EventConsumer):
                 if not isinstance(outcomes, list) or len(outcomes) != len(batch):
                     outcomes = [ValueError("the handler returned %r for %d events"
                                            % (type(result).__name__, len(batch)))] * len(batch)
+                applied = []
                 for (message, body, _), outcome in zip(batch, outcomes, strict=True):
-                    self._settle(message, body, worker_ctx.entrypoint.method_name, outcome)
+                    if outcome is None:
+                        applied.append(message)
+                    else:
+                        self._settle(message, body, worker_ctx.entrypoint.method_name, outcome)
+                _ack_up_to(applied)
             finally:
                 done.send(None)
             return result, exc_info
@@ -129,16 +135,34 @@ class BatchEventConsumer(EventConsumer):
         done.wait()
 
     def _settle(self, message: AmqpMessage, body: Any, method: str,
-                outcome: BaseException | None) -> None:
-        if outcome is None:
-            self.queue_consumer.ack_message(message)
-        elif self.retry_later(outcome):
+                outcome: BaseException) -> None:
+        if self.retry_later(outcome):
             self._retry_later(message, body, method, outcome)
         else:
             log.error("%s: %s: %s; dead-lettering the message", method,
                       type(outcome).__name__, outcome)
             self._dead_letter(message, body, "%s raised %s: %s" % (
                 method, type(outcome).__name__, outcome))
+
+
+def _ack_up_to(messages: list[AmqpMessage]) -> None:
+    """Ack ``messages`` with one ``multiple`` ack per channel, of the last one.
+
+    Safe because every message delivered before it on that channel is settled
+    by now: they are checked in delivery order, a malformed one is settled at
+    once, and batches are handled one at a time, in order.
+    """
+    last: dict[int, AmqpMessage] = {}
+    for message in messages:
+        known = last.get(id(message.channel))
+        if known is None or message.delivery_tag > known.delivery_tag:
+            last[id(message.channel)] = message
+    for message in last.values():
+        if message.channel.connection:  # else the broker has taken them back already
+            try:
+                message.ack(multiple=True)
+            except (AmqpConnectionError, ConnectionError):  # pragma: no cover - closing
+                pass
 
 
 batch_event_consumer: Callable[..., Any] = BatchEventConsumer.decorator
