@@ -151,7 +151,8 @@ def ingest_copies(copies: int, database_url: str, amqp_uri: str,
                   log_dir: str) -> Iterator[list[subprocess.Popen[bytes]]]:
     """``copies`` ingest processes, stopped afterwards."""
     env = dict(os.environ, RDS_DATABASE_URL=database_url, RDS_AMQP_URI=amqp_uri,
-               RDS_BUS_COMMAND_KEY="", RDS_BUS_EVENT_KEY="", RDS_LOG_LEVEL="WARNING",
+               RDS_BUS_COMMAND_KEY="", RDS_BUS_EVENT_KEY="",
+               RDS_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
                RDS_AGENT_NAME="bench-ingest", PYTHONUNBUFFERED="1")
     service = os.path.join(os.path.dirname(sys.executable), "rds-service")
     processes = []
