@@ -13,7 +13,7 @@ are what is timed) and stops when every event is in the database (every log
 chunk stored, every build finished). The database and the vhost are dropped
 afterwards.
 
-    .venv/bin/python bench/ingest_rate.py [--events 22000] [--tasks 17] [--copies 1 2]
+    .venv/bin/python bench/ingest_rate.py [--events 22000] [--tasks 17] [--copies 1 2] [--repeat 3]
 
 Import ``measure(copies, events)`` (events per second) from a larger benchmark.
 Needs PostgreSQL at RDS_TEST_ADMIN_DB_URL (default postgres@127.0.0.1:5432) and
@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,11 +36,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kombu import Connection, Producer
-from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from rds_bus import topology
 from rds_contracts import agents, builder
+from rds_contracts.base import Message, TaskEvent
 from rds_contracts.registry import event_name
 from rds_control import projects, releases, users
 from rds_db.models import Task, TaskLog
@@ -60,7 +61,7 @@ TIMEOUT = 600.0
 class Burst:
     """The events to publish, in the order agents would send them."""
 
-    events: list[BaseModel]
+    events: list[Message]
     logs: int
     tasks: list[str]
 
@@ -90,7 +91,7 @@ def burst(seeded: list[tuple[str, list[int]]], events: int, rng: random.Random) 
         run_id, seq, at = uuid.uuid4().hex, 0, now
         agent = "bench-host%d/builder/1" % n
 
-        def next_(schema: type[BaseModel], **fields: Any) -> BaseModel:
+        def next_(schema: type[TaskEvent], **fields: Any) -> Message:
             nonlocal seq, at
             seq += 1
             at += timedelta(milliseconds=10)
@@ -124,7 +125,7 @@ def burst(seeded: list[tuple[str, list[int]]], events: int, rng: random.Random) 
                  tasks=[task_id for task_id, _ in seeded])
 
 
-def publish(amqp_uri: str, events: list[BaseModel]) -> None:
+def publish(amqp_uri: str, events: list[Message]) -> None:
     """Queue the burst for ingest (unsigned; ingest runs without bus keys here)."""
     with Connection(amqp_uri) as connection:
         channel = connection.channel()
@@ -220,12 +221,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=22000)
     parser.add_argument("--tasks", type=int, default=17)
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per number of copies, taken in turns; the median counts")
     args = parser.parse_args(argv)
-    rates = {}
-    for copies in args.copies:
-        rates[copies] = measure(copies, args.events, tasks=args.tasks)
-        print("ingest, %d cop%s: %7.0f events/s" % (copies, "y" if copies == 1 else "ies",
-                                                     rates[copies]), flush=True)
+    runs: dict[int, list[float]] = {copies: [] for copies in args.copies}
+    for _ in range(args.repeat):
+        for copies in args.copies:
+            runs[copies].append(measure(copies, args.events, tasks=args.tasks))
+    rates = {copies: statistics.median(rates) for copies, rates in runs.items()}
+    for copies, rate in rates.items():
+        print("ingest, %d cop%s: %7.0f events/s  (runs: %s)" % (
+            copies, "y" if copies == 1 else "ies", rate,
+            ", ".join("%.0f" % r for r in runs[copies])), flush=True)
     if 1 in rates and len(rates) > 1:
         for copies, rate in rates.items():
             if copies != 1:
