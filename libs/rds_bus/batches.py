@@ -14,7 +14,9 @@ None (done: the message is acked), or the exception that stopped that event
 with the reason). If the handler itself raises, every message of the batch
 gets that exception as its outcome. Nothing is acked before the handler
 returned, i.e. before its transaction committed: if the process dies, the
-broker redelivers the batch.
+broker redelivers the batch. Messages are checked in delivery order as they
+arrive (no worker per message), so once a batch is settled every earlier
+delivery is too, and its applied messages are acked with one ``multiple`` ack.
 """
 import logging
 import time
