@@ -7,11 +7,12 @@ import itertools
 import uuid
 
 import pytest
+from sqlalchemy import delete
 
 from rds_contracts import agents, builder
 from rds_control import projects, releases, users
 from rds_control.ingest import apply_event
-from rds_db.models import Project, User
+from rds_db.models import OutboxMessage, Project, User
 from rds_db.session import transaction
 
 _names = itertools.count(1)
@@ -98,6 +99,8 @@ def committed_build(session_factory):
             task_id=task.id, run_id=run_id, seq=1, agent="host1/builder/1"))
     yield release.id, task, run_id, user
     with transaction(session_factory) as session:  # other tests share the database
+        session.execute(delete(OutboxMessage).where(  # its build and cancel commands
+            OutboxMessage.body["task_id"].astext == task.id))
         session.delete(session.get(Project, project.id))
         session.delete(session.get(User, user.id))
 
