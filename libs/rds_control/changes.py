@@ -2,7 +2,10 @@
 
 Writing: every control-plane change calls :func:`record_change` (or
 :func:`release_changed`) in its transaction; the row and a ``NOTIFY`` carrying
-its id and kind (``rds_db.models.changes``) become visible at commit.
+its id and kind (``rds_db.models.changes``) become visible at commit. Inside
+:func:`batched` (ingest applying a batch of agent events), ``record_change``
+only notes the change: when the batch ends, one row per kind, project, release
+and task is written, with one ``NOTIFY`` carrying the newest id and the kinds.
 
 Reading: ``changes.id`` comes from a sequence, so ids are allocated in order
 but may commit out of order: a transaction holding id 10 can commit after one
@@ -14,13 +17,15 @@ treats missing ids just below it the same way, since the page it continues
 may have been read while they were still in flight.
 """
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from rds_db.models import Change, ReleaseRequest
+from rds_db.models.base import utcnow
 from rds_db.models.changes import NOTIFY_CHANNEL, notify_payload
 
 #: How long an id we skipped may still show up (longer than any transaction
@@ -30,6 +35,10 @@ GAP_GRACE = 10.0
 LOOKBACK = 200
 #: More missing ids than this in one jump are not tracked (a bulk rollback).
 MAX_GAPS = 1000
+#: ``session.info`` key of the changes noted inside ``batched``.
+BATCH_KEY = "rds_batched_changes"
+
+ChangeKey = tuple[str, int | None, int | None, str | None]
 
 
 class ChangeRow(NamedTuple):
@@ -51,7 +60,12 @@ def notify(session: Session, newest_id: int, kinds: Iterable[str]) -> None:
 
 
 def record_change(session: Session, kind: str, project_id: int | None = None,
-                  release_id: int | None = None, task_id: str | None = None) -> Change:
+                  release_id: int | None = None, task_id: str | None = None) -> Change | None:
+    """Append a change (or, inside :func:`batched`, note it for the end of the batch)."""
+    noted: dict[ChangeKey, None] | None = session.info.get(BATCH_KEY)
+    if noted is not None:
+        noted.setdefault((kind, project_id, release_id, task_id), None)
+        return None
     change = Change(kind=kind, project_id=project_id, release_id=release_id, task_id=task_id)
     session.add(change)
     session.flush()
@@ -59,8 +73,35 @@ def record_change(session: Session, kind: str, project_id: int | None = None,
     return change
 
 
+@contextmanager
+def batched(session: Session) -> Iterator[None]:
+    """Collect the changes recorded inside; write each once, with one NOTIFY, at the end
+    (nothing is written if the block raises)."""
+    noted: dict[ChangeKey, None] = {}
+    session.info[BATCH_KEY] = noted
+    try:
+        yield
+        del session.info[BATCH_KEY]
+        _write(session, list(noted))
+    finally:
+        session.info.pop(BATCH_KEY, None)
+
+
+def _write(session: Session, keys: list[ChangeKey]) -> None:
+    if not keys:
+        return
+    at = utcnow()
+    ids = session.connection().execute(_ADD, [
+        {"kind": kind, "project_id": project_id, "release_id": release_id, "task_id": task_id,
+         "at": at} for kind, project_id, release_id, task_id in keys]).scalars().all()
+    notify(session, max(ids), {key[0] for key in keys})
+
+
+_ADD = insert(Change).returning(Change.id)
+
+
 def release_changed(session: Session, release: ReleaseRequest,
-                    task_id: str | None = None) -> Change:
+                    task_id: str | None = None) -> Change | None:
     return record_change(session, "release", project_id=release.project_id,
                          release_id=release.id, task_id=task_id)
 

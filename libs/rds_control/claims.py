@@ -23,13 +23,13 @@ increments the task's fencing token, so tokens order the runs of a task.
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rds_contracts.pruner import START, ClaimAnswer, ClaimRequest
 from rds_control.agents import is_online
 from rds_control.outcomes import begin_run, end_task
 from rds_control.reaper import heartbeat_clock
+from rds_control.tasks import lock_tasks
 from rds_core.lifecycle import TASK_FINISHED, TaskStatus
 from rds_db.models import Agent, Task
 from rds_db.models.base import utcnow
@@ -62,8 +62,7 @@ def claim_task(session: Session, request: ClaimRequest, agent_timeout: float = 3
                now: datetime | None = None) -> ClaimAnswer:
     """Grant or refuse one claim (the caller commits)."""
     now = now or utcnow()
-    task = session.scalars(select(Task).where(Task.id == request.task_id)
-                           .with_for_update()).one_or_none()
+    task = next(iter(lock_tasks(session, [request.task_id])), None)  # release first
     if task is None:
         return _refuse(request, "no task %s" % request.task_id)
     status = TaskStatus(task.status)

@@ -1,5 +1,12 @@
-"""Starting and ending tasks (the unit of agent work)."""
+"""Starting and ending tasks (the unit of agent work), and locking them.
+
+**One lock order**: whoever changes a task and its release locks the release
+first, then the task (``lock_tasks``; ``get_release(lock=True)`` callers such as
+cancel then change the task). Two transactions that change one build thus
+queue on its release row and never deadlock.
+"""
 import uuid
+from collections.abc import Collection
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +40,27 @@ def new_task_id() -> str:
 
 def server_specs(project: Project) -> list[ServerSpec]:
     return [ServerSpec(id=s.id, host=s.host, port=s.port, user=s.user) for s in project.servers]
+
+
+def lock_tasks(session: Session, task_ids: Collection[str],
+               release_ids: Collection[int] | None = None) -> list[Task]:
+    """Lock tasks to change them, in rds's one lock order: their releases, then the
+    tasks, each by id (``release_ids``: the tasks' releases, when the caller knows them).
+
+    ``FOR NO KEY UPDATE``: rows that only reference them (log chunks, change
+    rows) can still be inserted meanwhile.
+    """
+    if not task_ids:
+        return []
+    if release_ids is None:
+        release_ids = set(session.scalars(select(Task.release_id).where(
+            Task.id.in_(task_ids), Task.release_id.is_not(None))))
+    if release_ids:
+        session.execute(select(ReleaseRequest.id).where(ReleaseRequest.id.in_(release_ids))
+                        .order_by(ReleaseRequest.id).with_for_update(key_share=True))
+    return list(session.scalars(select(Task).where(Task.id.in_(task_ids)).order_by(Task.id)
+                                .with_for_update(key_share=True)
+                                .execution_options(populate_existing=True)))
 
 
 def active_task(session: Session, project_id: int, lane: Lane) -> Task | None:

@@ -161,6 +161,10 @@ class IngestGroup(_Group):
 
     release_log_limit: int = Field(20 * 2**20, ge=1024, description=(
         "bytes of build output stored per release; then the log says it was truncated"))
+    ingest_batch_size: int = Field(200, ge=1, le=5000, description=(
+        "most agent events ingest applies in one transaction (it prefetches twice as many)"))
+    ingest_batch_wait: float = Field(0.05, gt=0, le=10, description=(
+        "seconds ingest waits for more events after the first of a batch"))
 
 
 class ClientGroup(_Group):

@@ -7,10 +7,13 @@ import itertools
 import uuid
 
 import pytest
+from sqlalchemy import delete
 
 from rds_contracts import agents, builder
 from rds_control import projects, releases, users
 from rds_control.ingest import apply_event
+from rds_db.models import OutboxMessage, Project, User
+from rds_db.session import transaction
 
 _names = itertools.count(1)
 
@@ -77,6 +80,29 @@ class Agent:
                       manifest_sha256="b" * 64, files_sent=1, bytes_sent=1)
         self.send(builder.BUILD_FINISHED, builder.BuildFinished,
                   servers=[{"server_id": s.id, "ok": True} for s in project.servers])
+
+
+@pytest.fixture
+def committed_build(session_factory):
+    """A committed release whose build runs, for tests with several transactions:
+    ``(release id, task, run id, user)``; deleted afterwards."""
+    with transaction(session_factory) as session:
+        user = users.create_user(session, "committed-%s" % uuid.uuid4().hex[:6], "deployer")
+        project = projects.create_project(session, {
+            "name": "committed-%s" % uuid.uuid4().hex[:6], "repository": "/srv/git/app.git",
+            "deploy_path": "apps/app", "servers": [{"host": "10.0.0.1", "user": "deploy"}],
+            "scripts": {"build": "make"}}, user)
+        release = releases.create_release(session, project.name, {}, user)
+        task = release.tasks[-1]
+        run_id = uuid.uuid4().hex
+        apply_event(session, agents.TASK_STARTED, agents.TaskStarted(
+            task_id=task.id, run_id=run_id, seq=1, agent="host1/builder/1"))
+    yield release.id, task, run_id, user
+    with transaction(session_factory) as session:  # other tests share the database
+        session.execute(delete(OutboxMessage).where(  # its build and cancel commands
+            OutboxMessage.body["task_id"].astext == task.id))
+        session.delete(session.get(Project, project.id))
+        session.delete(session.get(User, user.id))
 
 
 @pytest.fixture

@@ -69,9 +69,9 @@ def test_a_real_agent_ingest_and_pruner_run_with_their_role_logins(container_fac
                      "RDS_BUS_COMMAND_KEY": COMMAND_KEY, "RDS_BUS_EVENT_KEY": EVENT_KEY,
                      "RDS_OUTBOX_GRACE": "3600", "RDS_HEARTBEAT_INTERVAL": "60"})
     pruner = container_factory(PrunerService, nameko_config("pruner", settings))
-    with entrypoint_waiter(ingest, "handle_event",  # the pruner's probe, through the events
-                           callback=lambda worker_ctx, result, exc_info:
-                           worker_ctx.args[0] == INGEST_PROBE and exc_info is None):
+    with entrypoint_waiter(ingest, "handle_events",  # the pruner's probe, through the events
+                           callback=lambda worker_ctx, result, exc_info: exc_info is None and any(
+                               name == INGEST_PROBE for name, _ in worker_ctx.args[0])):
         pruner.start()
     agent_config = config(login_as("agent"), database_url, tmp_path)
     builder = container_factory(BuilderService, agent_config)

@@ -107,7 +107,7 @@ def ingest(container_factory, config):
 
 def test_a_signed_event_is_applied(ingest, amqp_uri, session_factory):
     name = "host-%s/builder/1" % uuid.uuid4().hex[:6]
-    with entrypoint_waiter(ingest, "handle_event"):
+    with entrypoint_waiter(ingest, "handle_events"):
         BusPublisher(amqp_uri, event_key=EVENT_KEY).send_event(heartbeat(name))
     with transaction(session_factory) as session:
         assert session.get(Agent, name) is not None

@@ -54,9 +54,10 @@ def test_a_valid_event_is_applied(container_factory, config, amqp_uri, session_f
     container = container_factory(IngestService, config)
     container.start()
     name = "host-%s/builder/1" % uuid.uuid4().hex[:6]
-    # wait for this heartbeat, not an event other tests' services left behind
-    with entrypoint_waiter(container, "handle_event", callback=lambda worker_ctx, result,
-                           exc_info: getattr(worker_ctx.args[1], "agent", None) == name):
+    # wait for this heartbeat, not the ingest container's own first one
+    with entrypoint_waiter(container, "handle_events", callback=lambda worker_ctx, result,
+                           exc_info: any(getattr(event, "agent", None) == name
+                                         for _, event in worker_ctx.args[0])):
         BusPublisher(amqp_uri).send_event(agents.AgentHeartbeat(
             agent=name, service="builder", pool="default", host="h", pid=1, version="t",
             interval=5, at="2026-01-01T00:00:00Z"))

@@ -143,9 +143,9 @@ def test_a_backlog_of_20000_events_does_not_fail_a_live_agents_task(
                                                               database_url))
     ingest = container_factory(IngestService, web_side_config("ingest", amqp_uri,
                                                               database_url))
-    with entrypoint_waiter(ingest, "handle_event", timeout=30,
-                           callback=lambda worker_ctx, result, exc_info:
-                           worker_ctx.args[0] == INGEST_PROBE and exc_info is None):
+    with entrypoint_waiter(ingest, "handle_events", timeout=30,
+                           callback=lambda worker_ctx, result, exc_info: exc_info is None and any(
+                               name == INGEST_PROBE for name, _ in worker_ctx.args[0])):
         ingest.start()
         pruner.start()  # its first probe: ingest is not behind
     ingest.stop()  # from now on every event waits in the queue

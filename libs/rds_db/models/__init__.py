@@ -17,7 +17,7 @@ from rds_db.models.projects import (
     Server,
 )
 from rds_db.models.releases import ReleaseRequest, ReleaseTarget
-from rds_db.models.tasks import Task, TaskLog
+from rds_db.models.tasks import Task, TaskLog, TaskLogSize
 from rds_db.models.users import ApiToken, LoginThrottle, Role, User
 
 __all__ = [
@@ -25,5 +25,5 @@ __all__ = [
     "DeploymentSwitch", "IngestProbe", "LoginThrottle", "Migration", "NotificationChannel",
     "NotificationMessage", "OutboxMessage", "Project", "ProjectLineCounter", "ProjectLink",
     "ProjectScript", "ReleaseBan", "ReleaseLine", "ReleaseRequest",
-    "ReleaseTarget", "Role", "Server", "Task", "TaskLog", "User",
+    "ReleaseTarget", "Role", "Server", "Task", "TaskLog", "TaskLogSize", "User",
 ]

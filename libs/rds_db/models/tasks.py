@@ -97,3 +97,14 @@ class TaskLog(Base):
     seq: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TaskLogSize(Base):
+    """Bytes of log stored per task, kept by ingest as it stores chunks, so the
+    release log cap (``RDS_RELEASE_LOG_LIMIT``) is checked without summing the log."""
+
+    __tablename__ = "task_log_sizes"
+
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,20 +1,25 @@
 """The ingest service: a thin nameko adapter around ``rds_control.ingest``.
 
-Events are applied one transaction each; commands they cause (automatic
-retries) are published after the commit. What a database error means is
-``rds_control.db_errors``: a deadlock is retried at once a few times
-(``rds_control.unit``); the database being away sends the event through a
-delay queue, retried with backoff until it is back; an event the database
-cannot store is dead-lettered with the reason. Malformed events never reach
-the handler (dead-lettered by the entrypoint).
+Events arrive in batches (``rds_bus.batches``: up to ``RDS_INGEST_BATCH_SIZE``
+events, or what arrived within ``RDS_INGEST_BATCH_WAIT`` seconds) and are
+applied in one transaction per batch; commands they cause (automatic
+retries) are published after the commit, and the messages are acked only
+then. What a database error means is ``rds_control.db_errors``: a deadlock
+is retried at once a few times (``rds_control.unit``); a batch that still
+fails is applied event by event, so each event meets its own fate: the
+database being away sends it through a delay queue, retried with backoff
+until it is back; an event the database cannot store, or that is rejected
+(unknown task, beyond its task), is dead-lettered with the reason. Malformed
+events never reach the handler (dead-lettered by the entrypoint).
 """
-from rds_bus.entrypoints import event_consumer
+from collections.abc import Sequence
+
+from rds_bus.batches import batch_event_consumer
 from rds_bus.providers import Bus
 from rds_bus.runtime import AgentRuntime
 from rds_contracts import ingest
-from rds_control import unit
 from rds_control.db_errors import is_transient
-from rds_control.ingest import apply_event
+from rds_control.ingest import NamedEvent, Outcome, apply_events
 from rds_db.provider import Database
 
 
@@ -26,7 +31,7 @@ class IngestService:
     # heartbeats too, so the agents page shows the web-side services alive
     runtime = AgentRuntime()
 
-    @event_consumer(retry_later=is_transient)
-    def handle_event(self, name, event):
-        """Apply one agent event to the database."""
-        unit.run(self.db.session_factory, self.bus, apply_event, name, event)
+    @batch_event_consumer(retry_later=is_transient)
+    def handle_events(self, events: Sequence[NamedEvent]) -> list[Outcome]:
+        """Apply a batch of agent events; one outcome per event."""
+        return apply_events(self.db.session_factory, self.bus, events)
