@@ -42,6 +42,9 @@ on an agent whose ``task_started`` waits in the queue), so the killer of its
 host stops whatever it may still be running; and the reaped run cannot act
 afterwards: its next claim is refused (``rds_control.claims``). How the task and
 its release end is ``rds_control.outcomes``.
+
+Locks follow rds's one lock order (``rds_control.tasks.lock_tasks``): the tasks
+that look reapable are locked with their releases first, then judged again.
 """
 import logging
 from collections.abc import Mapping
@@ -57,6 +60,7 @@ from rds_control.agents import is_online
 from rds_control.heartbeats import dropped_at
 from rds_control.ingest_lag import ingest_clock
 from rds_control.outcomes import end_task
+from rds_control.tasks import lock_tasks
 from rds_core.lifecycle import TaskKind, TaskStatus
 from rds_db.models import Agent, Task
 from rds_db.models.base import utcnow
@@ -147,15 +151,21 @@ def reap(session: Session, agent_timeout: float = 30, queue_timeout: float = 360
     if lag >= LAG_WORTH_LOGGING:
         log.warning("ingest is %.0f s behind: deadlines, queue and cancel timeouts and lost "
                     "reports are judged as of %s", lag, clocks.ingest.isoformat())
+
+    def why(task: Task) -> tuple[str, bool] | None:
+        return _why(session, task, clocks, agent_timeout, queue_timeout, cancel_timeout,
+                    deadlines, grace)
+
     ended = 0
-    tasks = session.scalars(select(Task).where(Task.finished_at.is_(None))
-                            .with_for_update(skip_locked=True)).all()
-    for task in tasks:
-        why = _why(session, task, clocks, agent_timeout, queue_timeout, cancel_timeout,
-                   deadlines, grace)
-        if why is None:
+    candidates = [task.id for task in session.scalars(
+        select(Task).where(Task.finished_at.is_(None))) if why(task) is not None]
+    for task in lock_tasks(session, candidates):  # releases, then tasks; judged again
+        if task.finished_at is not None:
             continue
-        reason, cancelled = why
+        verdict = why(task)
+        if verdict is None:
+            continue
+        reason, cancelled = verdict
         end_task(session, task, reason, ACTOR, cancelled=cancelled)
         # whatever the reason: nothing the reaper gave up on may keep running
         outbox.enqueue(session, CancelCommand(task_id=task.id, initiator=ACTOR), task.pool,

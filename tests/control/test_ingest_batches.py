@@ -95,7 +95,7 @@ def test_one_change_row_per_task_and_kind_and_one_notify(session_factory, databa
             newest = session.scalar(select(func.max(Change.id)))
         assert sorted(kinds) == ["log", "task"]
         listener.poll()
-        assert [n.payload for n in listener.notifies] == [str(newest)]
+        assert [n.payload for n in listener.notifies] == ["%d:log,task" % newest]
     finally:
         listener.close()
 
