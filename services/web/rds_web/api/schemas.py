@@ -6,16 +6,17 @@ sends. A release carries ``actions``: every action's answer from
 ``rds_control.policy`` for the caller (allowed, or the reason it is not),
 the same answers the control plane enforces and the board renders.
 """
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select
 from sqlalchemy.orm import Session, object_session
 
-from rds_control import facts, logs, policy
+from rds_control import facts, logs, policy, release_data
 from rds_control.policy import Action
+from rds_control.release_data import ReleaseData, TaskData
 from rds_core.lifecycle import ReleaseStatus, TargetState, TaskKind, TaskStatus
 from rds_db.models import Agent, Project, ReleaseRequest, Server, Task, User
 
@@ -138,17 +139,18 @@ class TaskOut(Out):
 
     @classmethod
     def of(cls, task: Task, with_log: bool = False) -> "TaskOut":
-        return cls.model_validate(cls.data(task, with_log))
+        session = object_session(task) if with_log else None
+        if with_log and session is None:
+            raise ValueError("task %s is not attached to a session" % task.id)
+        return cls.model_validate(cls.data(task, session))
 
     @staticmethod
-    def data(task: Task, with_log: bool = False) -> dict[str, Any]:
-        """The fields of ``TaskOut`` (validated by the caller, once per response)."""
+    def data(task: "Task | TaskData", log_from: Session | None = None) -> dict[str, Any]:
+        """The fields of ``TaskOut`` (validated by the caller, once per response); with
+        ``log_from``, the task's log tail read in that session."""
         log = None
-        if with_log:  # the tail: a whole 20 MiB log per request would be a denial of service
-            session = object_session(task)
-            if session is None:
-                raise ValueError("task %s is not attached to a session" % task.id)
-            omitted, chunks = logs.tail_chunks(session, task.id, logs.API_BYTES)
+        if log_from is not None:  # the tail: a whole 20 MiB log per request would be a DoS
+            omitted, chunks = logs.tail_chunks(log_from, task.id, logs.API_BYTES)
             log = "".join(text for _, text in chunks)
             if omitted:
                 log = logs.omitted_note(omitted, "/builds/%s/log.txt" % task.id) + log
@@ -216,26 +218,26 @@ class ReleaseOut(Out):
     tasks: list[TaskOut]
 
     @classmethod
-    def of(cls, release: ReleaseRequest, situation: policy.Situation,
-           with_log: bool = False) -> "ReleaseOut":
-        return cls.model_validate(cls.data(release, situation, with_log))
+    def of(cls, release: ReleaseData, situation: policy.Situation, project: Project,
+           log_from: Session | None = None) -> "ReleaseOut":
+        return cls.model_validate(cls.data(release, situation, project, log_from))
 
     @staticmethod
-    def data(release: ReleaseRequest, situation: policy.Situation,
-             with_log: bool = False) -> dict[str, Any]:
+    def data(release: ReleaseData, situation: policy.Situation, project: Project,
+             log_from: Session | None = None) -> dict[str, Any]:
         """The fields of ``ReleaseOut`` as plain values: a list validates them all in one
         call (a model per row, task and step cost more than the database reads)."""
-        release_facts = facts.release_facts(release)
+        release_facts = facts.release_facts(release, project.servers)
         answers = policy.evaluate(release_facts, situation)
         floor = situation.project.floor
         actions = {action: {"allowed": denial is None,
                             "reason": denial.reason if denial else None}
                    for action, denial in answers.items()}
         return {
-            "id": release.id, "project": release.project.name, "version": release.version,
+            "id": release.id, "project": release.project_name, "version": release.version,
             "status": release.status, "release_line": release.release_line,
             "comment": release.comment, "ref": release.ref, "commit": release.commit,
-            "author": release.user.username if release.user is not None else None,
+            "author": release.author,
             "previous_version": release.previous_version, "last_error": release.last_error,
             "build_attempts": release.build_attempts,
             "deleted": release.deleted_at is not None,
@@ -243,7 +245,7 @@ class ReleaseOut(Out):
             "config_revision": release.config_revision, "cron": release.cron_config,
             "actions": actions, "can_activate": actions[Action.ACTIVATE]["allowed"],
             "can_cancel": actions[Action.CANCEL]["allowed"],
-            "servers": [{"server_id": t.server_id, "server": t.server.label, "state": t.state,
+            "servers": [{"server_id": t.server_id, "server": t.server, "state": t.state,
                          "error": t.error} for t in release.targets],
             "pending_pre_migrations": list(policy.pending_pre(release_facts, situation)),
             "pending_post_migrations": [m.name for m in situation.project.unapplied_post
@@ -253,7 +255,7 @@ class ReleaseOut(Out):
             "created_at": release.created_at, "build_started_at": release.build_started_at,
             "built_at": release.built_at, "installed_at": release.installed_at,
             "activated_at": release.activated_at,
-            "tasks": [TaskOut.data(t, with_log=with_log) for t in release.tasks]}
+            "tasks": [TaskOut.data(t, log_from) for t in release.tasks]}
 
 
 class ReleaseList(Out):
@@ -300,19 +302,25 @@ def dump(model: BaseModel) -> dict[str, object]:
     return model.model_dump(mode="json", exclude_none=False)
 
 
-def release_body(session: Session, release: ReleaseRequest, user: User | None,
+def release_body(session: Session, release: ReleaseRequest | int, user: User | None,
                  with_log: bool = False) -> dict[str, object]:
-    """One release as the API returns it, with the caller's actions."""
-    return dump(ReleaseOut.of(release, facts.situation(session, release, user), with_log))
+    """One release (a row or its id) as the API returns it, with the caller's actions; read
+    by ``rds_control.release_data`` like a listed one. :raise NotFound: no such id."""
+    row, project = release_data.load_one(
+        session, release if isinstance(release, int) else release.id)
+    situation = facts.situations(session, [row], user, latest_for=[row.project_id],
+                                 projects={project.id: project})[project.id]
+    return dump(ReleaseOut.of(row, situation, project, session if with_log else None))
 
 
-def releases_json(session: Session, releases: Sequence[ReleaseRequest],
-                  user: User | None) -> bytes:
-    """A list of releases as JSON (``ReleaseList``); the situations are loaded once for
-    all of them. Written straight from plain values: validating 500 releases with their
-    tasks and steps through the models cost more than reading them from the database.
-    The values are the ones ``ReleaseOut.of`` validates for one release (a test checks
-    that every listed release equals its ``GET /releases/<id>``)."""
-    situations = facts.situations(session, releases, user)
-    return pydantic_core.to_json({"releases": [ReleaseOut.data(r, situations[r.project_id])
-                                               for r in releases]})
+def releases_json(session: Session, query: Select[*tuple[Any, ...]], user: User | None) -> bytes:
+    """The releases ``query`` selects (``rds_control.release_data.rows_query`` filtered,
+    ordered and limited) as JSON (``ReleaseList``); the situations are loaded once for all
+    of them. Written straight from plain values: validating 500 releases with their tasks
+    and steps through the models cost more than reading them from the database. The values
+    are the ones ``ReleaseOut.of`` validates for one release (a test checks that every
+    listed release equals its ``GET /releases/<id>``)."""
+    rows, projects = release_data.load(session, query)
+    situations = facts.situations(session, rows, user, projects=projects)
+    return pydantic_core.to_json({"releases": [
+        ReleaseOut.data(r, situations[r.project_id], projects[r.project_id]) for r in rows]})
