@@ -230,8 +230,8 @@ class ReleaseOut(Out):
         release_facts = facts.release_facts(release, project.servers)
         answers = policy.evaluate(release_facts, situation)
         floor = situation.project.floor
-        actions = {action: {"allowed": denial is None,
-                            "reason": denial.reason if denial else None}
+        actions = {_NAMES[action]: {"allowed": denial is None,
+                                    "reason": denial.reason if denial else None}
                    for action, denial in answers.items()}
         return {
             "id": release.id, "project": release.project_name, "version": release.version,
@@ -243,8 +243,8 @@ class ReleaseOut(Out):
             "deleted": release.deleted_at is not None,
             "destroyed": release.destroyed_at is not None, "pinned": bool(release.pinned),
             "config_revision": release.config_revision, "cron": release.cron_config,
-            "actions": actions, "can_activate": actions[Action.ACTIVATE]["allowed"],
-            "can_cancel": actions[Action.CANCEL]["allowed"],
+            "actions": actions, "can_activate": actions["activate"]["allowed"],
+            "can_cancel": actions["cancel"]["allowed"],
             "servers": [{"server_id": t.server_id, "server": t.server, "state": t.state,
                          "error": t.error} for t in release.targets],
             "pending_pre_migrations": list(policy.pending_pre(release_facts, situation)),
@@ -256,6 +256,10 @@ class ReleaseOut(Out):
             "built_at": release.built_at, "installed_at": release.installed_at,
             "activated_at": release.activated_at,
             "tasks": [TaskOut.data(t, log_from) for t in release.tasks]}
+
+
+#: Each action's JSON key (reading an enum member's value costs a property call each time).
+_NAMES: dict[Action, str] = {action: action.value for action in Action}
 
 
 class ReleaseList(Out):
