@@ -28,9 +28,10 @@ def list_projects() -> ResponseReturnValue:
     session = get_session()
     rows = list(session.scalars(select(Project).options(
         selectinload(Project.servers), selectinload(Project.scripts)).order_by(Project.name)))
-    live = {r.project_id: r for r in session.scalars(select(ReleaseRequest).where(
-        ReleaseRequest.project_id.in_([p.id for p in rows]),
-        ReleaseRequest.status == ReleaseStatus.USED).order_by(ReleaseRequest.id))}
+    live: dict[int, str] = dict(session.execute(
+        select(ReleaseRequest.project_id, ReleaseRequest.version).where(
+            ReleaseRequest.project_id.in_([p.id for p in rows]),
+            ReleaseRequest.status == ReleaseStatus.USED).order_by(ReleaseRequest.id)).tuples())
     return dump(ProjectList(projects=[ProjectOut.of(p, live.get(p.id)) for p in rows]))
 
 

@@ -74,7 +74,8 @@ class ProjectOut(Out):
     created_at: datetime | None
 
     @classmethod
-    def of(cls, project: Project, live: ReleaseRequest | None = None) -> "ProjectOut":
+    def of(cls, project: Project, live: ReleaseRequest | str | None = None) -> "ProjectOut":
+        """``live``: the live release or its version (None: none is live)."""
         return cls(
             name=project.name, repository=project.repository,
             default_ref=project.default_ref, deploy_path=project.deploy_path,
@@ -87,7 +88,7 @@ class ProjectOut(Out):
             shared_dirs=list(project.shared_dirs or []),
             servers=[ServerOut.of(s) for s in project.servers],
             scripts={s.kind: s.body for s in project.scripts},
-            live_version=live.version if live is not None else None,
+            live_version=live if live is None or isinstance(live, str) else live.version,
             created_at=project.created_at)
 
 
