@@ -216,10 +216,10 @@ def unapplied(session: Session, project_ids: Sequence[int]
 
 def _with_facts(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
     """Load what :func:`release_facts` reads in the same query (a few releases at most:
-    the live one and the revert target of each project), without a query per row."""
+    the live one and the revert target of each project), without a query per row (the
+    project's servers come from the projects the situations are built for)."""
     return query.options(joinedload(ReleaseRequest.targets),
-                         joinedload(ReleaseRequest.tasks),
-                         joinedload(ReleaseRequest.project).selectinload(Project.servers))
+                         joinedload(ReleaseRequest.tasks).defer(Task.command))
 
 
 def _who(user: User | None) -> tuple[str | None, bool]:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from rds_control.errors import NotFound
 from rds_core.lifecycle import ReleaseStatus, TargetState, TaskKind, TaskStatus
@@ -96,20 +96,28 @@ _RELEASE_COLUMNS = (
     ReleaseRequest.activated_at)
 
 
+# The statements are built once (building one costs about as much as running it):
+# each request adds its ``where`` and ``order_by`` to a copy.
+_ROWS = (select(ReleaseRequest.id, ReleaseRequest.project_id, Project.name, User.username,
+                *_RELEASE_COLUMNS)
+         .join(Project, Project.id == ReleaseRequest.project_id)
+         .outerjoin(User, User.id == ReleaseRequest.user_id))
+_TASKS = select(Task.release_id, Task.id, Task.kind, Task.status, Task.agent, Task.created_at,
+                Task.started_at, Task.finished_at, Task.error, Task.steps).order_by(
+                    Task.release_id, Task.created_at, Task.id)
+_TARGETS = select(ReleaseTarget.release_id, ReleaseTarget.server_id, ReleaseTarget.state,
+                  ReleaseTarget.error)
+_PROJECTS = select(Project).options(joinedload(Project.servers), joinedload(Project.scripts))
+
+
 def rows_query() -> Select[*tuple[Any, ...]]:
     """The select of the release columns; add ``where``, ``order_by`` and ``limit``."""
-    return (select(ReleaseRequest.id, ReleaseRequest.project_id, Project.name, User.username,
-                   *_RELEASE_COLUMNS)
-            .join(Project, Project.id == ReleaseRequest.project_id)
-            .outerjoin(User, User.id == ReleaseRequest.user_id))
+    return _ROWS
 
 
 def _tasks(session: Session, ids: Sequence[int]) -> dict[int, list[TaskData]]:
     by_release: dict[int, list[TaskData]] = defaultdict(list)
-    rows = session.execute(
-        select(Task.release_id, Task.id, Task.kind, Task.status, Task.agent, Task.created_at,
-               Task.started_at, Task.finished_at, Task.error, Task.steps)
-        .where(Task.release_id.in_(ids)).order_by(Task.release_id, Task.created_at, Task.id))
+    rows = session.execute(_TASKS.where(Task.release_id.in_(ids)))
     for release_id, *values in rows:
         by_release[release_id].append(TaskData(*values))
     return by_release
@@ -123,9 +131,7 @@ def _targets(session: Session, ids: Sequence[int],
         for position, server in enumerate(project.servers):
             labels[server.id], order[server.id] = server.label, position
     by_release: dict[int, list[TargetData]] = defaultdict(list)
-    rows = session.execute(
-        select(ReleaseTarget.release_id, ReleaseTarget.server_id, ReleaseTarget.state,
-               ReleaseTarget.error).where(ReleaseTarget.release_id.in_(ids)))
+    rows = session.execute(_TARGETS.where(ReleaseTarget.release_id.in_(ids)))
     missing: list[int] = []
     found = list(rows)
     for _, server_id, _, _ in found:
@@ -151,8 +157,7 @@ def load(session: Session, query: Select[*tuple[Any, ...]]
     projects: dict[int, Project] = {}
     if project_ids:
         projects = {p.id: p for p in session.scalars(
-            select(Project).where(Project.id.in_(project_ids))
-            .options(selectinload(Project.servers), selectinload(Project.scripts)))}
+            _PROJECTS.where(Project.id.in_(project_ids))).unique()}
     tasks = _tasks(session, ids) if ids else {}
     targets = _targets(session, ids, projects) if ids else {}
     # (mypy cannot count the columns of a star-expanded row)
