@@ -11,6 +11,7 @@ plane enforces.
 """
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -294,9 +295,13 @@ def count_capped(session, query, cap=None):
     return min(total, cap), total > cap
 
 
-def _exists(session, query, condition):
+def _exists(session: Session, query: Select[ReleaseRequest], condition: Any,
+            order: Any) -> bool:
+    """Whether ``query`` has a row meeting ``condition``: one probe of the id index in
+    ``order`` (without it, PostgreSQL may scan the table from its start, as many rows as
+    the page is deep)."""
     return session.scalar(query.with_only_columns(ReleaseRequest.id).where(condition)
-                          .limit(1)) is not None
+                          .order_by(order).limit(1)) is not None
 
 
 def _page_of(session, query, before, after, page_size):
@@ -312,8 +317,8 @@ def _page_of(session, query, before, after, page_size):
         rows.reverse()
     if not rows:
         return [], None, None
-    older = rows[-1].id if _exists(session, query, key < rows[-1].id) else None
-    newer = rows[0].id if _exists(session, query, key > rows[0].id) else None
+    older = rows[-1].id if _exists(session, query, key < rows[-1].id, key.desc()) else None
+    newer = rows[0].id if _exists(session, query, key > rows[0].id, key.asc()) else None
     return rows, older, newer
 
 
