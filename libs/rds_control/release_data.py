@@ -84,40 +84,44 @@ class ReleaseData:
     targets: tuple[TargetData, ...]
 
 
+#: The tables' columns: statements of plain columns skip the ORM's result machinery (a
+#: third of the cost of reading 500 releases with their tasks and targets).
+RELEASE = ReleaseRequest.__table__.c
+_TASK = Task.__table__.c
+_TARGET = ReleaseTarget.__table__.c
+
 #: The release columns a body shows, in :class:`ReleaseData`'s order (after the names).
 _RELEASE_COLUMNS = (
-    ReleaseRequest.version, ReleaseRequest.status, ReleaseRequest.release_line,
-    ReleaseRequest.comment, ReleaseRequest.ref, ReleaseRequest.commit,
-    ReleaseRequest.previous_version, ReleaseRequest.last_error,
-    ReleaseRequest.build_attempts, ReleaseRequest.deleted_at, ReleaseRequest.destroyed_at,
-    ReleaseRequest.pinned, ReleaseRequest.config_revision, ReleaseRequest.cron_config,
-    ReleaseRequest.migration_status, ReleaseRequest.created_at,
-    ReleaseRequest.build_started_at, ReleaseRequest.built_at, ReleaseRequest.installed_at,
-    ReleaseRequest.activated_at)
-
+    RELEASE.version, RELEASE.status, RELEASE.release_line, RELEASE.comment, RELEASE.ref,
+    RELEASE.commit, RELEASE.previous_version, RELEASE.last_error, RELEASE.build_attempts,
+    RELEASE.deleted_at, RELEASE.destroyed_at, RELEASE.pinned, RELEASE.config_revision,
+    RELEASE.cron_config, RELEASE.migration_status, RELEASE.created_at,
+    RELEASE.build_started_at, RELEASE.built_at, RELEASE.installed_at, RELEASE.activated_at)
 
 # The statements are built once (building one costs about as much as running it):
 # each request adds its ``where`` and ``order_by`` to a copy.
-_ROWS = (select(ReleaseRequest.id, ReleaseRequest.project_id, Project.name, User.username,
+_PROJECT, _USER = Project.__table__.c, User.__table__.c
+_ROWS = (select(RELEASE.id, RELEASE.project_id, _PROJECT.name, _USER.username,
                 *_RELEASE_COLUMNS)
-         .join(Project, Project.id == ReleaseRequest.project_id)
-         .outerjoin(User, User.id == ReleaseRequest.user_id))
-_TASKS = select(Task.release_id, Task.id, Task.kind, Task.status, Task.agent, Task.created_at,
-                Task.started_at, Task.finished_at, Task.error, Task.steps).order_by(
-                    Task.release_id, Task.created_at, Task.id)
-_TARGETS = select(ReleaseTarget.release_id, ReleaseTarget.server_id, ReleaseTarget.state,
-                  ReleaseTarget.error)
+         .join_from(ReleaseRequest.__table__, Project.__table__,
+                    _PROJECT.id == RELEASE.project_id)
+         .outerjoin(User.__table__, _USER.id == RELEASE.user_id))
+_TASKS = select(_TASK.release_id, _TASK.id, _TASK.kind, _TASK.status, _TASK.agent,
+                _TASK.created_at, _TASK.started_at, _TASK.finished_at, _TASK.error,
+                _TASK.steps).order_by(_TASK.release_id, _TASK.created_at, _TASK.id)
+_TARGETS = select(_TARGET.release_id, _TARGET.server_id, _TARGET.state, _TARGET.error)
 _PROJECTS = select(Project).options(joinedload(Project.servers), joinedload(Project.scripts))
 
 
 def rows_query() -> Select[*tuple[Any, ...]]:
-    """The select of the release columns; add ``where``, ``order_by`` and ``limit``."""
+    """The select of the release columns; add ``where``, ``order_by`` and ``limit`` on the
+    columns of :data:`RELEASE` (the table's, not the ORM's attributes)."""
     return _ROWS
 
 
 def _tasks(session: Session, ids: Sequence[int]) -> dict[int, list[TaskData]]:
     by_release: dict[int, list[TaskData]] = defaultdict(list)
-    rows = session.execute(_TASKS.where(Task.release_id.in_(ids)))
+    rows = session.execute(_TASKS.where(_TASK.release_id.in_(ids))).all()
     for release_id, *values in rows:
         by_release[release_id].append(TaskData(*values))
     return by_release
@@ -131,7 +135,7 @@ def _targets(session: Session, ids: Sequence[int],
         for position, server in enumerate(project.servers):
             labels[server.id], order[server.id] = server.label, position
     by_release: dict[int, list[TargetData]] = defaultdict(list)
-    rows = session.execute(_TARGETS.where(ReleaseTarget.release_id.in_(ids)))
+    rows = session.execute(_TARGETS.where(_TARGET.release_id.in_(ids))).all()
     missing: list[int] = []
     found = list(rows)
     for _, server_id, _, _ in found:
@@ -151,6 +155,7 @@ def load(session: Session, query: Select[*tuple[Any, ...]]
          ) -> tuple[list[ReleaseData], dict[int, Project]]:
     """The releases ``query`` (from :func:`rows_query`) selects, in its order, with the
     projects they belong to (servers and scripts loaded), by id."""
+    session.flush()  # (plain column statements do not flush the session by themselves)
     heads = session.execute(query).all()
     ids = [row[0] for row in heads]
     project_ids = sorted({row[1] for row in heads})
@@ -168,7 +173,7 @@ def load(session: Session, query: Select[*tuple[Any, ...]]
 
 def load_one(session: Session, release_id: int) -> tuple[ReleaseData, Project]:
     """One release and its project. :raise NotFound: no such id."""
-    releases, projects = load(session, rows_query().where(ReleaseRequest.id == release_id))
+    releases, projects = load(session, rows_query().where(RELEASE.id == release_id))
     if not releases:
         raise NotFound("no release with id %s" % release_id)
     return releases[0], projects[releases[0].project_id]

@@ -31,7 +31,7 @@ def list_projects() -> ResponseReturnValue:
     live: dict[int, str] = dict(session.execute(
         select(ReleaseRequest.project_id, ReleaseRequest.version).where(
             ReleaseRequest.project_id.in_([p.id for p in rows]),
-            ReleaseRequest.status == ReleaseStatus.USED).order_by(ReleaseRequest.id)).tuples().all())
+            ReleaseRequest.status == ReleaseStatus.USED).order_by(ReleaseRequest.id)).all())
     return dump(ProjectList(projects=[ProjectOut.of(p, live.get(p.id)) for p in rows]))
 
 

@@ -45,15 +45,16 @@ def list_releases(name: str) -> ResponseReturnValue:
     limit_text = request.args.get("limit", "50")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
         raise InvalidInput("limit must be a whole number from 1 to 500", field="limit")
-    query = release_data.rows_query().where(ReleaseRequest.project_id == project.id)
+    columns = release_data.RELEASE
+    query = release_data.rows_query().where(columns.project_id == project.id)
     before = request.args.get("before")
     if before is not None:
         try:
             key = list(version_key(before))
         except InvalidName as exc:
             raise InvalidInput("before: %s" % exc, field="before") from None
-        query = query.where(ReleaseRequest.version_key < key)
-    query = query.order_by(ReleaseRequest.version_key.desc()).limit(int(limit_text))
+        query = query.where(columns.version_key < key)
+    query = query.order_by(columns.version_key.desc()).limit(int(limit_text))
     return Response(releases_json(session, query, g.user), mimetype="application/json")
 
 
