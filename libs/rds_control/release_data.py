@@ -136,15 +136,11 @@ def _targets(session: Session, ids: Sequence[int],
             labels[server.id], order[server.id] = server.label, position
     by_release: dict[int, list[TargetData]] = defaultdict(list)
     rows = session.execute(_TARGETS.where(_TARGET.release_id.in_(ids))).all()
-    missing: list[int] = []
-    found = list(rows)
-    for _, server_id, _, _ in found:
-        if server_id not in labels:  # (a server of another project: never in practice)
-            missing.append(server_id)
-    if missing:
+    missing = {server_id for _, server_id, _, _ in rows if server_id not in labels}
+    if missing:  # (a server of another project: never in practice)
         for server in session.scalars(select(Server).where(Server.id.in_(missing))):
             labels[server.id], order[server.id] = server.label, len(order)
-    for release_id, server_id, state, error in found:
+    for release_id, server_id, state, error in rows:
         by_release[release_id].append(TargetData(server_id, labels[server_id], state, error))
     for targets in by_release.values():
         targets.sort(key=lambda t: (order[t.server_id], t.server_id))
