@@ -6,6 +6,7 @@ sends. A release carries ``actions``: every action's answer from
 ``rds_control.policy`` for the caller (allowed, or the reason it is not),
 the same answers the control plane enforces and the board renders.
 """
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,12 +47,17 @@ class ServerOut(Out):
 
     @classmethod
     def of(cls, server: Server) -> "ServerOut":
-        return cls(id=server.id, host=server.host, port=server.port, user=server.user,
-                   current_version=server.current_version,
-                   current_checked_at=server.current_checked_at,
-                   drift=[DriftItem(**i) for i in server.drift or []],
-                   inspected_at=server.inspected_at,
-                   inspection_error=server.inspection_error)
+        return cls.model_validate(cls.data(server))
+
+    @staticmethod
+    def data(server: Server) -> dict[str, Any]:
+        """The fields of ``ServerOut`` as plain values."""
+        return {"id": server.id, "host": server.host, "port": server.port,
+                "user": server.user, "current_version": server.current_version,
+                "current_checked_at": server.current_checked_at,
+                "drift": [dict(item) for item in server.drift or []],
+                "inspected_at": server.inspected_at,
+                "inspection_error": server.inspection_error}
 
 
 class ProjectOut(Out):
@@ -76,20 +82,26 @@ class ProjectOut(Out):
     @classmethod
     def of(cls, project: Project, live: ReleaseRequest | str | None = None) -> "ProjectOut":
         """``live``: the live release or its version (None: none is live)."""
-        return cls(
-            name=project.name, repository=project.repository,
-            default_ref=project.default_ref, deploy_path=project.deploy_path,
-            agent_pool=project.agent_pool, keep_releases=project.keep_releases,
-            post_migration_delay_days=project.post_migration_delay_days,
-            migration_server=project.migration_server,
-            upload_concurrency=project.upload_concurrency,
-            upload_max_failures=project.upload_max_failures,
-            shared_files=list(project.shared_files or []),
-            shared_dirs=list(project.shared_dirs or []),
-            servers=[ServerOut.of(s) for s in project.servers],
-            scripts={s.kind: s.body for s in project.scripts},
-            live_version=live if live is None or isinstance(live, str) else live.version,
-            created_at=project.created_at)
+        return cls.model_validate(cls.data(project, live))
+
+    @staticmethod
+    def data(project: Project, live: ReleaseRequest | str | None = None) -> dict[str, Any]:
+        """The fields of ``ProjectOut`` as plain values (see :func:`projects_json`)."""
+        return {
+            "name": project.name, "repository": project.repository,
+            "default_ref": project.default_ref, "deploy_path": project.deploy_path,
+            "agent_pool": project.agent_pool, "keep_releases": project.keep_releases,
+            "post_migration_delay_days": project.post_migration_delay_days,
+            "migration_server": project.migration_server,
+            "upload_concurrency": project.upload_concurrency,
+            "upload_max_failures": project.upload_max_failures,
+            "shared_files": list(project.shared_files or []),
+            "shared_dirs": list(project.shared_dirs or []),
+            "servers": [ServerOut.data(s) for s in project.servers],
+            "scripts": {s.kind: s.body for s in project.scripts},
+            "live_version": (live if live is None or isinstance(live, str)
+                             else live.version),
+            "created_at": project.created_at}
 
 
 class ProjectList(Out):
@@ -329,3 +341,11 @@ def releases_json(session: Session, query: Select[*tuple[Any, ...]], user: User 
     situations = facts.situations(session, rows, user, projects=projects)
     return pydantic_core.to_json({"releases": [
         ReleaseOut.data(r, situations[r.project_id], projects[r.project_id]) for r in rows]})
+
+
+def projects_json(projects: Sequence[Project], live: dict[int, str]) -> bytes:
+    """Projects as JSON (``ProjectList``), ``live`` giving each one's live version, written
+    from the plain values ``ProjectOut.of`` validates for one project (like
+    :func:`releases_json`)."""
+    return pydantic_core.to_json({"projects": [ProjectOut.data(p, live.get(p.id))
+                                               for p in projects]})
