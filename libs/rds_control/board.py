@@ -9,8 +9,10 @@ answer from ``rds_control.policy`` for the user who looks (allowed, or the
 reason it is not), so buttons and tooltips come from the rules the control
 plane enforces.
 """
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -113,7 +115,7 @@ class BoardPage:
     filters: dict[str, str] = field(default_factory=dict)
 
 
-def _parse_time(value):
+def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
@@ -122,13 +124,18 @@ def _parse_time(value):
         return None
 
 
-def _seconds(start, end):
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
+    return _span(start, end)
+
+
+def _span(start: datetime, end: datetime) -> float:
+    """Seconds from ``start`` to ``end`` (never negative)."""
     return max((end - start).total_seconds(), 0.0)
 
 
-def step_timings(task, now=None):
+def step_timings(task: Task, now: datetime | None = None) -> list[Step]:
     """The task's steps in the order they started, with durations (running: so far)."""
     now = now or utcnow()
     steps = []
@@ -144,14 +151,14 @@ def step_timings(task, now=None):
     return [step for _, step in steps]
 
 
-def task_seconds(task, now=None):
+def task_seconds(task: Task, now: datetime | None = None) -> float | None:
     """How long the task ran (so far, while it runs); None before it started."""
     if task.started_at is None:
         return None
     return _seconds(task.started_at, task.finished_at or now or utcnow())
 
 
-def _step_offsets(task):
+def _step_offsets(task: Task) -> dict[str, tuple[float, float]]:
     """{step: (start offset from task start, duration)} of a finished task."""
     offsets = {}
     for name, times in (task.steps or {}).items():
@@ -159,11 +166,12 @@ def _step_offsets(task):
         finished = _parse_time(times.get("finished"))
         if started is None or finished is None or task.started_at is None:
             continue
-        offsets[name] = (_seconds(task.started_at, started), _seconds(started, finished))
+        offsets[name] = (_span(task.started_at, started), _span(started, finished))
     return offsets
 
 
-def estimate_progress(task, previous, now=None):
+def estimate_progress(task: Task, previous: Task | None,
+                      now: datetime | None = None) -> Progress:
     """Estimate how far ``task`` (a running build) is, from ``previous`` (the
     project's last succeeded build): the current step starts where it started
     last time and may take as long as it took last time."""
@@ -171,15 +179,16 @@ def estimate_progress(task, previous, now=None):
     if task.started_at is None:
         return Progress(percent=0.0 if previous is not None else None, step="queued",
                         elapsed=0.0, remaining=None)
-    elapsed = _seconds(task.started_at, now)
-    current, current_started = None, None
+    elapsed = _span(task.started_at, now)
+    current: str | None = None
+    current_started: datetime | None = None
     for name, times in (task.steps or {}).items():
         started = _parse_time(times.get("started"))
         if started is not None and not times.get("finished"):
             if current_started is None or started > current_started:
                 current, current_started = name, started
     total = _seconds(previous.started_at, previous.finished_at) if previous is not None else None
-    if not total:
+    if not total or previous is None:
         return Progress(percent=None, step=current, elapsed=elapsed, remaining=None)
     offsets = _step_offsets(previous)
     if current in offsets and current_started is not None:  # (set together with current)
@@ -187,14 +196,14 @@ def estimate_progress(task, previous, now=None):
         anchor = current_started
     else:
         base, step_max, anchor = 0.0, total, task.started_at
-    done = base + min(_seconds(anchor, now), step_max)
+    done = base + min(_span(anchor, now), step_max)
     percent = min(max(done / total * 100.0, 1.0), 99.0)
     return Progress(percent=round(percent, 1), step=current, elapsed=elapsed,
                     remaining=max(total - done, 0.0), base=base,
                     step_started=anchor.timestamp(), step_max=step_max, total=total)
 
 
-def previous_builds(session, project_ids):
+def previous_builds(session: Session, project_ids: Sequence[int]) -> dict[int, Task]:
     """{project_id: the latest succeeded build task} for the given projects."""
     if not project_ids:
         return {}
@@ -216,12 +225,13 @@ def _hint(release: ReleaseRequest, release_facts: ReleaseFacts) -> str | None:
     return None
 
 
-def _current_build(release):
+def _current_build(release: ReleaseRequest) -> Task | None:
     running = [t for t in release.tasks if t.kind == TaskKind.BUILD and t.finished_at is None]
     return running[-1] if running else None
 
 
-def build_rows(session, releases, user, now=None):
+def build_rows(session: Session, releases: Sequence[ReleaseRequest], user: User | None,
+               now: datetime | None = None) -> list[Row]:
     """Board rows for ``releases`` (loaded with ``_options``), as ``user`` sees them."""
     now = now or utcnow()
     situations = facts.situations(session, releases, user, now)
@@ -273,7 +283,9 @@ def load_release(session: Session, release_id: int) -> ReleaseRequest:
     return release
 
 
-def _filtered(query, project=None, status=None, release_id=None):
+def _filtered(query: Select[ReleaseRequest], project: str | None = None,
+              status: str | None = None,
+              release_id: int | None = None) -> Select[ReleaseRequest]:
     if project:
         query = query.join(Project, Project.id == ReleaseRequest.project_id).where(
             Project.name == project)
@@ -286,20 +298,27 @@ def _filtered(query, project=None, status=None, release_id=None):
     return query
 
 
-def count_capped(session, query, cap=None):
+def count_capped(session: Session, query: Select[ReleaseRequest],
+                 cap: int | None = None) -> tuple[int, bool]:
     """``(count, capped)`` of a filtered query, counting at most ``cap + 1`` rows."""
     cap = COUNT_CAP if cap is None else cap
     total = session.scalar(select(func.count()).select_from(
-        query.with_only_columns(ReleaseRequest.id).limit(cap + 1).subquery()))
+        query.with_only_columns(ReleaseRequest.id).limit(cap + 1).subquery())) or 0
     return min(total, cap), total > cap
 
 
-def _exists(session, query, condition):
+def _exists(session: Session, query: Select[ReleaseRequest], condition: Any,
+            order: Any) -> bool:
+    """Whether ``query`` has a row meeting ``condition``: one probe of the id index in
+    ``order`` (without it, PostgreSQL may scan the table from its start, as many rows as
+    the page is deep)."""
     return session.scalar(query.with_only_columns(ReleaseRequest.id).where(condition)
-                          .limit(1)) is not None
+                          .order_by(order).limit(1)) is not None
 
 
-def _page_of(session, query, before, after, page_size):
+def _page_of(session: Session, query: Select[ReleaseRequest], before: int | None,
+             after: int | None,
+             page_size: int) -> tuple[list[ReleaseRequest], int | None, int | None]:
     """``(releases newest first, older cursor, newer cursor)`` of one keyset page."""
     key = ReleaseRequest.id
     if after is not None:  # the page just newer than ``after``: read upwards, then flip
@@ -312,13 +331,15 @@ def _page_of(session, query, before, after, page_size):
         rows.reverse()
     if not rows:
         return [], None, None
-    older = rows[-1].id if _exists(session, query, key < rows[-1].id) else None
-    newer = rows[0].id if _exists(session, query, key > rows[0].id) else None
+    older = rows[-1].id if _exists(session, query, key < rows[-1].id, key.desc()) else None
+    newer = rows[0].id if _exists(session, query, key > rows[0].id, key.asc()) else None
     return rows, older, newer
 
 
-def board_page(session, user, project=None, status=None, before=None, after=None,
-               page_size=PAGE_SIZE, now=None):
+def board_page(session: Session, user: User | None, project: str | None = None,
+               status: str | None = None, before: int | None = None,
+               after: int | None = None, page_size: int | str = PAGE_SIZE,
+               now: datetime | None = None) -> BoardPage:
     """One page of the board, newest first, filtered by project name and status.
 
     ``before``/``after`` are release ids (keyset cursors): every page costs one
@@ -347,7 +368,8 @@ def board_row(session: Session, release_id: int, user: User | None,
     return build_rows(session, [release], user, now)[0]
 
 
-def matches(release, project=None, status=None):
+def matches(release: ReleaseRequest, project: str | None = None,
+            status: str | None = None) -> bool:
     """Whether a release belongs on a board filtered by ``project`` and ``status``."""
     if project and release.project.name != project:
         return False
@@ -377,5 +399,5 @@ def most_used_projects(session: Session, user: User | None, limit: int = 5, days
     return [name for name, _ in rows]
 
 
-def project_names(session):
+def project_names(session: Session) -> list[str]:
     return list(session.scalars(select(Project.name).order_by(Project.name)))

@@ -20,6 +20,7 @@ from rds_control.policy import (
     Situation,
     UnappliedPre,
 )
+from rds_control.release_data import ReleaseData
 from rds_control.users import can
 from rds_core import versions
 from rds_core.lifecycle import REBUILDABLE, Lane, ReleaseStatus, TargetState, TaskKind
@@ -30,6 +31,7 @@ from rds_db.models import (
     Project,
     ReleaseBan,
     ReleaseRequest,
+    Server,
     Task,
     User,
 )
@@ -38,8 +40,14 @@ from rds_db.models.base import utcnow
 S = ReleaseStatus
 
 
-def release_facts(release: ReleaseRequest) -> ReleaseFacts:
-    """The rules' view of a release (targets, tasks and project servers loaded)."""
+def release_facts(release: "ReleaseRequest | ReleaseData",
+                  servers: Sequence[Server] | None = None) -> ReleaseFacts:
+    """The rules' view of a release (targets and tasks loaded), among its project's
+    ``servers`` (default: ``release.project.servers``, loaded)."""
+    if servers is None:
+        if not isinstance(release, ReleaseRequest):
+            raise TypeError("give the servers of a ReleaseData's project")
+        servers = release.project.servers
     ready = {t.server_id for t in release.targets if t.state == TargetState.READY}
     return ReleaseFacts(
         id=release.id, version=release.version, release_line=release.release_line,
@@ -47,7 +55,7 @@ def release_facts(release: ReleaseRequest) -> ReleaseFacts:
         destroyed=release.destroyed_at is not None, pinned=bool(release.pinned),
         ever_activated=release.activated_at is not None,
         previous_version=release.previous_version,
-        not_ready_on=tuple(s.label for s in release.project.servers if s.id not in ready),
+        not_ready_on=tuple(s.label for s in servers if s.id not in ready),
         build_running=any(t.kind == TaskKind.BUILD and t.finished_at is None
                           for t in release.tasks),
         removal_running=any(t.kind == TaskKind.REMOVE and t.finished_at is None
@@ -125,8 +133,10 @@ def _bans(session: Session, project_ids: Sequence[int], now: datetime) -> dict[i
 
 
 def _live(session: Session, project_ids: Sequence[int],
-          known: Iterable[ReleaseRequest]) -> dict[int, ReleaseRequest]:
-    live = {r.project_id: r for r in known if r.status == S.USED}
+          known: Iterable["ReleaseRequest | ReleaseData"]
+          ) -> dict[int, "ReleaseRequest | ReleaseData"]:
+    live: dict[int, ReleaseRequest | ReleaseData] = {
+        r.project_id: r for r in known if r.status == S.USED}
     missing = [pid for pid in project_ids if pid not in live]
     if missing:
         for release in session.scalars(_with_facts(select(ReleaseRequest).where(
@@ -136,8 +146,8 @@ def _live(session: Session, project_ids: Sequence[int],
     return live
 
 
-def _revert_targets(session: Session,
-                    live: dict[int, ReleaseRequest]) -> dict[int, ReleaseRequest]:
+def _revert_targets(session: Session, live: dict[int, "ReleaseRequest | ReleaseData"]
+                    ) -> dict[int, ReleaseRequest]:
     wanted = [(pid, r.previous_version) for pid, r in live.items() if r.previous_version]
     if not wanted:
         return {}
@@ -206,10 +216,10 @@ def unapplied(session: Session, project_ids: Sequence[int]
 
 def _with_facts(query: Select[ReleaseRequest]) -> Select[ReleaseRequest]:
     """Load what :func:`release_facts` reads in the same query (a few releases at most:
-    the live one and the revert target of each project), without a query per row."""
+    the live one and the revert target of each project), without a query per row (the
+    project's servers come from the projects the situations are built for)."""
     return query.options(joinedload(ReleaseRequest.targets),
-                         joinedload(ReleaseRequest.tasks),
-                         joinedload(ReleaseRequest.project).selectinload(Project.servers))
+                         joinedload(ReleaseRequest.tasks).defer(Task.command))
 
 
 def _who(user: User | None) -> tuple[str | None, bool]:
@@ -219,7 +229,8 @@ def _who(user: User | None) -> tuple[str | None, bool]:
     return str(user.role), can(user, "deploy")
 
 
-def _build(session: Session, projects: dict[int, Project], known: Sequence[ReleaseRequest],
+def _build(session: Session, projects: dict[int, Project],
+           known: Sequence["ReleaseRequest | ReleaseData"],
            user: User | None, now: datetime | None,
            latest_for: Iterable[int]) -> dict[int, Situation]:
     now = now or utcnow()
@@ -240,8 +251,10 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
             project=ProjectFacts(
                 name=project.name, problem=project_problem(project),
                 latest_release_id=latest.get(pid),
-                live=release_facts(live_row) if live_row is not None else None,
-                revert_target=release_facts(revert_row) if revert_row is not None else None,
+                live=(release_facts(live_row, project.servers)
+                      if live_row is not None else None),
+                revert_target=(release_facts(revert_row, project.servers)
+                               if revert_row is not None else None),
                 busy=busy[pid], bans=tuple(bans[pid]), floor=project_floors.get(pid),
                 unapplied_pre=pending[MigrationType.PRE].get(pid, ()),
                 unapplied_post=pending[MigrationType.POST].get(pid, ()),
@@ -251,10 +264,12 @@ def _build(session: Session, projects: dict[int, Project], known: Sequence[Relea
     return result
 
 
-def situations(session: Session, releases: Sequence[ReleaseRequest], user: User | None,
-               now: datetime | None = None,
-               latest_for: Iterable[int] | None = None) -> dict[int, Situation]:
-    """The Situation of every project of ``releases`` (keyed by project id).
+def situations(session: Session, releases: Sequence["ReleaseRequest | ReleaseData"],
+               user: User | None, now: datetime | None = None,
+               latest_for: Iterable[int] | None = None,
+               projects: dict[int, Project] | None = None) -> dict[int, Situation]:
+    """The Situation of every project of ``releases`` (keyed by project id; ``projects``,
+    with servers and scripts loaded, is required for ``ReleaseData`` rows).
 
     The newest release id of a project is looked up only for the projects in
     ``latest_for`` (default: those where some release could be rebuilt), so a
@@ -264,8 +279,14 @@ def situations(session: Session, releases: Sequence[ReleaseRequest], user: User 
         latest_for = {r.project_id for r in releases
                       if S(r.status) in REBUILDABLE and r.activated_at is None
                       and r.deleted_at is None}
-    return _build(session, {r.project_id: r.project for r in releases}, releases, user, now,
-                  latest_for)
+    if projects is None:
+        projects = {}
+        for release in releases:
+            if not isinstance(release, ReleaseRequest):
+                raise TypeError("give the projects of ReleaseData rows")
+            projects[release.project_id] = release.project
+    return _build(session, {r.project_id: projects[r.project_id] for r in releases}, releases,
+                  user, now, latest_for)
 
 
 def situation(session: Session, release: ReleaseRequest, user: User | None,

@@ -421,6 +421,8 @@ class UnappliedPre:
 
 def pending_pre(release: ReleaseFacts, situation: Situation) -> tuple[str, ...]:
     """The unapplied pre migrations ``release`` needs: its own and older releases'."""
+    if not situation.project.unapplied_pre:  # (the usual case: no key to compute)
+        return ()
     key = versions.version_key(release.version)
     return tuple(m.name for m in situation.project.unapplied_pre
                  if m.release_version is None

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from rds_control import users
 from rds_db.models.base import utcnow
 from rds_db.session import transaction
-from rds_web.api.schemas import ReleaseList
+from rds_web.api.schemas import ProjectList, ReleaseList
 
 Headers = dict[str, str]
 
@@ -67,6 +67,22 @@ def test_the_project_list_costs_the_same_queries_for_3_or_25_projects(
         return len(statements)
 
     assert queries_with(3) == queries_with(25)
+
+
+def test_listed_projects_equal_the_shown_ones_and_validate(
+        client: FlaskClient, persona: Callable[[str], Headers],
+        project_body: Callable[..., dict[str, Any]]) -> None:
+    headers = persona("deployer")
+    new = project_body(servers=[{"host": "10.1.3.%d" % n, "user": "deploy"}
+                                for n in range(1, 3)], shared_files=["config/app.yml"])
+    assert client.post("/api/v1/projects", headers=headers, json=new).status_code == 201
+    _releases(client, headers, new["name"], 1)
+    listed = body(client.get("/api/v1/projects", headers=headers))
+    ProjectList.model_validate(listed)  # what the list writes is what the model promises
+    assert listed["projects"]
+    for project in listed["projects"]:
+        assert project == body(client.get("/api/v1/projects/%s" % project["name"],
+                                          headers=headers))
 
 
 def test_release_pages_of_3_and_25_cost_the_same_queries_and_equal_the_shown_releases(

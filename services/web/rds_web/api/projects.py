@@ -1,5 +1,5 @@
 """Projects: list, show, create, update, revert."""
-from flask import g
+from flask import Response, g
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -10,11 +10,11 @@ from rds_core.lifecycle import ReleaseStatus
 from rds_db.models import Project, ReleaseRequest
 from rds_web.api import bp, json_body
 from rds_web.api.schemas import (
-    ProjectList,
     ProjectOut,
     RetentionPlanOut,
     TaskStarted,
     dump,
+    projects_json,
     release_body,
 )
 from rds_web.auth import require
@@ -28,10 +28,11 @@ def list_projects() -> ResponseReturnValue:
     session = get_session()
     rows = list(session.scalars(select(Project).options(
         selectinload(Project.servers), selectinload(Project.scripts)).order_by(Project.name)))
-    live = {r.project_id: r for r in session.scalars(select(ReleaseRequest).where(
-        ReleaseRequest.project_id.in_([p.id for p in rows]),
-        ReleaseRequest.status == ReleaseStatus.USED).order_by(ReleaseRequest.id))}
-    return dump(ProjectList(projects=[ProjectOut.of(p, live.get(p.id)) for p in rows]))
+    live: dict[int, str] = dict(session.execute(
+        select(ReleaseRequest.project_id, ReleaseRequest.version).where(
+            ReleaseRequest.project_id.in_([p.id for p in rows]),
+            ReleaseRequest.status == ReleaseStatus.USED).order_by(ReleaseRequest.id)).all())
+    return Response(projects_json(rows, live), mimetype="application/json")
 
 
 @bp.get("/projects/<name>")

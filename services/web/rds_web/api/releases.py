@@ -5,10 +5,9 @@ from collections.abc import Callable
 
 from flask import Response, g, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rds_control import board, installs, releases
+from rds_control import installs, release_data, releases
 from rds_control.errors import InvalidInput
 from rds_control.projects import get_project
 from rds_core.lifecycle import ReleaseStatus
@@ -46,17 +45,17 @@ def list_releases(name: str) -> ResponseReturnValue:
     limit_text = request.args.get("limit", "50")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
         raise InvalidInput("limit must be a whole number from 1 to 500", field="limit")
-    query = select(ReleaseRequest).where(ReleaseRequest.project_id == project.id)
+    columns = release_data.RELEASE
+    query = release_data.rows_query().where(columns.project_id == project.id)
     before = request.args.get("before")
     if before is not None:
         try:
             key = list(version_key(before))
         except InvalidName as exc:
             raise InvalidInput("before: %s" % exc, field="before") from None
-        query = query.where(ReleaseRequest.version_key < key)
-    rows = session.scalars(board.with_row_data(query.order_by(
-        ReleaseRequest.version_key.desc()).limit(int(limit_text)))).unique().all()
-    return Response(releases_json(session, list(rows), g.user), mimetype="application/json")
+        query = query.where(columns.version_key < key)
+    query = query.order_by(columns.version_key.desc()).limit(int(limit_text))
+    return Response(releases_json(session, query, g.user), mimetype="application/json")
 
 
 @bp.get("/releases/<int:release_id>")
@@ -65,8 +64,7 @@ def show_release(release_id: int) -> ResponseReturnValue:
     """A release with its status, builds and (``?log=1``) their logs."""
     with_log = request.args.get("log") in ("1", "true", "yes")
     session = get_session()
-    return release_body(session, board.load_release(session, release_id),
-                        g.user, with_log=with_log)
+    return release_body(session, release_id, g.user, with_log=with_log)
 
 
 @bp.get("/releases/<int:release_id>/wait")
@@ -84,7 +82,7 @@ def wait_release(release_id: int) -> ResponseReturnValue:
 
     def read() -> dict[str, object]:
         session = get_session()
-        return release_body(session, board.load_release(session, release_id), g.user)
+        return release_body(session, release_id, g.user)
     return long_poll(read, lambda data: data["status"] in wanted | TERMINAL, timeout)
 
 

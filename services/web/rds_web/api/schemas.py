@@ -12,10 +12,12 @@ from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select
 from sqlalchemy.orm import Session, object_session
 
-from rds_control import facts, logs, policy
+from rds_control import facts, logs, policy, release_data
 from rds_control.policy import Action
+from rds_control.release_data import ReleaseData, TaskData
 from rds_core.lifecycle import ReleaseStatus, TargetState, TaskKind, TaskStatus
 from rds_db.models import Agent, Project, ReleaseRequest, Server, Task, User
 
@@ -45,12 +47,17 @@ class ServerOut(Out):
 
     @classmethod
     def of(cls, server: Server) -> "ServerOut":
-        return cls(id=server.id, host=server.host, port=server.port, user=server.user,
-                   current_version=server.current_version,
-                   current_checked_at=server.current_checked_at,
-                   drift=[DriftItem(**i) for i in server.drift or []],
-                   inspected_at=server.inspected_at,
-                   inspection_error=server.inspection_error)
+        return cls.model_validate(cls.data(server))
+
+    @staticmethod
+    def data(server: Server) -> dict[str, Any]:
+        """The fields of ``ServerOut`` as plain values."""
+        return {"id": server.id, "host": server.host, "port": server.port,
+                "user": server.user, "current_version": server.current_version,
+                "current_checked_at": server.current_checked_at,
+                "drift": [dict(item) for item in server.drift or []],
+                "inspected_at": server.inspected_at,
+                "inspection_error": server.inspection_error}
 
 
 class ProjectOut(Out):
@@ -73,21 +80,28 @@ class ProjectOut(Out):
     created_at: datetime | None
 
     @classmethod
-    def of(cls, project: Project, live: ReleaseRequest | None = None) -> "ProjectOut":
-        return cls(
-            name=project.name, repository=project.repository,
-            default_ref=project.default_ref, deploy_path=project.deploy_path,
-            agent_pool=project.agent_pool, keep_releases=project.keep_releases,
-            post_migration_delay_days=project.post_migration_delay_days,
-            migration_server=project.migration_server,
-            upload_concurrency=project.upload_concurrency,
-            upload_max_failures=project.upload_max_failures,
-            shared_files=list(project.shared_files or []),
-            shared_dirs=list(project.shared_dirs or []),
-            servers=[ServerOut.of(s) for s in project.servers],
-            scripts={s.kind: s.body for s in project.scripts},
-            live_version=live.version if live is not None else None,
-            created_at=project.created_at)
+    def of(cls, project: Project, live: ReleaseRequest | str | None = None) -> "ProjectOut":
+        """``live``: the live release or its version (None: none is live)."""
+        return cls.model_validate(cls.data(project, live))
+
+    @staticmethod
+    def data(project: Project, live: ReleaseRequest | str | None = None) -> dict[str, Any]:
+        """The fields of ``ProjectOut`` as plain values (see :func:`projects_json`)."""
+        return {
+            "name": project.name, "repository": project.repository,
+            "default_ref": project.default_ref, "deploy_path": project.deploy_path,
+            "agent_pool": project.agent_pool, "keep_releases": project.keep_releases,
+            "post_migration_delay_days": project.post_migration_delay_days,
+            "migration_server": project.migration_server,
+            "upload_concurrency": project.upload_concurrency,
+            "upload_max_failures": project.upload_max_failures,
+            "shared_files": list(project.shared_files or []),
+            "shared_dirs": list(project.shared_dirs or []),
+            "servers": [ServerOut.data(s) for s in project.servers],
+            "scripts": {s.kind: s.body for s in project.scripts},
+            "live_version": (live if live is None or isinstance(live, str)
+                             else live.version),
+            "created_at": project.created_at}
 
 
 class ProjectList(Out):
@@ -138,17 +152,18 @@ class TaskOut(Out):
 
     @classmethod
     def of(cls, task: Task, with_log: bool = False) -> "TaskOut":
-        return cls.model_validate(cls.data(task, with_log))
+        session = object_session(task) if with_log else None
+        if with_log and session is None:
+            raise ValueError("task %s is not attached to a session" % task.id)
+        return cls.model_validate(cls.data(task, session))
 
     @staticmethod
-    def data(task: Task, with_log: bool = False) -> dict[str, Any]:
-        """The fields of ``TaskOut`` (validated by the caller, once per response)."""
+    def data(task: "Task | TaskData", log_from: Session | None = None) -> dict[str, Any]:
+        """The fields of ``TaskOut`` (validated by the caller, once per response); with
+        ``log_from``, the task's log tail read in that session."""
         log = None
-        if with_log:  # the tail: a whole 20 MiB log per request would be a denial of service
-            session = object_session(task)
-            if session is None:
-                raise ValueError("task %s is not attached to a session" % task.id)
-            omitted, chunks = logs.tail_chunks(session, task.id, logs.API_BYTES)
+        if log_from is not None:  # the tail: a whole 20 MiB log per request would be a DoS
+            omitted, chunks = logs.tail_chunks(log_from, task.id, logs.API_BYTES)
             log = "".join(text for _, text in chunks)
             if omitted:
                 log = logs.omitted_note(omitted, "/builds/%s/log.txt" % task.id) + log
@@ -216,34 +231,34 @@ class ReleaseOut(Out):
     tasks: list[TaskOut]
 
     @classmethod
-    def of(cls, release: ReleaseRequest, situation: policy.Situation,
-           with_log: bool = False) -> "ReleaseOut":
-        return cls.model_validate(cls.data(release, situation, with_log))
+    def of(cls, release: ReleaseData, situation: policy.Situation, project: Project,
+           log_from: Session | None = None) -> "ReleaseOut":
+        return cls.model_validate(cls.data(release, situation, project, log_from))
 
     @staticmethod
-    def data(release: ReleaseRequest, situation: policy.Situation,
-             with_log: bool = False) -> dict[str, Any]:
+    def data(release: ReleaseData, situation: policy.Situation, project: Project,
+             log_from: Session | None = None) -> dict[str, Any]:
         """The fields of ``ReleaseOut`` as plain values: a list validates them all in one
         call (a model per row, task and step cost more than the database reads)."""
-        release_facts = facts.release_facts(release)
+        release_facts = facts.release_facts(release, project.servers)
         answers = policy.evaluate(release_facts, situation)
         floor = situation.project.floor
-        actions = {action: {"allowed": denial is None,
-                            "reason": denial.reason if denial else None}
+        actions = {_NAMES[action]: {"allowed": denial is None,
+                                    "reason": denial.reason if denial else None}
                    for action, denial in answers.items()}
         return {
-            "id": release.id, "project": release.project.name, "version": release.version,
+            "id": release.id, "project": release.project_name, "version": release.version,
             "status": release.status, "release_line": release.release_line,
             "comment": release.comment, "ref": release.ref, "commit": release.commit,
-            "author": release.user.username if release.user is not None else None,
+            "author": release.author,
             "previous_version": release.previous_version, "last_error": release.last_error,
             "build_attempts": release.build_attempts,
             "deleted": release.deleted_at is not None,
             "destroyed": release.destroyed_at is not None, "pinned": bool(release.pinned),
             "config_revision": release.config_revision, "cron": release.cron_config,
-            "actions": actions, "can_activate": actions[Action.ACTIVATE]["allowed"],
-            "can_cancel": actions[Action.CANCEL]["allowed"],
-            "servers": [{"server_id": t.server_id, "server": t.server.label, "state": t.state,
+            "actions": actions, "can_activate": actions["activate"]["allowed"],
+            "can_cancel": actions["cancel"]["allowed"],
+            "servers": [{"server_id": t.server_id, "server": t.server, "state": t.state,
                          "error": t.error} for t in release.targets],
             "pending_pre_migrations": list(policy.pending_pre(release_facts, situation)),
             "pending_post_migrations": [m.name for m in situation.project.unapplied_post
@@ -253,7 +268,11 @@ class ReleaseOut(Out):
             "created_at": release.created_at, "build_started_at": release.build_started_at,
             "built_at": release.built_at, "installed_at": release.installed_at,
             "activated_at": release.activated_at,
-            "tasks": [TaskOut.data(t, with_log=with_log) for t in release.tasks]}
+            "tasks": [TaskOut.data(t, log_from) for t in release.tasks]}
+
+
+#: Each action's JSON key (reading an enum member's value costs a property call each time).
+_NAMES: dict[Action, str] = {action: action.value for action in Action}
 
 
 class ReleaseList(Out):
@@ -300,19 +319,33 @@ def dump(model: BaseModel) -> dict[str, object]:
     return model.model_dump(mode="json", exclude_none=False)
 
 
-def release_body(session: Session, release: ReleaseRequest, user: User | None,
+def release_body(session: Session, release: ReleaseRequest | int, user: User | None,
                  with_log: bool = False) -> dict[str, object]:
-    """One release as the API returns it, with the caller's actions."""
-    return dump(ReleaseOut.of(release, facts.situation(session, release, user), with_log))
+    """One release (a row or its id) as the API returns it, with the caller's actions; read
+    by ``rds_control.release_data`` like a listed one. :raise NotFound: no such id."""
+    row, project = release_data.load_one(
+        session, release if isinstance(release, int) else release.id)
+    situation = facts.situations(session, [row], user, latest_for=[row.project_id],
+                                 projects={project.id: project})[project.id]
+    return dump(ReleaseOut.of(row, situation, project, session if with_log else None))
 
 
-def releases_json(session: Session, releases: Sequence[ReleaseRequest],
-                  user: User | None) -> bytes:
-    """A list of releases as JSON (``ReleaseList``); the situations are loaded once for
-    all of them. Written straight from plain values: validating 500 releases with their
-    tasks and steps through the models cost more than reading them from the database.
-    The values are the ones ``ReleaseOut.of`` validates for one release (a test checks
-    that every listed release equals its ``GET /releases/<id>``)."""
-    situations = facts.situations(session, releases, user)
-    return pydantic_core.to_json({"releases": [ReleaseOut.data(r, situations[r.project_id])
-                                               for r in releases]})
+def releases_json(session: Session, query: Select[*tuple[Any, ...]], user: User | None) -> bytes:
+    """The releases ``query`` selects (``rds_control.release_data.rows_query`` filtered,
+    ordered and limited) as JSON (``ReleaseList``); the situations are loaded once for all
+    of them. Written straight from plain values: validating 500 releases with their tasks
+    and steps through the models cost more than reading them from the database. The values
+    are the ones ``ReleaseOut.of`` validates for one release (a test checks that every
+    listed release equals its ``GET /releases/<id>``)."""
+    rows, projects = release_data.load(session, query)
+    situations = facts.situations(session, rows, user, projects=projects)
+    return pydantic_core.to_json({"releases": [
+        ReleaseOut.data(r, situations[r.project_id], projects[r.project_id]) for r in rows]})
+
+
+def projects_json(projects: Sequence[Project], live: dict[int, str]) -> bytes:
+    """Projects as JSON (``ProjectList``), ``live`` giving each one's live version, written
+    from the plain values ``ProjectOut.of`` validates for one project (like
+    :func:`releases_json`)."""
+    return pydantic_core.to_json({"projects": [ProjectOut.data(p, live.get(p.id))
+                                               for p in projects]})
