@@ -590,13 +590,12 @@ def ingest_rows(report: Report, events: int) -> None:
 
 
 def _format_result(result: dict[str, Any]) -> str:
-    parts = []
-    for key, value in result.items():
-        if isinstance(value, float):
-            parts.append("%s %s" % (key, "%.3g" % value))
-        else:
-            parts.append("%s %s" % (key, value))
-    return ", ".join(parts)
+    """One stream row: how many connected, how fast a change reached them, what it cost."""
+    return ("%s of %s connected (%s refused, %s missed a change); median %.0f ms, p95 %.0f ms, "
+            "slowest %.0f ms; %s database connections opened per change" % (
+                result["connected"], result["streams"], result["refused"], result["missed"],
+                result["median_ms"], result["p95_ms"], result["slowest_ms"],
+                result.get("connections_opened_per_change", "-")))
 
 
 def stream_rows(report: Report, streams: int) -> None:
