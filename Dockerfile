@@ -19,7 +19,10 @@ RUN pip install --no-cache-dir --disable-pip-version-check $PIP_OPTIONS -r requi
 COPY pyproject.toml README.md ./
 COPY libs ./libs
 COPY services ./services
-RUN pip install --no-cache-dir --disable-pip-version-check --no-deps .
+# the build requirements (pyproject's [build-system]) with the same pip options, then rds
+# itself without build isolation (an isolated build would fetch them without the options)
+RUN pip install --no-cache-dir --disable-pip-version-check $PIP_OPTIONS "setuptools>=65,<82" wheel \
+ && pip install --no-cache-dir --disable-pip-version-check --no-build-isolation --no-deps .
 
 RUN useradd --create-home --uid 1000 rds \
  && mkdir -p /app/var/demo && chown -R rds /app/var \

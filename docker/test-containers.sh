@@ -35,8 +35,11 @@ export RDS_AMQP_PORT=${RDS_AMQP_PORT:-$(free_port)} RDS_AMQP_UI_PORT=${RDS_AMQP_
 project=${RDS_COMPOSE_PROJECT:-rdsct$$}
 compose=(podman-compose -p "$project" -f docker-compose.yml -f docker/compose.local.yml)
 certs=/etc/ssl/certs/ca-certificates.crt
+# the host's CA bundle is mounted beside the image's own, never over it: installing the
+# image's ca-certificates package rewrites /etc/ssl/certs/ca-certificates.crt
+build_certs=/tmp/host-ca-certificates.crt
 build=(podman build -q --network=host --pull=never)
-[ -s "$certs" ] && build+=(-v "$certs:$certs:ro")
+[ -s "$certs" ] && build+=(-v "$certs:$build_certs:ro")
 
 teardown() {
   step "tearing down"
@@ -49,7 +52,7 @@ step "base image"
 docker/base-image.sh
 step "building images (rds, postgres, rabbitmq, appserver)"
 # pip inside the build trusts the host's CA bundle (TLS-intercepting proxies)
-"${build[@]}" --build-arg "PIP_OPTIONS=${RDS_PIP_OPTIONS-"--cert $certs"}" \
+"${build[@]}" --build-arg "PIP_OPTIONS=${RDS_PIP_OPTIONS-"--cert $build_certs"}" \
   -t localhost/rds:latest . >/dev/null
 "${build[@]}" -t localhost/rds-postgres:15 docker/postgres >/dev/null
 "${build[@]}" -t localhost/rds-rabbitmq:3 docker/rabbitmq >/dev/null
