@@ -1,10 +1,10 @@
 """The audit log: writing entries (one place, so every entry has the same shape)
 and reading them back (filtered pages of who did what, newest first)."""
-import math
 from dataclasses import dataclass
 from typing import TypeVarTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, aliased
 
 from rds_control import notices
@@ -15,6 +15,8 @@ Ts = TypeVarTuple("Ts")
 
 SYSTEM = "system"
 PAGE_SIZE = 50
+#: Counts stop here ("10000+ entries"): an exact count of a huge log is a table scan.
+COUNT_CAP = 10000
 
 
 def actor_name(user: User | None) -> str:
@@ -47,10 +49,17 @@ class AuditRow:
 
 @dataclass
 class AuditPage:
+    """One page of audit entries, newest first, keyset-paginated by entry id (entries
+    get their id and ``at`` when written, so id order is time order): ``older`` is
+    the ``before=`` cursor of the next page, ``newer`` the ``after=`` cursor of the
+    previous one (None on the first page). ``total`` is exact up to ``COUNT_CAP``;
+    above it, ``capped`` says "at least"."""
+
     rows: list[AuditRow]
     total: int
-    page: int
-    pages: int
+    capped: bool = False
+    older: int | None = None
+    newer: int | None = None
 
 
 def _like(text: str) -> str:
@@ -84,28 +93,78 @@ class AuditFilters:
         return query
 
 
+def count_capped(session: Session, filters: "AuditFilters",
+                 cap: int | None = None) -> tuple[int, bool]:
+    """``(count, capped)`` of the entries matching ``filters``, counting at most
+    ``cap + 1`` rows."""
+    cap = COUNT_CAP if cap is None else cap
+    total = session.scalar(select(func.count()).select_from(
+        filters.apply(select(AuditEntry.id)).limit(cap + 1).subquery())) or 0
+    return min(total, cap), total > cap
+
+
+def _exists(session: Session, filters: "AuditFilters", condition: ColumnElement[bool],
+            ascending: bool) -> bool:
+    """Whether an entry matching ``filters`` meets ``condition``: one probe of the id
+    index, in the direction the condition reads."""
+    order = AuditEntry.id.asc() if ascending else AuditEntry.id.desc()
+    return session.scalar(filters.apply(select(AuditEntry.id)).where(condition)
+                          .order_by(order).limit(1)) is not None
+
+
 def audit_page(session: Session, actor: str | None = None, action: str | None = None,
                project: str | None = None, text: str | None = None,
-               release_id: int | None = None, page: int = 1,
-               page_size: int = PAGE_SIZE) -> AuditPage:
-    """One page of audit entries matching every filter given."""
+               release_id: int | None = None, before: int | None = None,
+               after: int | None = None, page_size: int = PAGE_SIZE) -> AuditPage:
+    """One page of audit entries matching every filter given, newest first.
+
+    ``before``/``after`` are entry ids (keyset cursors): every page costs one index
+    range scan, however deep, and the count stops at ``COUNT_CAP``.
+    """
     filters = AuditFilters(actor=actor, action=action, project=project, text=text,
                            release_id=release_id)
-    total = session.scalar(filters.apply(select(func.count(AuditEntry.id)))) or 0
-    pages = max(math.ceil(total / page_size), 1)
-    page = min(max(int(page), 1), pages)
+    total, capped = count_capped(session, filters)
     release = aliased(ReleaseRequest)
-    query = (select(AuditEntry, Project.name, release.version)
-             .outerjoin(Project, Project.id == AuditEntry.project_id)
-             .outerjoin(release, release.id == AuditEntry.release_id))
-    query = filters.apply(query).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-    rows = session.execute(query.limit(page_size).offset((page - 1) * page_size)).all()
-    return AuditPage([AuditRow(entry, name, version) for entry, name, version in rows],
-                     total, page, pages)
+    query = filters.apply(select(AuditEntry, Project.name, release.version)
+                          .outerjoin(Project, Project.id == AuditEntry.project_id)
+                          .outerjoin(release, release.id == AuditEntry.release_id))
+    key = AuditEntry.id
+    if after is not None:  # the page just newer than ``after``: read upwards, then flip
+        query = query.where(key > after).order_by(key.asc())
+    else:
+        query = (query.where(key < before) if before is not None else query).order_by(
+            key.desc())
+    rows = [AuditRow(entry, name, version)
+            for entry, name, version in session.execute(query.limit(page_size)).all()]
+    if after is not None:
+        rows.reverse()
+    if not rows:
+        return AuditPage([], total, capped)
+    last, first = rows[-1].entry.id, rows[0].entry.id
+    older = last if _exists(session, filters, key < last, ascending=False) else None
+    newer = first if _exists(session, filters, key > first, ascending=True) else None
+    return AuditPage(rows, total, capped, older, newer)
+
+
+#: At most this many distinct action names are offered (a bound on the index walk).
+MAX_ACTIONS = 500
+
+#: Every distinct action by a loose index scan of ``ix_audit_log_action``: one index
+#: probe per distinct name (``min(action) > previous``), never the whole table.
+_DISTINCT_ACTIONS = sql_text("""
+WITH RECURSIVE names(action) AS (
+    (SELECT action FROM audit_log ORDER BY action LIMIT 1)
+    UNION ALL
+    SELECT (SELECT a.action FROM audit_log a WHERE a.action > names.action
+            ORDER BY a.action LIMIT 1)
+    FROM names WHERE names.action IS NOT NULL
+)
+SELECT action FROM names WHERE action IS NOT NULL LIMIT :limit
+""")
 
 
 def audit_actions(session: Session) -> list[str]:
     """Every action name used so far, plus their families (``release``, ``user``...)."""
-    names = set(session.scalars(select(AuditEntry.action).distinct()))
+    names = set(session.scalars(_DISTINCT_ACTIONS, {"limit": MAX_ACTIONS}))
     families = {name.split(".", 1)[0] for name in names if "." in name}
     return sorted(names | families)
