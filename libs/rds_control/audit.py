@@ -3,11 +3,11 @@ and reading them back (filtered pages of who did what, newest first)."""
 from dataclasses import dataclass
 from typing import TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, aliased
 
-from rds_control import notices
+from rds_control import keyset, notices
 from rds_control.changes import record_change
 from rds_db.models import AuditEntry, Project, ReleaseRequest, User
 
@@ -16,7 +16,7 @@ Ts = TypeVarTuple("Ts")
 SYSTEM = "system"
 PAGE_SIZE = 50
 #: Counts stop here ("10000+ entries"): an exact count of a huge log is a table scan.
-COUNT_CAP = 10000
+COUNT_CAP = keyset.COUNT_CAP
 
 
 def actor_name(user: User | None) -> str:
@@ -93,25 +93,6 @@ class AuditFilters:
         return query
 
 
-def count_capped(session: Session, filters: "AuditFilters",
-                 cap: int | None = None) -> tuple[int, bool]:
-    """``(count, capped)`` of the entries matching ``filters``, counting at most
-    ``cap + 1`` rows."""
-    cap = COUNT_CAP if cap is None else cap
-    total = session.scalar(select(func.count()).select_from(
-        filters.apply(select(AuditEntry.id)).limit(cap + 1).subquery())) or 0
-    return min(total, cap), total > cap
-
-
-def _exists(session: Session, filters: "AuditFilters", condition: ColumnElement[bool],
-            ascending: bool) -> bool:
-    """Whether an entry matching ``filters`` meets ``condition``: one probe of the id
-    index, in the direction the condition reads."""
-    order = AuditEntry.id.asc() if ascending else AuditEntry.id.desc()
-    return session.scalar(filters.apply(select(AuditEntry.id)).where(condition)
-                          .order_by(order).limit(1)) is not None
-
-
 def audit_page(session: Session, actor: str | None = None, action: str | None = None,
                project: str | None = None, text: str | None = None,
                release_id: int | None = None, before: int | None = None,
@@ -123,26 +104,20 @@ def audit_page(session: Session, actor: str | None = None, action: str | None = 
     """
     filters = AuditFilters(actor=actor, action=action, project=project, text=text,
                            release_id=release_id)
-    total, capped = count_capped(session, filters)
+    key = AuditEntry.id
+    ids = filters.apply(select(key))
+    total, capped = keyset.count_capped(session, ids, COUNT_CAP)
     release = aliased(ReleaseRequest)
     query = filters.apply(select(AuditEntry, Project.name, release.version)
                           .outerjoin(Project, Project.id == AuditEntry.project_id)
                           .outerjoin(release, release.id == AuditEntry.release_id))
-    key = AuditEntry.id
-    if after is not None:  # the page just newer than ``after``: read upwards, then flip
-        query = query.where(key > after).order_by(key.asc())
-    else:
-        query = (query.where(key < before) if before is not None else query).order_by(
-            key.desc())
-    rows = [AuditRow(entry, name, version)
-            for entry, name, version in session.execute(query.limit(page_size)).all()]
+    rows = [AuditRow(entry, name, version) for entry, name, version in session.execute(
+        keyset.page_query(query, key, before, after).limit(page_size)).all()]
     if after is not None:
         rows.reverse()
     if not rows:
         return AuditPage([], total, capped)
-    last, first = rows[-1].entry.id, rows[0].entry.id
-    older = last if _exists(session, filters, key < last, ascending=False) else None
-    newer = first if _exists(session, filters, key > first, ascending=True) else None
+    older, newer = keyset.cursors(session, ids, key, rows[0].entry.id, rows[-1].entry.id)
     return AuditPage(rows, total, capped, older, newer)
 
 

@@ -12,13 +12,12 @@ plane enforces.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from rds_control import facts, policy
+from rds_control import facts, keyset, policy
 from rds_control.errors import NotFound
 from rds_control.policy import Action, Denial, ReleaseFacts
 from rds_control.releases import deployment_switch
@@ -30,7 +29,7 @@ S = ReleaseStatus
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200
 #: Counting stops here: "10000+ releases" costs the same on any table size.
-COUNT_CAP = 10000
+COUNT_CAP = keyset.COUNT_CAP
 
 
 
@@ -298,41 +297,19 @@ def _filtered(query: Select[ReleaseRequest], project: str | None = None,
     return query
 
 
-def count_capped(session: Session, query: Select[ReleaseRequest],
-                 cap: int | None = None) -> tuple[int, bool]:
-    """``(count, capped)`` of a filtered query, counting at most ``cap + 1`` rows."""
-    cap = COUNT_CAP if cap is None else cap
-    total = session.scalar(select(func.count()).select_from(
-        query.with_only_columns(ReleaseRequest.id).limit(cap + 1).subquery())) or 0
-    return min(total, cap), total > cap
-
-
-def _exists(session: Session, query: Select[ReleaseRequest], condition: Any,
-            order: Any) -> bool:
-    """Whether ``query`` has a row meeting ``condition``: one probe of the id index in
-    ``order`` (without it, PostgreSQL may scan the table from its start, as many rows as
-    the page is deep)."""
-    return session.scalar(query.with_only_columns(ReleaseRequest.id).where(condition)
-                          .order_by(order).limit(1)) is not None
-
-
 def _page_of(session: Session, query: Select[ReleaseRequest], before: int | None,
              after: int | None,
              page_size: int) -> tuple[list[ReleaseRequest], int | None, int | None]:
     """``(releases newest first, older cursor, newer cursor)`` of one keyset page."""
     key = ReleaseRequest.id
-    if after is not None:  # the page just newer than ``after``: read upwards, then flip
-        ordered = query.where(key > after).order_by(key.asc())
-    else:
-        ordered = (query.where(key < before) if before is not None else query).order_by(
-            key.desc())
+    ordered = keyset.page_query(query, key, before, after)
     rows = list(session.scalars(with_row_data(ordered).limit(page_size)).unique())
     if after is not None:
         rows.reverse()
     if not rows:
         return [], None, None
-    older = rows[-1].id if _exists(session, query, key < rows[-1].id, key.desc()) else None
-    newer = rows[0].id if _exists(session, query, key > rows[0].id, key.asc()) else None
+    older, newer = keyset.cursors(session, query.with_only_columns(key), key,
+                                  rows[0].id, rows[-1].id)
     return rows, older, newer
 
 
@@ -347,7 +324,8 @@ def board_page(session: Session, user: User | None, project: str | None = None,
     """
     page_size = min(max(int(page_size), 1), MAX_PAGE_SIZE)
     query = _filtered(select(ReleaseRequest), project, status)
-    total, capped = count_capped(session, query)
+    total, capped = keyset.count_capped(session, query.with_only_columns(ReleaseRequest.id),
+                                        COUNT_CAP)
     releases, older, newer = _page_of(session, query, before, after, page_size)
     switch = deployment_switch(session)
     return BoardPage(rows=build_rows(session, releases, user, now), total=total,
