@@ -38,7 +38,7 @@ from rds_agent import cron
 from rds_agent.environment import activation_env
 from rds_agent.reporting import TaskReporter
 from rds_agent.run_records import TaskFiles
-from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.script_runner import ScriptFailed, run_task_script
 from rds_agent.settings import AgentSettings
 from rds_contracts.activator import ActivateCommand, ActivationFailed, ActivationFinished
 from rds_contracts.base import ServerResult, ServerSpec
@@ -76,9 +76,8 @@ class _Strategy:
 
     def script(self, name: str, body: str) -> None:
         self.reporter.line("$ %s script" % name)
-        run_script(name, body, self.envs[name], self.settings.work_dir, self.reporter.log,
-                   self.settings.path("scripts"), task_files=self.task_files,
-                   task_id=self.command.task_id, timeout=self.settings.script_timeout)
+        run_task_script(name, body, self.envs[name], self.settings.work_dir, self.reporter.log,
+                        self.settings, self.task_files, self.command.task_id)
 
     def switch(self) -> list[ServerResult]:
         """Switch every server; raise :class:`_Failed` (after switching back) if not."""

@@ -30,7 +30,7 @@ from rds_agent.environment import build_env
 from rds_agent.git import GitError, Mirrors
 from rds_agent.reporting import TaskReporter
 from rds_agent.run_records import TaskCancelled, TaskFiles
-from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.script_runner import ScriptFailed, run_task_script
 from rds_agent.settings import AgentSettings
 from rds_bus.entrypoints import CommandDropped
 from rds_contracts.base import ServerResult
@@ -162,9 +162,8 @@ def _build(command: BuildCommand, reporter: TaskReporter, settings: AgentSetting
     with reporter.step("build"):
         reporter.line("$ build script")
         try:
-            run_script("build", command.build_script, env, workspace, reporter.log,
-                       settings.path("scripts"), task_files=task_files,
-                       task_id=command.task_id, timeout=settings.script_timeout)
+            run_task_script("build", command.build_script, env, workspace, reporter.log,
+                            settings, task_files, command.task_id)
         except ScriptFailed as exc:
             raise _Failed("build", "%s\n--- last output ---\n%s"
                           % (exc.message, reporter.tail())) from None

@@ -17,7 +17,7 @@ import shutil
 
 from rds_agent.reporting import TaskReporter
 from rds_agent.run_records import TaskCancelled, TaskFiles
-from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.script_runner import ScriptFailed, run_task_script
 from rds_agent.settings import AgentSettings
 from rds_contracts.base import ServerResult
 from rds_contracts.configs import (
@@ -109,9 +109,8 @@ def _run_upload_script(command: PushConfigCommand, script: str, files: dict[str,
     env.update(command.env)
     reporter.line("$ config_upload script")
     try:
-        run_script("config_upload", script, env, scratch, reporter.log,
-                   settings.path("scripts"), task_files=task_files, task_id=command.task_id,
-                   timeout=settings.script_timeout)
+        run_task_script("config_upload", script, env, scratch, reporter.log, settings,
+                        task_files, command.task_id)
     except ScriptFailed as exc:
         error = "%s\n--- last output ---\n%s" % (exc.message, reporter.tail())
         return [ServerResult(server_id=s.id, ok=False, error=error[-4000:])

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from rds_agent.environment import build_env, server_env
 from rds_agent.reporting import TaskReporter
 from rds_agent.run_records import TaskFiles
-from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.script_runner import ScriptFailed, run_task_script
 from rds_agent.settings import AgentSettings
 from rds_contracts.base import ServerResult, ServerSpec
 from rds_contracts.builder import BuildCommand, ServerReady
@@ -68,9 +68,8 @@ def run_cron(command: BuildCommand, reporter: TaskReporter, settings: AgentSetti
     with reporter.step("cron"):
         reporter.line("$ cron script")
         try:
-            run_script("cron", command.cron_script, build_env(command, "cron", workspace),
-                       workspace, output, settings.path("scripts"), task_files=task_files,
-                       task_id=command.task_id, timeout=settings.script_timeout)
+            run_task_script("cron", command.cron_script, build_env(command, "cron", workspace),
+                            workspace, output, settings, task_files, command.task_id)
         except ScriptFailed as exc:
             raise StepFailed("cron", "%s\n--- last output ---\n%s"
                              % (exc.message, "".join(printed)[-MAX_SCRIPT_OUTPUT:])) from None
@@ -209,9 +208,8 @@ def deploy_with_script(command: BuildCommand, script: str, reporter: TaskReporte
                                                           command.version)))
     reporter.line("$ deploy script (instead of the built-in upload)")
     try:
-        run_script("deploy", script, env, workspace, reporter.log,
-                   settings.path("scripts"), task_files=task_files, task_id=command.task_id,
-                   timeout=settings.script_timeout)
+        run_task_script("deploy", script, env, workspace, reporter.log, settings, task_files,
+                        command.task_id)
     except ScriptFailed as exc:
         raise StepFailed("deploy", "%s\n--- last output ---\n%s"
                          % (exc.message, reporter.tail())) from None

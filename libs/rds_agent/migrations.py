@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 
 from rds_agent.reporting import TaskReporter
 from rds_agent.run_records import TaskFiles
-from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.script_runner import ScriptFailed, run_task_script
 from rds_agent.settings import AgentSettings
 from rds_bus.entrypoints import CommandDropped
 from rds_contracts.migrator import (
@@ -52,10 +52,9 @@ def list_migrations(script: str, env: Mapping[str, str], workspace: str,
     for kind in MigrationType:
         printed: list[str] = []
         try:
-            run_script("migrations", script,
-                       {**env, "type": kind.value, "command": LIST_COMMAND}, workspace,
-                       printed.append, settings.path("scripts"), task_files=task_files,
-                       task_id=task_id, timeout=settings.script_timeout)
+            run_task_script("migrations", script,
+                            {**env, "type": kind.value, "command": LIST_COMMAND}, workspace,
+                            printed.append, settings, task_files, task_id)
         except ScriptFailed as exc:
             tail = "\n".join("".join(printed).splitlines()[-20:])
             raise ScriptFailed(exc.name, exc.exit_code, "%s (type=%s)\n--- last output ---\n%s"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from rds_agent.reporting import TaskReporter
 from rds_agent.run_records import TaskCancelled, TaskFiles
-from rds_agent.script_runner import ScriptFailed, run_script
+from rds_agent.script_runner import ScriptFailed, run_task_script
 from rds_agent.settings import AgentSettings
 from rds_contracts.gc import (
     InspectionFailed,
@@ -120,9 +120,8 @@ def _remove_script(command: RemoveReleaseCommand, script: str, reporter: TaskRep
                      command.servers, command.task_id, command.initiator)
     env.update(command.env)
     reporter.line("$ remove script")
-    run_script("remove", script, env, settings.work_dir, reporter.log,
-               settings.path("scripts"), task_files=task_files, task_id=command.task_id,
-               timeout=settings.script_timeout)
+    run_task_script("remove", script, env, settings.work_dir, reporter.log, settings,
+                    task_files, command.task_id)
 
 
 def run_inspection(command: InspectServersCommand, reporter: TaskReporter,

@@ -20,8 +20,12 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from rds_agent.run_records import TaskCancelled, TaskFiles
+
+if TYPE_CHECKING:
+    from rds_agent.settings import AgentSettings
 
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND",
                  "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
@@ -165,3 +169,12 @@ def _run(name: str, argv: list[str], env: dict[str, str], cwd: str,
             "exited with status %d" % exit_code)
         raise ScriptFailed(name, exit_code, "%s script %s" % (name, how))
     return exit_code
+
+
+def run_task_script(name: str, body: str, env: Mapping[str, str], cwd: str,
+                    output: Callable[[str], None], settings: "AgentSettings",
+                    task_files: TaskFiles | None, task_id: str) -> int:
+    """:func:`run_script` for a task, as every agent runs one: scratch files in the
+    agent's ``scripts`` directory, the agent's script timeout."""
+    return run_script(name, body, env, cwd, output, settings.path("scripts"),
+                      task_files=task_files, task_id=task_id, timeout=settings.script_timeout)

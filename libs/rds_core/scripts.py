@@ -116,6 +116,8 @@ SCRIPTS = {s.kind: s for s in (
 
 
 class ServerLike(Protocol):
+    """Where to log in to a server (``ServerSpec``, a database ``Server``, the SSH layer's)."""
+
     @property
     def host(self) -> str: ...
 

@@ -42,6 +42,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import paramiko
 
+from rds_core.scripts import ServerLike
 from rds_ssh.errors import SshError
 
 if TYPE_CHECKING:
@@ -60,17 +61,9 @@ _known_hosts_lock = threading.Lock()
 _known_hosts_cache: dict[str, tuple[tuple[int, int], paramiko.HostKeys]] = {}
 
 
-class Server(Protocol):
-    """What the SSH layer needs of a server (``rds_contracts.base.ServerSpec``)."""
-
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def port(self) -> int: ...
-
-    @property
-    def user(self) -> str: ...
+class Server(ServerLike, Protocol):
+    """What the SSH layer needs of a server (``rds_contracts.base.ServerSpec``): where to
+    log in (``rds_core.scripts.ServerLike``) and how to name it."""
 
     @property
     def label(self) -> str: ...
